@@ -1,0 +1,136 @@
+"""Credentials → access, as Qdrant decides it (spec §2.1-§2.4, §3, §4, §9).
+
+Transport-neutral: the REST app and the gRPC server both pass the raw
+``api-key`` and ``authorization`` values they received and map the result
+onto their own wire format. Keys are compared in constant time and never
+appear in any message.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from dataclasses import dataclass
+
+from reference_server.settings import Settings
+from reference_server.versioning import Emulation
+
+MSG_MISSING = "Must provide an API key or an Authorization bearer token"
+MSG_INVALID = "Invalid API key or JWT"
+MSG_INVALID_1_8 = "Invalid API key or JWT token"
+MSG_LEGACY = "Invalid api-key"
+MSG_GLOBAL_MANAGE = "Forbidden: Global manage access is required"
+MSG_WRITE_DENIED_1_8 = "Write access denied"
+
+BEARER_PREFIX = "Bearer "
+
+
+class Access(enum.Enum):
+    """What an authenticated principal may do: Qdrant's global ``r`` or ``m``."""
+
+    READ = "r"
+    MANAGE = "m"
+
+
+@dataclass(frozen=True)
+class AuthFailure(Exception):
+    """A refusal, with the HTTP status, gRPC code and message of the emulated version."""
+
+    status: int
+    grpc_code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.message}"
+
+
+def _ct_equal(presented: str, key: str) -> bool:
+    return hmac.compare_digest(presented.encode("utf-8"), key.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class AuthKeys:
+    """The configured keys; ``None`` entries are unset."""
+
+    manage: str | None
+    alt: str | None
+    read_only: str | None
+    emulation: Emulation
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthKeys | None:
+        """The key set, or ``None`` when authentication is off (spec §2.1, §1.4)."""
+        emulation = Emulation.of(settings.version)
+        svc = settings.service
+
+        def usable(value: str | None) -> str | None:
+            if value is None:
+                return None
+            if value == "" and emulation.empty_key_is_unset:
+                return None
+            return value
+
+        manage = usable(svc.api_key)
+        alt = usable(svc.alt_api_key) if emulation.has_alt_key else None
+        read_only = usable(svc.read_only_api_key) if emulation.has_read_only_key else None
+        if manage is None and alt is None and read_only is None:
+            return None
+        return cls(manage=manage, alt=alt, read_only=read_only, emulation=emulation)
+
+    # -- refusals ---------------------------------------------------------
+
+    def _unauthenticated(self, message: str) -> AuthFailure:
+        em = self.emulation
+        if em.unauthenticated_is_401:
+            return AuthFailure(401, "UNAUTHENTICATED", message)
+        if em.at_least("1.8.2"):
+            return AuthFailure(403, "PERMISSION_DENIED", message)
+        return AuthFailure(403, "PERMISSION_DENIED", MSG_LEGACY)
+
+    def missing(self) -> AuthFailure:
+        return self._unauthenticated(MSG_MISSING)
+
+    def invalid(self) -> AuthFailure:
+        em = self.emulation
+        if not em.unauthenticated_is_401 and em.at_least("1.8.2"):
+            return self._unauthenticated(MSG_INVALID_1_8)
+        return self._unauthenticated(MSG_INVALID)
+
+    def write_denied(self) -> AuthFailure:
+        """What a read-only principal gets for a write (spec §4)."""
+        em = self.emulation
+        if em.at_least("1.9.0"):
+            return AuthFailure(403, "PERMISSION_DENIED", MSG_GLOBAL_MANAGE)
+        if em.at_least("1.8.2"):
+            return AuthFailure(403, "PERMISSION_DENIED", MSG_WRITE_DENIED_1_8)
+        return AuthFailure(403, "PERMISSION_DENIED", MSG_LEGACY)
+
+    # -- the check ----------------------------------------------------------
+
+    def presented_credential(self, api_key: str | None, authorization: str | None) -> str | None:
+        """The credential Qdrant reads: ``api-key`` wins, even empty (spec §2.2)."""
+        if api_key is not None:
+            return api_key
+        if authorization is not None and self.emulation.has_bearer and authorization.startswith(BEARER_PREFIX):
+            return authorization[len(BEARER_PREFIX):]
+        return None
+
+    def authenticate(self, api_key: str | None, authorization: str | None) -> Access:
+        """Return the caller's access or raise :class:`AuthFailure`.
+
+        ``api_key`` and ``authorization`` are the first values of those headers
+        (``None`` when absent or not visible ASCII).
+        """
+        credential = self.presented_credential(api_key, authorization)
+        if credential is None:
+            raise self.missing()
+        # Compare against every configured key so the time taken does not tell
+        # which one matched.
+        manage_ok = self.manage is not None and _ct_equal(credential, self.manage)
+        alt_ok = self.alt is not None and _ct_equal(credential, self.alt)
+        ro_ok = self.read_only is not None and _ct_equal(credential, self.read_only)
+        if manage_ok or alt_ok:
+            return Access.MANAGE
+        if ro_ok:
+            return Access.READ
+        raise self.invalid()
