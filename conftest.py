@@ -1,0 +1,3 @@
+"""Loads the conformance harness; see fixtures/plugin.py and docs/DESIGN.md."""
+
+pytest_plugins = ["fixtures.plugin"]
