@@ -1,0 +1,350 @@
+"""From test records to the two verdicts, the gate and the exit code.
+
+Each requirement x protocol cell aggregates its records with a fixed
+precedence (error > fail > warning > pass > unsupported > disabled); a
+requirement with no record is *not run*. The **secure** verdict is decided by
+security requirements only, **compatible with Qdrant vX.Y.Z** by compatibility
+requirements only. A verdict with nothing that held is *inconclusive*, never
+a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.baseline import (
+    ACCEPTED,
+    NOT_COVERED,
+    STALE,
+    UNEXERCISED,
+    UNKNOWN,
+    BaselineStatus,
+    load_baseline,
+)
+from reports.errors import ReportInputError
+from reports.model import (
+    GATES,
+    NOT_RUN,
+    OUTCOMES,
+    PROTOCOLS,
+    BaselineEntry,
+    Requirement,
+    RunResult,
+    TestRecord,
+)
+
+__all__ = [
+    "EXIT_HARNESS_ERROR",
+    "EXIT_HOLDS",
+    "EXIT_NOT_CONFORMANT",
+    "RequirementResult",
+    "Verdict",
+    "Verdicts",
+    "aggregate",
+    "compute_verdicts",
+    "exit_code",
+    "gate_holds",
+    "is_failing",
+    "load_baseline",
+]
+
+HOLDS = "holds"
+HOLDS_WITH_DEVIATIONS = "holds_with_deviations"
+FAILS = "fails"
+INCONCLUSIVE = "inconclusive"
+VERDICT_STATUSES: tuple[str, ...] = (HOLDS, HOLDS_WITH_DEVIATIONS, FAILS, INCONCLUSIVE)
+
+EXIT_HOLDS = 0
+EXIT_NOT_CONFORMANT = 1
+EXIT_HARNESS_ERROR = 3
+
+#: Outcomes that mean the target was really exercised and answered.
+EXERCISED: frozenset[str] = frozenset({"pass", "fail", "warning"})
+_PRECEDENCE = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
+
+
+def aggregate(outcomes: Iterable[str]) -> str:
+    """The outcome of a group of records; :data:`NOT_RUN` for an empty group."""
+    ranked = sorted(set(outcomes), key=lambda o: _PRECEDENCE[o])
+    return ranked[0] if ranked else NOT_RUN
+
+
+def is_failing(outcome: str, strict: bool) -> bool:
+    """Whether ``outcome`` breaks a verdict (a SHOULD-level warning does only when strict)."""
+    return outcome in ("error", "fail") or (strict and outcome == "warning")
+
+
+@dataclass(frozen=True)
+class RequirementResult:
+    """One catalog requirement and what the run made of it."""
+
+    requirement: Requirement
+    outcome: str
+    protocols: dict[str, str]
+    records: list[TestRecord]
+    baseline: BaselineStatus | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.baseline is not None and self.baseline.status == ACCEPTED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requirement": self.requirement.id,
+            "kind": self.requirement.kind,
+            "level": self.requirement.level,
+            "outcome": self.outcome,
+            "protocols": {p: self.protocols.get(p, NOT_RUN) for p in PROTOCOLS if p in self.protocols},
+            "tests": len(self.records),
+            "baseline": self.baseline.status if self.baseline else None,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One of the two verdicts and the requirements that decide it."""
+
+    name: str  # "secure" | "compatible"
+    kind: str  # the requirement kind that decides it
+    label: str  # "secure" / "compatible with Qdrant v1.12.0"
+    status: str  # one of VERDICT_STATUSES
+    headline: str  # what a reader sees first: "NOT SECURE"
+    explanation: str  # one sentence naming the deciding requirements
+    deciding: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    applicable: int = 0
+    held: int = 0
+
+    @property
+    def holds(self) -> bool:
+        return self.status in (HOLDS, HOLDS_WITH_DEVIATIONS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "label": self.label,
+            "status": self.status,
+            "holds": self.holds,
+            "headline": self.headline,
+            "explanation": self.explanation,
+            "deciding": list(self.deciding),
+            "accepted_deviations": list(self.accepted),
+            "warnings": list(self.warnings),
+            "applicable": self.applicable,
+            "held": self.held,
+        }
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Both verdicts plus the per-requirement results they were derived from."""
+
+    secure: Verdict
+    compatible: Verdict
+    results: list[RequirementResult]
+    unattributed: list[TestRecord]
+    baseline: list[BaselineStatus]
+    strict: bool
+
+    def by_id(self) -> dict[str, RequirementResult]:
+        return {r.requirement.id: r for r in self.results}
+
+    def stale(self) -> list[BaselineStatus]:
+        return [b for b in self.baseline if b.status == STALE]
+
+    def all(self) -> tuple[Verdict, Verdict]:
+        return (self.secure, self.compatible)
+
+
+def version_label(target_version: str | None) -> str:
+    if not target_version:
+        return "Qdrant (unknown version)"
+    v = target_version.strip()
+    return f"Qdrant {v}" if v[:1] in ("v", "V") else f"Qdrant v{v}"
+
+
+def _list_ids(ids: Sequence[str], limit: int = 4) -> str:
+    if len(ids) <= limit:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:limit])} and {len(ids) - limit} more"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _baseline_status(entry: BaselineEntry, result: RequirementResult | None, strict: bool) -> BaselineStatus:
+    if result is None:
+        return BaselineStatus(entry, UNKNOWN, NOT_RUN)
+    outcome = result.outcome
+    if outcome == "error":
+        status = NOT_COVERED
+    elif is_failing(outcome, strict):
+        status = ACCEPTED
+    elif outcome in ("pass", "warning"):
+        status = STALE
+    else:
+        status = UNEXERCISED
+    return BaselineStatus(entry, status, outcome)
+
+
+def _requirement_results(run: RunResult) -> tuple[list[RequirementResult], list[TestRecord]]:
+    index = run.requirement_index()
+    grouped: dict[str, list[TestRecord]] = {rid: [] for rid in index}
+    unattributed: list[TestRecord] = []
+    for record in run.records:
+        if record.requirement in grouped:
+            grouped[record.requirement].append(record)
+        else:
+            unattributed.append(record)
+    results = []
+    for req in run.requirements:
+        records = grouped[req.id]
+        by_protocol: dict[str, list[str]] = {}
+        for record in records:
+            by_protocol.setdefault(record.protocol or req.protocol, []).append(record.outcome)
+        results.append(
+            RequirementResult(
+                requirement=req,
+                outcome=aggregate(r.outcome for r in records),
+                protocols={p: aggregate(outs) for p, outs in by_protocol.items()},
+                records=records,
+            )
+        )
+    return results, unattributed
+
+
+def _verdict(
+    name: str,
+    kind: str,
+    label: str,
+    results: list[RequirementResult],
+    unattributed: list[TestRecord],
+    strict: bool,
+) -> Verdict:
+    rows = [r for r in results if r.requirement.kind == kind]
+    applicable = [r for r in rows if r.outcome in EXERCISED or r.outcome == "error"]
+    failing = [r for r in rows if is_failing(r.outcome, strict)]
+    accepted = [r.requirement.id for r in failing if r.accepted]
+    blocking = [r.requirement.id for r in failing if not r.accepted]
+    # A record outside the catalog cannot be assigned to a kind; if it failed,
+    # neither verdict may claim that everything held.
+    blocking += [f"unattributed test {rec.nodeid}" for rec in unattributed if is_failing(rec.outcome, strict)]
+    held = [r for r in rows if r.outcome in ("pass", "warning") and not is_failing(r.outcome, strict)]
+    warnings = [r.requirement.id for r in rows if r.outcome == "warning"]
+    word = "security" if kind == "security" else "compatibility"
+    positive = "SECURE" if name == "secure" else f"COMPATIBLE with {label.removeprefix('compatible with ')}"
+    negative = "NOT " + positive
+    undecided = (
+        "SECURITY INCONCLUSIVE"
+        if name == "secure"
+        else f"COMPATIBILITY INCONCLUSIVE ({label.removeprefix('compatible with ')})"
+    )
+
+    def make(status: str, headline: str, explanation: str, deciding: list[str]) -> Verdict:
+        return Verdict(
+            name=name,
+            kind=kind,
+            label=label,
+            status=status,
+            headline=headline,
+            explanation=explanation,
+            deciding=deciding,
+            accepted=accepted,
+            warnings=warnings,
+            applicable=len(applicable),
+            held=len(held),
+        )
+
+    if blocking:
+        errors = [r.requirement.id for r in failing if not r.accepted and r.outcome == "error"]
+        what = "failed" if not errors else ("errored" if len(errors) == len(blocking) else "failed or errored")
+        return make(
+            FAILS,
+            negative,
+            f"{_plural(len(blocking), word + ' requirement')} {what}: {_list_ids(blocking)}",
+            blocking,
+        )
+    if not held:
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        detail = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "none in the catalog"
+        extra = f"; {_plural(len(accepted), 'accepted deviation')} only" if accepted else ""
+        return make(INCONCLUSIVE, undecided, f"no {word} requirement held in this run ({detail}{extra})", accepted)
+    note = f", {_plural(len(warnings), 'SHOULD-level warning')}" if warnings else ""
+    if accepted:
+        explanation = (
+            f"{len(held)} of {len(applicable)} applicable {word} requirements held{note}; "
+            f"{_plural(len(accepted), 'accepted deviation')}: {_list_ids(accepted)}"
+        )
+        return make(HOLDS_WITH_DEVIATIONS, f"{positive} (with accepted deviations)", explanation, accepted)
+    return make(HOLDS, positive, f"all {len(applicable)} applicable {word} requirements held{note}", [])
+
+
+def compute_verdicts(run: RunResult) -> Verdicts:
+    """Aggregate the run's records and derive both verdicts and the baseline status."""
+    results, unattributed = _requirement_results(run)
+    by_id = {r.requirement.id: r for r in results}
+    statuses = [_baseline_status(entry, by_id.get(entry.id), run.strict) for entry in run.baseline]
+    for status in statuses:
+        if status.entry.id in by_id:
+            old = by_id[status.entry.id]
+            by_id[status.entry.id] = RequirementResult(
+                old.requirement, old.outcome, old.protocols, old.records, baseline=status
+            )
+    results = [by_id[r.requirement.id] for r in results]
+    secure = _verdict("secure", "security", "secure", results, unattributed, run.strict)
+    compat_label = f"compatible with {version_label(run.target_version)}"
+    compatible = _verdict("compatible", "compatibility", compat_label, results, unattributed, run.strict)
+    return Verdicts(secure, compatible, results, unattributed, statuses, run.strict)
+
+
+def gated(verdicts: Verdicts, gate: str) -> list[Verdict]:
+    """The verdicts a gate name selects."""
+    if gate not in GATES:
+        raise ReportInputError(f"unknown gate {gate!r} (choose one of {', '.join(GATES)})")
+    if gate == "secure":
+        return [verdicts.secure]
+    if gate == "compatible":
+        return [verdicts.compatible]
+    return [verdicts.secure, verdicts.compatible]
+
+
+def gate_holds(verdicts: Verdicts, gate: str = "secure") -> bool:
+    """True when every verdict the gate selects holds; an inconclusive verdict never does."""
+    return all(v.holds for v in gated(verdicts, gate))
+
+
+def nothing_ran(run: RunResult) -> bool:
+    """No record shows the target answering a test (no pass, fail or warning)."""
+    return not any(record.outcome in EXERCISED for record in run.records)
+
+
+def exit_code(run: RunResult, verdicts: Verdicts) -> int:
+    """0 the gate holds; 1 a gated verdict fails; 3 nothing ran or the gated verdict is inconclusive.
+
+    An inconclusive gate means the run could not tell, which is a harness
+    outcome (3), not a finding about the target (1).
+    """
+    if nothing_ran(run):
+        return EXIT_HARNESS_ERROR
+    selected = gated(verdicts, run.gate)
+    if all(v.holds for v in selected):
+        return EXIT_HOLDS
+    if any(v.status == FAILS for v in selected):
+        return EXIT_NOT_CONFORMANT
+    return EXIT_HARNESS_ERROR
+
+
+def outcome_counts(run: RunResult, verdicts: Verdicts) -> dict[str, int]:
+    """Records per outcome, plus requirements that were not run at all."""
+    counts = {outcome: 0 for outcome in ("pass", "fail", "warning", "unsupported", "disabled", "error")}
+    for record in run.records:
+        counts[record.outcome] += 1
+    counts["not_run"] = sum(1 for r in verdicts.results if r.outcome == NOT_RUN)
+    return counts
