@@ -1,0 +1,203 @@
+"""The REST API as an ASGI app, layered in Qdrant's order (spec §2.6).
+
+CORS → NormalizePath → Auth → routing → body → access check → handler.
+
+Written by hand rather than on a framework so that this order, the bare
+refusal bodies (no Content-Type) and actix's routing quirks are exactly
+Qdrant's. Access log lines carry method, normalised path (no query string)
+and status, never headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from reference_server.auth import Access, AuthKeys
+from reference_server.data_plane import DataPlane, DataPlaneError
+from reference_server.rest import cors
+from reference_server.rest.gate import Gate, first_header
+from reference_server.rest.handlers import Call, Context, data_error, handler_for, not_implemented, validate_body
+from reference_server.rest.paths import decode_for_routing, normalize
+from reference_server.rest.responses import Response, empty, error, plain
+from reference_server.rest.router import Match, Router
+from reference_server.rest.routes import ROUTES, Route
+from reference_server.settings import Settings
+from reference_server.versioning import Emulation
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("reference_server.rest")
+
+#: actix's default limit for handlers on plain ``web::Json`` (spec §10).
+SMALL_JSON_LIMIT = 2 * 1024 * 1024
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
+@dataclass
+class Request:
+    method: str
+    raw_path: str
+    headers: list[tuple[bytes, bytes]]
+    receive: Receive
+    started: float
+    path: str = ""
+    route_path: str = ""
+
+    @classmethod
+    def from_scope(cls, scope: Scope, receive: Receive) -> Request:
+        raw = scope.get("raw_path")
+        raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else scope.get("path", "/")
+        return cls(
+            method=scope["method"],
+            raw_path=raw_path,
+            headers=[(k.lower(), v) for k, v in scope.get("headers", [])],
+            receive=receive,
+            started=time.perf_counter(),
+        )
+
+    def header(self, name: bytes) -> bytes | None:
+        return first_header(self.headers, name)
+
+    async def read_body(self, limit: int) -> bytes | None:
+        """The whole body, or ``None`` once it exceeds ``limit`` bytes."""
+        declared = self.header(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class RestApp:
+    """Qdrant's REST API over the reference server's data plane."""
+
+    def __init__(self, settings: Settings, keys: AuthKeys | None, data: DataPlane) -> None:
+        self.settings = settings
+        self.emulation = Emulation.of(settings.version)
+        self.router = Router(ROUTES, self.emulation)
+        self.gate = Gate(keys, self.emulation, self.router)
+        self.context = Context(settings=settings, data=data)
+        self.cors_enabled = settings.service.enable_cors
+        self.json_limit = settings.service.max_request_size_mb * 1024 * 1024
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request.from_scope(scope, receive)
+        try:
+            response = await self.with_cors(request)
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("Error while serving %s %s", request.method, request.path or "?")
+            response = error(500, "Service internal error", request.started)
+        await _send(send, response)
+        log.info("%s %s %d %.4f", request.method, request.path, response.status,
+                 time.perf_counter() - request.started)
+
+    # -- layers, outermost first --------------------------------------------------------
+
+    async def with_cors(self, request: Request) -> Response:
+        origin = request.header(b"origin") if self.cors_enabled else None
+        if origin is None:
+            return await self.with_normalized_path(request)
+        wanted = request.header(b"access-control-request-method")
+        if cors.is_preflight(request.method, origin, wanted):
+            assert wanted is not None
+            return cors.preflight(origin, wanted, request.header(b"access-control-request-headers"))
+        return cors.decorate(await self.with_normalized_path(request), origin)
+
+    async def with_normalized_path(self, request: Request) -> Response:
+        request.path = normalize(request.raw_path)
+        request.route_path = decode_for_routing(request.path)
+        return await self.with_auth(request)
+
+    async def with_auth(self, request: Request) -> Response:
+        admitted = self.gate.admit(request.method, request.path, request.route_path, request.headers)
+        if isinstance(admitted, Response):
+            return admitted
+        return await self.route(request, admitted)
+
+    async def route(self, request: Request, access: Access) -> Response:
+        match = self.router.resolve(request.method, request.route_path)
+        if match is None:
+            return empty(404)
+        route = match.route
+        if route.body == "upload":
+            # Authorised before a byte of the upload is read (spec §4, v1.18.1+).
+            refusal = self.gate.refuse(access, route, request.started)
+            return refusal or await self.run_handler(route, match, None, request.started)
+        body: Any = None
+        if route.body in ("json", "json_small"):
+            parsed = await self.parse_body(request, route)
+            if isinstance(parsed, Response):
+                return parsed
+            body = parsed
+        refusal = self.gate.refuse(access, route, request.started)
+        if refusal is not None:
+            return refusal
+        return await self.run_handler(route, match, body, request.started)
+
+    # -- body ----------------------------------------------------------------------------
+
+    async def parse_body(self, request: Request, route: Route) -> Any:
+        """The JSON body, or the response Qdrant gives before any access check."""
+        small = route.body == "json_small"
+        limit = SMALL_JSON_LIMIT if small else self.json_limit
+        raw = await request.read_body(limit)
+        if raw is None:
+            message = f"JSON payload is larger than allowed (limit: {limit} bytes)."
+            return plain(413, message) if small else error(400, message, request.started)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return error(400, f"Json deserialize error: {exc}", request.started)
+        if not isinstance(body, dict):
+            return error(400, "Json deserialize error: expected a JSON object", request.started)
+        if route.model is not None:
+            try:
+                why = await asyncio.to_thread(validate_body, self.context.data, route.model, body)
+            except DataPlaneError as exc:
+                return data_error(exc, request.started)
+            if why is not None:
+                return error(400, f"Json deserialize error: {why}", request.started)
+        return body
+
+    # -- handler -------------------------------------------------------------------------
+
+    async def run_handler(self, route: Route, match: Match, body: Any, started: float) -> Response:
+        call = Call(params=match.params, body=body, started=started)
+        if route.handler is None:
+            return await asyncio.to_thread(not_implemented, self.context, call, route.label)
+        handler, blocks = handler_for(route.handler)
+        if blocks:
+            return await asyncio.to_thread(handler, self.context, call)
+        return handler(self.context, call)
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

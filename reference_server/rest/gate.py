@@ -1,0 +1,105 @@
+"""The auth middleware: whitelist, credential extraction, and the access check.
+
+Spec §2.2-§2.5 and §4. Each decision is one small method, so a fault can
+replace exactly one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reference_server.auth import Access, AuthFailure, AuthKeys
+from reference_server.rest.responses import Response, bare, error, plain
+from reference_server.rest.router import Router
+from reference_server.rest.routes import WHITELIST_EXACT, WHITELIST_PREFIX, Route
+from reference_server.versioning import Emulation
+
+Headers = Sequence[tuple[bytes, bytes]]
+
+
+def first_header(headers: Headers, name: bytes) -> bytes | None:
+    """The first value of ``name`` (header names arrive lower-cased)."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def visible_ascii(value: bytes | None) -> str | None:
+    """``value`` as text, or ``None`` when actix's ``to_str()`` would fail."""
+    if value is None:
+        return None
+    if all(32 <= b < 127 or b == 9 for b in value):
+        return value.decode("ascii")
+    return None
+
+
+class Gate:
+    """Decides, per request, whether auth applies and what the caller may do."""
+
+    def __init__(self, keys: AuthKeys | None, emulation: Emulation, router: Router) -> None:
+        self.keys = keys
+        self.emulation = emulation
+        self.router = router
+
+    # -- whitelist (spec §2.5) -------------------------------------------------
+
+    def _listed(self, path: str) -> bool:
+        em = self.emulation
+        if path in WHITELIST_EXACT:
+            return path != "/" or em.root_whitelisted
+        if path == "/healthz" or path.startswith(WHITELIST_PREFIX):
+            return em.has_health_endpoints
+        return False
+
+    def whitelisted(self, path: str, route_path: str) -> bool:
+        """v1.18.2+: the matched route pattern; before: the normalised raw path, by prefix."""
+        if self.emulation.route_based_whitelist:
+            pattern = self.router.match_pattern(route_path)
+            return pattern is not None and pattern in WHITELIST_EXACT + WHITELIST_PREFIX and self._listed(pattern)
+        if path in WHITELIST_EXACT:
+            return self._listed(path)
+        return any(path.startswith(prefix) for prefix in WHITELIST_PREFIX) and self._listed(path)
+
+    # -- credentials (spec §2.2) ---------------------------------------------------
+
+    @staticmethod
+    def credentials(headers: Headers) -> tuple[str | None, str | None]:
+        return (
+            visible_ascii(first_header(headers, b"api-key")),
+            visible_ascii(first_header(headers, b"authorization")),
+        )
+
+    def admit(self, method: str, path: str, route_path: str, headers: Headers) -> Access | Response:
+        """The caller's access, or the middleware's refusal."""
+        if self.keys is None or self.whitelisted(path, route_path):
+            return Access.MANAGE
+        api_key, authorization = self.credentials(headers)
+        try:
+            access = self.keys.authenticate(api_key, authorization)
+        except AuthFailure as failure:
+            return bare(failure.status, failure.message)
+        if access is Access.READ and not self.emulation.at_least("1.9.0"):
+            return self._legacy_read_only(method, route_path)
+        return access
+
+    def _legacy_read_only(self, method: str, route_path: str) -> Access | Response:
+        """v1.7.0-v1.8.4: the RO key passed by method and path, in the middleware (spec §4)."""
+        match = self.router.resolve(method, route_path)
+        if method == "GET" or (match is not None and match.route.access != "manage"):
+            return Access.READ
+        assert self.keys is not None
+        return bare(403, self.keys.write_denied().message)
+
+    # -- access check inside the handler (spec §4) ----------------------------------
+
+    def refuse(self, access: Access, route: Route, started: float) -> Response | None:
+        """``None`` when ``access`` may call ``route``; else Qdrant's 403 in the route's format."""
+        if route.access != "manage" or access is Access.MANAGE:
+            return None
+        if not self.emulation.at_least("1.9.0"):
+            return None  # the legacy middleware already decided
+        message = self.keys.write_denied().message if self.keys is not None else "Forbidden"
+        if route.refusal == "text":
+            return plain(403, message)
+        return error(403, message, started)

@@ -1,0 +1,280 @@
+"""REST handlers: one function per implemented route, named in the route table.
+
+Handlers run after the auth middleware, body parsing and the access check.
+Those that touch the data plane run in a worker thread (the data plane
+blocks); the rest are cheap and run on the event loop. Each returns a
+:class:`Response`; data-plane errors are mapped by :func:`data_error`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference_server import COMMIT, TITLE
+from reference_server.data_plane import (
+    BadRequest,
+    DataPlane,
+    DataPlaneError,
+    InvalidBody,
+    NotFound,
+    NotReady,
+    Unsupported,
+)
+from reference_server.rest.responses import Response, error, ok, plain
+from reference_server.settings import Settings
+
+
+@dataclass
+class Call:
+    """What a handler gets: path parameters, the parsed JSON body, the start time."""
+
+    params: dict[str, str]
+    body: Any
+    started: float
+    query: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def collection(self) -> str:
+        return self.params["collection_name"]
+
+
+@dataclass
+class Context:
+    settings: Settings
+    data: DataPlane
+    telemetry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+Handler = Callable[[Context, Call], Response]
+
+#: Handlers that never block: served on the event loop.
+INLINE: dict[str, Handler] = {}
+#: Handlers that call the data plane: served in a worker thread.
+BLOCKING: dict[str, Handler] = {}
+
+
+def inline(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        INLINE[name] = fn
+        return fn
+
+    return register
+
+
+def blocking(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        BLOCKING[name] = fn
+        return fn
+
+    return register
+
+
+def jsonable(value: Any) -> Any:
+    """Pydantic models (and lists/dicts of them) as the JSON Qdrant sends."""
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json", exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+def data_error(exc: DataPlaneError, started: float) -> Response:
+    if isinstance(exc, NotFound):
+        return error(404, exc.message, started)
+    if isinstance(exc, InvalidBody):
+        return error(422, exc.message, started)
+    if isinstance(exc, BadRequest):
+        return error(400, exc.message, started)
+    if isinstance(exc, Unsupported):
+        return error(501, exc.message, started)
+    if isinstance(exc, NotReady):
+        return error(503, exc.message, started)
+    return error(500, exc.message, started)
+
+
+def not_implemented(ctx: Context, call: Call, label: str) -> Response:
+    """A route the reference server does not serve: Qdrant's 404 first, if it applies."""
+    name = call.params.get("collection_name")
+    if name is not None:
+        try:
+            exists = ctx.data.collection_exists(name).exists
+        except DataPlaneError as exc:
+            return data_error(exc, call.started)
+        if not exists:
+            return error(404, f"Not found: Collection `{name}` doesn't exist!", call.started)
+    return error(501, f"Not implemented by the reference server: {label}", call.started)
+
+
+# -- service ----------------------------------------------------------------------
+
+
+@inline("root")
+def root(ctx: Context, call: Call) -> Response:
+    from reference_server.rest.responses import json_body
+
+    return json_body(200, {"title": TITLE, "version": ctx.settings.version, "commit": COMMIT})
+
+
+@inline("healthz")
+def healthz(ctx: Context, call: Call) -> Response:
+    return plain(200, "healthz check passed")
+
+
+@inline("readyz")
+def readyz(ctx: Context, call: Call) -> Response:
+    return plain(200, "all shards are ready")
+
+
+def _collection_count(ctx: Context) -> int | None:
+    # Never wait for the data plane here: a scrape must not block on start-up.
+    if not ctx.data.ready:
+        return None
+    return len(ctx.data.list_collections().collections)
+
+
+@blocking("metrics")
+def metrics(ctx: Context, call: Call) -> Response:
+    lines = [
+        "# HELP app_info information about qdrant server",
+        "# TYPE app_info gauge",
+        f'app_info{{name="qdrant",version="{ctx.settings.version}"}} 1',
+    ]
+    count = _collection_count(ctx)
+    if count is not None:
+        lines += [
+            "# HELP collections_total number of collections",
+            "# TYPE collections_total gauge",
+            f"collections_total {count}",
+        ]
+    return plain(200, "\n".join(lines) + "\n")
+
+
+@blocking("telemetry")
+def telemetry(ctx: Context, call: Call) -> Response:
+    # Configuration flags only: telemetry never carries keys (spec §10).
+    result = {
+        "id": ctx.telemetry_id,
+        "app": {
+            "name": "qdrant",
+            "version": ctx.settings.version,
+            "jwt_rbac": False,
+            "hide_jwt_dashboard": None,
+        },
+        "collections": {"number_of_collections": _collection_count(ctx) or 0},
+    }
+    return ok(result, call.started)
+
+
+@inline("issues")
+def issues(ctx: Context, call: Call) -> Response:
+    return ok({"issues": []}, call.started)
+
+
+@inline("clear_issues")
+def clear_issues(ctx: Context, call: Call) -> Response:
+    return ok(True, call.started)
+
+
+@inline("get_logger")
+def get_logger(ctx: Context, call: Call) -> Response:
+    return ok({"log_level": ctx.settings.log_level}, call.started)
+
+
+@inline("cluster_status")
+def cluster_status(ctx: Context, call: Call) -> Response:
+    if ctx.settings.cluster.enabled:
+        return error(501, "Not implemented by the reference server: GET /cluster in cluster mode", call.started)
+    return ok({"status": "disabled"}, call.started)
+
+
+# -- collections and aliases ----------------------------------------------------------
+
+_SIMPLE: dict[str, Callable[[DataPlane, Call], Any]] = {
+    "list_collections": lambda d, c: d.list_collections(),
+    "get_collection": lambda d, c: d.get_collection(c.collection),
+    "create_collection": lambda d, c: d.create_collection(c.collection, c.body),
+    "update_collection": lambda d, c: d.update_collection(c.collection, c.body),
+    "delete_collection": lambda d, c: d.delete_collection(c.collection),
+    "collection_exists": lambda d, c: d.collection_exists(c.collection),
+    "collection_cluster_info": lambda d, c: d.collection_cluster_info(c.collection),
+    "list_shard_keys": lambda d, c: d.list_shard_keys(c.collection),
+    "list_aliases": lambda d, c: d.list_aliases(),
+    "collection_aliases": lambda d, c: d.list_collection_aliases(c.collection),
+    "update_aliases": lambda d, c: d.update_aliases(c.body),
+    "upsert": lambda d, c: d.upsert(c.collection, c.body),
+    "get_points": lambda d, c: d.retrieve(c.collection, c.body),
+    "get_point": lambda d, c: d.get_point(c.collection, _point_id(c.params["id"])),
+    "delete_points": lambda d, c: d.delete_points(c.collection, c.body),
+    "scroll": lambda d, c: d.scroll(c.collection, c.body),
+    "count": lambda d, c: d.count(c.collection, c.body),
+    "query": lambda d, c: d.query(c.collection, c.body),
+    "query_batch": lambda d, c: d.query_batch(c.collection, c.body),
+    "search": lambda d, c: d.search(c.collection, c.body),
+    "recommend": lambda d, c: d.recommend(c.collection, c.body),
+    "facet": lambda d, c: d.facet(c.collection, c.body),
+    "set_payload": lambda d, c: d.set_payload(c.collection, c.body),
+    "overwrite_payload": lambda d, c: d.overwrite_payload(c.collection, c.body),
+    "delete_payload": lambda d, c: d.delete_payload(c.collection, c.body),
+    "clear_payload": lambda d, c: d.clear_payload(c.collection, c.body),
+    "update_vectors": lambda d, c: d.update_vectors(c.collection, c.body),
+    "delete_vectors": lambda d, c: d.delete_vectors(c.collection, c.body),
+}
+
+
+def _point_id(raw: str) -> int | str:
+    """A path point id: an unsigned integer or a UUID (Qdrant's ``ExtendedPointId``)."""
+    if raw.isdigit():
+        return int(raw)
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise BadRequest(f"Wrong input: Unable to parse point id `{raw}`") from None
+
+
+def _data_handler(call_data: Callable[[DataPlane, Call], Any]) -> Handler:
+    def handle(ctx: Context, call: Call) -> Response:
+        try:
+            result = call_data(ctx.data, call)
+        except DataPlaneError as exc:
+            return data_error(exc, call.started)
+        return ok(jsonable(result), call.started)
+
+    return handle
+
+
+for _name, _fn in _SIMPLE.items():
+    BLOCKING[_name] = _data_handler(_fn)
+
+
+def handler_for(name: str) -> tuple[Handler, bool]:
+    """The handler named in the route table and whether it blocks."""
+    if name in INLINE:
+        return INLINE[name], False
+    return BLOCKING[name], True
+
+
+_ADAPTERS: dict[str, Any] = {}
+
+
+def validate_body(data: DataPlane, model: str, body: Any) -> str | None:
+    """Why ``body`` does not fit ``qdrant_client.http.models.<model>``, or ``None``."""
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(getattr(data.rest_models, model))
+    try:
+        adapter.validate_python(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)
+        if not first:
+            return "invalid body"
+        where = ".".join(str(p) for p in first[0].get("loc", ())) or "body"
+        return f"{where}: {first[0].get('msg', 'invalid value')}"
+    return None

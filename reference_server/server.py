@@ -1,0 +1,231 @@
+"""Process wiring: settings → keys and TLS → listeners → serve until SIGTERM/SIGINT.
+
+Start-up order keeps the time to "ready" short and failures clean:
+
+1. load settings and validate every TLS file (nothing bound yet, nothing
+   logged: a failure is exactly one ``Error: ...`` line on stderr, exit 1);
+2. bind the REST socket (a failure here also exits 1, before gRPC starts
+   and before any log line);
+3. start gRPC, then serve REST with uvicorn on the bound socket;
+4. only then import qdrant_client in the background (the data plane), so the
+   ~1 s import does not compete with start-up for the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from reference_server import tls
+from reference_server.auth import AuthKeys
+from reference_server.settings import ConfigError, Settings, load_settings
+from reference_server.versioning import Emulation
+
+if TYPE_CHECKING:
+    import grpc
+
+    from reference_server.data_plane import DataPlane
+    from reference_server.rest.app import RestApp
+
+log = logging.getLogger("reference_server")
+
+#: How long in-flight requests may take to finish after SIGTERM.
+GRACEFUL_SHUTDOWN_S = 3
+
+
+class StartupError(Exception):
+    """The server cannot start; ``str()`` is the one-line reason."""
+
+
+@dataclass
+class Prepared:
+    """Everything checked before a single port is bound."""
+
+    settings: Settings
+    keys: AuthKeys | None
+    rest_tls: tls.RotatingServerContext | None
+    grpc_credentials: grpc.ServerCredentials | None
+
+
+def prepare(
+    config_path: str | None,
+    *,
+    uri: str | None = None,
+    bootstrap: str | None = None,
+    faults: tuple[str, ...] = (),
+) -> Prepared:
+    """Settings, keys and TLS material, or :class:`StartupError`."""
+    try:
+        settings = load_settings(config_path, uri=uri, bootstrap=bootstrap, extra_faults=faults)
+        Emulation.of(settings.version)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    except ValueError as exc:
+        raise StartupError(f"reference_server.version: {exc}") from None
+    rest_tls = None
+    grpc_credentials = None
+    if settings.service.enable_tls:
+        try:
+            identity = tls.load_identity(settings)
+            rest_tls = tls.rest_context(settings, identity)
+            if settings.service.grpc_port is not None:
+                grpc_credentials = tls.grpc_credentials(identity)
+        except tls.TlsError as exc:
+            raise StartupError(str(exc)) from None
+    return Prepared(settings, AuthKeys.from_settings(settings), rest_tls, grpc_credentials)
+
+
+def log_startup_notes(prepared: Prepared) -> None:
+    """The warnings and notices Qdrant prints at start-up."""
+    settings = prepared.settings
+    for note in settings.warnings:
+        # A missing --config-path is logged at error level and is not fatal (spec §1.2).
+        level = logging.ERROR if note.startswith("Config file via --config-path") else logging.WARNING
+        log.log(level, "%s", note)
+    emulation = Emulation.of(settings.version)
+    svc = settings.service
+    if emulation.empty_key_is_unset:
+        for name, value in (("api_key", svc.api_key), ("alt_api_key", svc.alt_api_key),
+                            ("read_only_api_key", svc.read_only_api_key)):
+            if value == "":
+                log.warning("Service %s is set but empty, it is treated as unset and "
+                            "authentication may be disabled", name)
+    if prepared.keys is None:
+        log.warning("No API key configured: every request gets full access")
+    log.info("Emulating Qdrant v%s", settings.version)
+    if prepared.rest_tls is not None:
+        log.info("TLS enabled for REST API (TTL: %s)", tls.ttl_text(settings))
+    if prepared.grpc_credentials is not None:
+        log.info("TLS enabled for gRPC API (TTL not supported)")
+    if settings.faults:
+        log.warning("Faults switched on: %s", ", ".join(settings.faults))
+
+
+def bind_rest_socket(settings: Settings) -> socket.socket:
+    host, port = settings.service.host, settings.service.http_port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise StartupError(f"Error while starting REST server: {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"Error while starting REST server: {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def start_grpc(prepared: Prepared, data: DataPlane) -> grpc.Server | None:
+    """The public gRPC server, or ``None`` when off or when it fails (Qdrant keeps REST up)."""
+    settings = prepared.settings
+    if settings.service.grpc_port is None:
+        return None
+    try:
+        from reference_server.grpc_api.server import start_grpc_server
+
+        server = start_grpc_server(settings, prepared.keys, data, prepared.grpc_credentials)
+    except Exception as exc:
+        # Qdrant logs this and keeps serving REST without gRPC (spec §1.5).
+        log.error("Error while starting gRPC server: %s", exc)
+        return None
+    log.info("Qdrant gRPC listening on %s", settings.service.grpc_port)
+    return server
+
+
+class _Stopper:
+    """SIGTERM/SIGINT → uvicorn's ``should_exit``; a second SIGINT forces it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: uvicorn.Server | None = None
+
+    def attach(self, server: uvicorn.Server) -> None:
+        self.server = server
+        server.should_exit = self.requested
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        log.info("Received %s, shutting down", signal.Signals(signum).name)
+        if self.server is not None:
+            if self.server.should_exit:
+                self.server.force_exit = True
+            self.server.should_exit = True
+        self.requested = True
+
+
+def _uvicorn_server(prepared: Prepared, app: RestApp, data: DataPlane) -> uvicorn.Server:
+    context = prepared.rest_tls.context if prepared.rest_tls is not None else None
+
+    def ssl_factory(config: uvicorn.Config, default: object) -> ssl.SSLContext:
+        assert context is not None
+        return context
+
+    config = uvicorn.Config(
+        app,
+        http="h11",
+        loop="asyncio",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        ssl_context_factory=ssl_factory if context is not None else None,
+    )
+    port = prepared.settings.service.http_port
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # run() owns SIGTERM/SIGINT; uvicorn would re-raise them after
+            # shutdown and turn a clean stop into a signal death.
+            yield
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            log.info("Qdrant HTTP listening on %s", port)
+            data.start_loading()
+
+    return Server(config)
+
+
+def run(prepared: Prepared, rest_socket: socket.socket) -> int:
+    """Serve on the bound REST socket until SIGTERM or SIGINT; return the exit code."""
+    from reference_server.data_plane import DataPlane
+    from reference_server.rest.app import RestApp
+
+    settings = prepared.settings
+    stopper = _Stopper()
+    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGTERM, signal.SIGINT)}
+    grpc_server: grpc.Server | None = None
+    try:
+        # Not loading yet: loading starts once REST serves (or on the first call).
+        data = DataPlane()
+        grpc_server = start_grpc(prepared, data)
+        server = _uvicorn_server(prepared, RestApp(settings, prepared.keys, data), data)
+        stopper.attach(server)
+        asyncio.run(server.serve(sockets=[rest_socket]))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if grpc_server is not None:
+            grpc_server.stop(grace=1.0).wait(5.0)
+        rest_socket.close()
+    log.info("Stopped")
+    return 0
