@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from reports.baseline import ACCEPTED, NOT_COVERED, STALE, UNEXERCISED, UNKNOWN
+from reports.extras import describe_extra
 from reports.html_style import OUTCOME_CLASS, OUTCOME_MEANING, VERDICT_CLASS, badge, e, page
 from reports.labels import target_label
 from reports.model import NOT_RUN, PROTOCOLS, RunResult, TestRecord
@@ -33,14 +34,19 @@ _BASELINE_TEXT = {
 }
 
 
+def _anchor(deciding: str) -> str:
+    """Where a deciding entry is explained: its finding, or the block of tests outside the catalog."""
+    return "finding-unattributed" if deciding.startswith("unattributed") else f"finding-{e(deciding)}"
+
+
 def _verdict_card(verdict: Verdict) -> str:
     cls = VERDICT_CLASS.get(verdict.status, "v-inconclusive")
-    ids = "".join(f"<code>{e(i)}</code>" for i in verdict.deciding[:12])
+    ids = "".join(f'<a href="#{_anchor(i)}"><code>{e(i)}</code></a>' for i in verdict.deciding[:12])
     more = f" and {len(verdict.deciding) - 12} more" if len(verdict.deciding) > 12 else ""
     ids_html = f'<div class="ids">{ids}{e(more)}</div>' if ids else ""
     return (
         f'<section class="verdict {cls}" id="verdict-{e(verdict.name)}">'
-        f'<div class="eyebrow">{e(verdict.label)}</div>'
+        f'<div class="eyebrow">{"Security verdict" if verdict.name == "secure" else "Compatibility verdict"}</div>'
         f'<div class="status">{e(verdict.headline)}</div>'
         f"<p>{e(verdict.explanation)}.</p>{ids_html}</section>"
     )
@@ -130,7 +136,8 @@ def _finding(result: RequirementResult, strict: bool) -> str:
     req = result.requirement
     shown = [r for r in result.records if r.outcome in _FINDING_OUTCOMES]
     others = len(result.records) - len(shown)
-    tags = f'<span class="tag must">{e(req.level)}</span><span class="tag">{e(req.kind)}</span>'
+    level_cls = "tag must" if req.level == "MUST" else "tag"
+    tags = f'<span class="{level_cls}">{e(req.level)}</span><span class="tag">{e(req.kind)}</span>'
     tags += f'<span class="tag">{e(req.protocol)}</span>'
     if result.baseline is not None:
         tags += f'<span class="tag accepted">{e(_BASELINE_TEXT[result.baseline.status])}</span>'
@@ -140,8 +147,9 @@ def _finding(result: RequirementResult, strict: bool) -> str:
     if result.accepted and result.baseline is not None:
         note += f"<p><b>Accepted deviation:</b> {e(result.baseline.entry.reason)}</p>"
     rest = f'<p class="meta">{others} other test(s) for this requirement did not fail.</p>' if others else ""
+    frame = "accepted" if result.accepted else e(result.outcome)
     return (
-        f'<article class="finding f-{e(result.outcome)}" id="finding-{e(req.id)}"><header>'
+        f'<article class="finding f-{frame}" id="finding-{e(req.id)}"><header>'
         f'{badge(result.outcome)}<h3 class="mono">{e(req.id)}</h3>{tags}</header><div class="body">'
         f"<p>{e(req.text)}</p>"
         f'<p class="meta">Source: {e(req.source or "not given")} · since {e(req.since or "?")}'
@@ -153,13 +161,14 @@ def _finding(result: RequirementResult, strict: bool) -> str:
 def _findings(verdicts: Verdicts) -> str:
     ranked = sorted(
         (r for r in verdicts.results if r.outcome in _FINDING_OUTCOMES),
-        key=lambda r: (_FINDING_OUTCOMES.index(r.outcome), r.requirement.kind != "security", r.requirement.id),
+        # Security before compatibility, open findings before accepted deviations.
+        key=lambda r: (r.requirement.kind != "security", r.accepted, _FINDING_OUTCOMES.index(r.outcome)),
     )
     parts = [_finding(r, verdicts.strict) for r in ranked]
     stray = [r for r in verdicts.unattributed if r.outcome in _FINDING_OUTCOMES]
     if stray:
         parts.append(
-            '<article class="finding f-error"><header>'
+            '<article class="finding f-error" id="finding-unattributed"><header>'
             f'{badge("error")}<h3>Tests outside the requirement catalog</h3></header><div class="body">'
             "<p>These tests name no catalog requirement, so neither verdict can count them as held.</p>"
             f"{''.join(_test_block(r) for r in stray)}</div></article>"
@@ -209,7 +218,9 @@ def render_html(run: RunResult, verdicts: Verdicts) -> str:
     run_rows += sorted(run.tool_versions.items())
     extras = ""
     if run.extras:
-        extras = "<h2>Other figures</h2>" + _kv_table(sorted(run.extras.items()))
+        extras = "<h2>Other figures</h2>" + _kv_table(
+            [(k.replace("_", " "), describe_extra(k, v).split(": ", 1)[-1]) for k, v in sorted(run.extras.items())]
+        )
     body = (
         "<main>"
         '<div class="eyebrow">Qdrant security conformance report</div>'

@@ -139,6 +139,7 @@ table.grid tr.family th { background: #fff; text-align: left; font-size: 12px; l
 .finding.f-fail > header { border-left: 5px solid var(--fail); }
 .finding.f-warning > header { border-left: 5px solid var(--warn); }
 .finding.f-error > header { border-left: 5px solid var(--err); }
+.finding.f-accepted > header { border-left: 5px solid var(--warn); }
 .finding .body { padding: 10px 14px 12px; }
 .finding .body p { margin: 2px 0 8px; }
 .test { border-top: 1px dashed var(--line); padding-top: 8px; margin-top: 8px; }

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from reports.baseline import ACCEPTED, NOT_COVERED, STALE
+from reports.extras import describe_extra
 from reports.model import RunResult
 from reports.scrub import scrub_text
 from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, outcome_counts
@@ -29,17 +28,6 @@ def _clip(text: str, width: int = _MAX_WIDTH) -> str:
 
 def _verdict_line(verdict: Verdict) -> str:
     return f"verdict: {verdict.headline} — {verdict.explanation}"
-
-
-def _format_extra(key: str, value: Any) -> str:
-    if key == "kill_score" and isinstance(value, dict) and {"killed", "total"} <= value.keys():
-        return f"kill score: {value['killed']}/{value['total']} injected faults detected"
-    if isinstance(value, dict) and all(isinstance(v, str | int | float | bool) for v in value.values()):
-        parts = ", ".join(f"{str(k).replace('_', ' ')} {v}" for k, v in value.items())
-        return f"{key.replace('_', ' ')}: {parts}"
-    if isinstance(value, str | int | float | bool):
-        return f"{key.replace('_', ' ')}: {value}"
-    return f"{key.replace('_', ' ')}: {json.dumps(value, sort_keys=True, default=str)}"
 
 
 def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | None) -> list[str]:
@@ -73,7 +61,8 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
     stale = [b.entry.id for b in verdicts.baseline if b.status == STALE]
     errored = [b.entry.id for b in verdicts.baseline if b.status == NOT_COVERED]
     if verdicts.baseline:
-        parts = [f"{len(accepted)} accepted deviations" + (f" ({_ids(accepted)})" if accepted else "")]
+        noun = "accepted deviation" if len(accepted) == 1 else "accepted deviations"
+        parts = [f"{len(accepted)} {noun}" + (f" ({_ids(accepted)})" if accepted else "")]
         if stale:
             parts.append(f"STALE, now holding — remove from the baseline: {_ids(stale)}")
         if errored:
@@ -82,7 +71,7 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
 
     extras = list(run.extras.items())
     for key, value in extras[:_MAX_EXTRAS]:
-        lines.append(_clip(_format_extra(str(key), value)))
+        lines.append(_clip(describe_extra(str(key), value)))
     if len(extras) > _MAX_EXTRAS:
         lines.append(f"… and {len(extras) - _MAX_EXTRAS} more figures in results.json")
 
