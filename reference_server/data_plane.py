@@ -82,6 +82,8 @@ if TYPE_CHECKING:
     from qdrant_client.http import models
 
 DEFAULT_READY_TIMEOUT = 30.0
+# Any fixed id will do for the one peer of a single-node deployment.
+SINGLE_NODE_PEER_ID = 1
 
 T = TypeVar("T")
 
@@ -271,12 +273,22 @@ class DataPlane:
             return bool(client.delete_collection(name))
 
     def collection_cluster_info(self, name: str) -> models.CollectionClusterInfo:
+        """A single node holding one active shard: local mode has no cluster to ask."""
+        m = self.rest_models
         with self._locked(name) as client:
-            return client.collection_cluster_info(name)
+            points = client.count(name, exact=True).count
+        return m.CollectionClusterInfo(
+            peer_id=SINGLE_NODE_PEER_ID,
+            shard_count=1,
+            local_shards=[m.LocalShardInfo(shard_id=0, points_count=points, state=m.ReplicaState.ACTIVE)],
+            remote_shards=[],
+            shard_transfers=[],
+        )
 
     def list_shard_keys(self, name: str) -> models.ShardKeysResponse:
-        with self._locked(name) as client:
-            return client.list_shard_keys(name)
+        """No shard keys: local collections use automatic sharding."""
+        with self._locked(name):
+            return self.rest_models.ShardKeysResponse(shard_keys=[])
 
     # -- aliases --------------------------------------------------------------
 

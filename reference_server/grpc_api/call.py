@@ -1,0 +1,22 @@
+"""What a method implementation gets besides its decoded request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reference_server.data_plane import DataPlane
+from reference_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Call:
+    path: str
+    data: DataPlane
+    settings: Settings
+    raw: bytes  # the request as received, for services whose messages we cannot decode
+
+
+# A method implementation: decoded request (or raw bytes) in, response message (or bytes) out.
+Handler = Callable[[Any, Call], Any]

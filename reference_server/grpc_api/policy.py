@@ -1,0 +1,74 @@
+"""Who gets through the public gRPC port: authentication, whitelist, per-method access.
+
+Each decision is one small method of :class:`GrpcPolicy`, so a fault catalog
+can swap a single behaviour (a subclass, or a different policy object passed to
+:func:`reference_server.grpc_api.server.start_grpc_server`) without touching
+routing or the data plane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from reference_server.auth import Access, AuthFailure, AuthKeys
+from reference_server.grpc_api import access as table
+from reference_server.versioning import Emulation
+
+# Exact paths that skip authentication from v1.15.1 (spec §3).
+HEALTH_WHITELIST = frozenset({"/qdrant.Qdrant/HealthCheck", "/grpc.health.v1.Health/Check"})
+
+API_KEY_METADATA = "api-key"
+AUTHORIZATION_METADATA = "authorization"
+
+
+def first_value(metadata: Iterable[tuple[str, str | bytes]], name: str) -> str | None:
+    """The first value of ``name`` (metadata keys arrive lower-case), ``None`` if absent."""
+    for key, value in metadata:
+        if key == name:
+            if isinstance(value, bytes):
+                try:
+                    return value.decode("ascii")
+                except UnicodeDecodeError:
+                    return None
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class GrpcPolicy:
+    keys: AuthKeys | None
+    emulation: Emulation
+
+    def is_whitelisted(self, path: str) -> bool:
+        return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
+
+    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]]) -> Access:
+        """The caller's access, or :class:`AuthFailure`. Runs before routing, for every path."""
+        if self.keys is None or self.is_whitelisted(path):
+            return Access.MANAGE
+        items = list(metadata)
+        return self.keys.authenticate(
+            first_value(items, API_KEY_METADATA), first_value(items, AUTHORIZATION_METADATA)
+        )
+
+    def is_served(self, path: str) -> bool:
+        """Does the emulated version have this method at all?"""
+        parts = table.split_path(path)
+        if parts is None or table.required_access(path) is None:
+            return False
+        since = table.SERVICE_SINCE.get(parts[0])
+        return since is None or self.emulation.at_least(since)
+
+    def required_access(self, path: str) -> Access:
+        found = table.required_access(path)
+        return Access.MANAGE if found is None else found
+
+    def authorize(self, path: str, granted: Access) -> None:
+        """Raise the version's write-denied failure when ``granted`` is not enough."""
+        if self.required_access(path) is Access.MANAGE and granted is not Access.MANAGE:
+            assert self.keys is not None  # READ is only ever granted by a key
+            raise self.keys.write_denied()
+
+
+__all__ = ["HEALTH_WHITELIST", "AuthFailure", "GrpcPolicy", "first_value"]

@@ -1,0 +1,256 @@
+"""The public gRPC port: one generic handler that authenticates every path, then routes.
+
+Order per call, as Qdrant's tonic stack does it (spec §3, §4):
+
+1. authentication (whitelisted health paths skip it), for every path, known or not;
+2. unknown path (or a service the emulated version lacks) → UNIMPLEMENTED;
+3. decoding the request (a bad message → INTERNAL, as tonic reports it);
+4. per-method access (read-only principal on a write → PERMISSION_DENIED);
+5. the implementation, or UNIMPLEMENTED for methods this server cannot perform.
+
+Nothing here imports qdrant_client: the stub-based implementations load on the
+first call that needs them, after the data plane finished its background import.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from reference_server.auth import Access, AuthFailure, AuthKeys
+from reference_server.data_plane import DataPlane, DataPlaneError
+from reference_server.grpc_api import access, messages
+from reference_server.grpc_api.call import Call, Handler
+from reference_server.grpc_api.errors import (
+    GrpcError,
+    from_data_plane,
+    not_implemented,
+    status_code,
+    unknown_method,
+)
+from reference_server.grpc_api.health_api import EARLY_HANDLERS
+from reference_server.grpc_api.policy import GrpcPolicy
+from reference_server.grpc_api.raw_services import RAW_HANDLERS
+from reference_server.settings import Settings
+from reference_server.versioning import Emulation
+
+log = logging.getLogger("reference_server.grpc")
+
+DEFAULT_WORKERS = 16
+# Qdrant sets no message-size limit on the public services (spec §3, §10).
+SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+    # grpc's default SO_REUSEPORT would let a second server share a busy port
+    # silently; a bind conflict must fail loudly instead.
+    ("grpc.so_reuseport", 0),
+]
+
+
+class GrpcBindError(RuntimeError):
+    """The gRPC port could not be bound; the message names the address."""
+
+
+@functools.cache
+def _stub_handlers() -> dict[str, Handler]:
+    """Implementations built on qdrant_client's stubs (imported on first use)."""
+    from reference_server.grpc_api import collections_api, health_api, points_api, snapshots_api
+
+    table: dict[str, Handler] = {}
+    for module in (collections_api, points_api, snapshots_api, health_api):
+        table.update(module.HANDLERS)
+    return table
+
+
+def _needs_backend(path: str) -> bool:
+    parts = access.split_path(path)
+    return parts is not None and parts[0].startswith("qdrant.")
+
+
+def _stamp_time(response: Any, started: float) -> None:
+    if isinstance(response, Message) and "time" in response.DESCRIPTOR.fields_by_name:
+        response.time = time.monotonic() - started
+
+
+def _input_error(exc: Exception) -> GrpcError:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic: name the first offending field, not the whole input
+        first = errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        text = f"Validation error: {where}: {first.get('msg', 'invalid value')}"
+    else:
+        text = f"Wrong input: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    return GrpcError(grpc.StatusCode.INVALID_ARGUMENT, text)
+
+
+class QdrantGrpcHandler(grpc.GenericRpcHandler):
+    """Routes every method path; never returns ``None`` (that would skip authentication)."""
+
+    def __init__(self, settings: Settings, policy: GrpcPolicy, data: DataPlane) -> None:
+        self._settings = settings
+        self._policy = policy
+        self._data = data
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        path = str(handler_call_details.method)
+        shape = access.shape_of(path) if access.required_access(path) is not None else None
+        if shape is access.Shape.UNARY:
+            return grpc.unary_unary_rpc_method_handler(functools.partial(self._unary, path))
+        if shape is access.Shape.SERVER_STREAM:
+            return grpc.unary_stream_rpc_method_handler(functools.partial(self._unary_stream, path))
+        # Unknown paths and bidi streams: answered without reading any request.
+        return grpc.stream_stream_rpc_method_handler(functools.partial(self._stream_stream, path))
+
+    # -- behaviours (raw bytes in and out: no serializers are registered) -------
+
+    def _unary(self, path: str, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._answer(path, raw, context)
+
+    def _unary_stream(self, path: str, raw: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        yield self._answer(path, raw, context)
+
+    def _stream_stream(self, path: str, requests: Iterator[bytes], context: grpc.ServicerContext
+                       ) -> Iterator[bytes]:
+        yield self._answer(path, b"", context)
+
+    def _answer(self, path: str, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        try:
+            return self._process(path, raw, context)
+        except AuthFailure as failure:
+            self._abort(context, status_code(failure.grpc_code), failure.message)
+        except GrpcError as exc:
+            self._abort(context, exc.code, exc.message)
+        except DataPlaneError as exc:
+            mapped = from_data_plane(exc)
+            self._abort(context, mapped.code, mapped.message)
+        except Exception as exc:
+            # The request may hold secrets: log the type, not the text.
+            log.error("gRPC %s failed: %s", path, type(exc).__name__)
+            self._abort(context, grpc.StatusCode.INTERNAL, "Internal error")
+
+    @staticmethod
+    def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+        context.abort(code, message)
+        raise AssertionError("unreachable: abort raises")
+
+    # -- the pipeline -------------------------------------------------------------
+
+    def _process(self, path: str, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        started = time.monotonic()
+        granted = self._policy.authenticate(path, context.invocation_metadata())
+        if not self._policy.is_served(path):
+            raise unknown_method(path)
+        call = Call(path=path, data=self._data, settings=self._settings, raw=raw)
+        response = self._dispatch(path, raw, call, granted)
+        _stamp_time(response, started)
+        if isinstance(response, Message):
+            return response.SerializeToString()
+        assert isinstance(response, bytes)
+        return response
+
+    def _dispatch(self, path: str, raw: bytes, call: Call, granted: Access) -> Any:
+        early = EARLY_HANDLERS.get(path)
+        if early is not None:
+            handler, request_type = early
+            request = self._decode(request_type, raw)
+            self._policy.authorize(path, granted)
+            return handler(request, call)
+        raw_handler = RAW_HANDLERS.get(path)
+        if raw_handler is not None:
+            self._policy.authorize(path, granted)
+            self._data.wait_ready()
+            return self._guard_input(raw_handler, raw, call)
+        if _needs_backend(path):
+            self._data.wait_ready()
+        if not messages.has_messages(path):
+            # Known to the table but not decodable here (reflection, Health/Watch).
+            self._policy.authorize(path, granted)
+            raise not_implemented(path)
+        request = self._decode(messages.request_class(path), raw)
+        self._policy.authorize(path, granted)
+        stub_handler = _stub_handlers().get(path)
+        if stub_handler is None:
+            raise not_implemented(path)
+        return self._guard_input(stub_handler, request, call)
+
+    @staticmethod
+    def _decode(request_type: Any, raw: bytes) -> Any:
+        try:
+            return request_type.FromString(raw)
+        except DecodeError as exc:
+            raise GrpcError(grpc.StatusCode.INTERNAL, f"failed to decode Protobuf message: {exc}") from None
+
+    @staticmethod
+    def _guard_input(handler: Handler, request: Any, call: Call) -> Any:
+        try:
+            return handler(request, call)
+        except (GrpcError, DataPlaneError, AuthFailure):
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            # Conversions reject messages the REST models cannot hold.
+            raise _input_error(exc) from None
+
+
+def _bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def start_grpc_server(
+    settings: Settings,
+    keys: AuthKeys | None,
+    data: DataPlane,
+    credentials: grpc.ServerCredentials | None,
+    *,
+    policy: GrpcPolicy | None = None,
+    max_workers: int = DEFAULT_WORKERS,
+) -> grpc.Server:
+    """Bind ``service.host:service.grpc_port`` and start serving; raise :class:`GrpcBindError`.
+
+    ``credentials`` switch the port to TLS (no client-certificate check, spec §6).
+    ``policy`` replaces the authentication/access decisions (fault injection).
+    The caller stops the server (``server.stop(grace)``).
+    """
+    port = settings.service.grpc_port
+    if port is None:
+        raise GrpcBindError("gRPC is disabled: service.grpc_port is not set")
+    chosen = policy if policy is not None else GrpcPolicy(keys, Emulation.of(settings.version))
+    executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-worker")
+    server = grpc.server(
+        executor,
+        handlers=[QdrantGrpcHandler(settings, chosen, data)],
+        options=SERVER_OPTIONS,
+    )
+    address = _bind_address(settings.service.host, port)
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials is not None
+                 else server.add_insecure_port(address))
+    except RuntimeError as exc:
+        bound = 0
+        reason = str(exc)
+    else:
+        reason = "address in use or not available"
+    if bound == 0:
+        server.stop(None)
+        executor.shutdown(wait=False)
+        raise GrpcBindError(f"Error while starting gRPC server: cannot bind {address}: {reason}")
+    server.start()
+    _shutdown_executor_on_stop(server, executor)
+    return server
+
+
+def _shutdown_executor_on_stop(server: grpc.Server, executor: ThreadPoolExecutor) -> None:
+    """Release the worker threads once the server has stopped (tests start many servers)."""
+
+    def wait_and_release() -> None:
+        server.wait_for_termination()
+        executor.shutdown(wait=False)
+
+    threading.Thread(target=wait_and_release, name="grpc-executor-reaper", daemon=True).start()
