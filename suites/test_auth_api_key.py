@@ -66,8 +66,9 @@ def _describe(outcomes: list[Outcome]) -> str:
 @req("AUTH-REST-001")
 def test_rest_refuses_requests_without_credential(keyed):
     rest = keyed.rest()
+    # The twin: with the key each route is at least not refused (a server may lack a feature).
     accepted = [rest.request(m, p, headers=keyed.key_headers()) for m, p in PROTECTED_REST]
-    broken = [o for o in accepted if not o.succeeded]
+    broken = [o for o in accepted if not o.answered or o.denied]
     assert not broken, f"the manage key itself is not accepted, so refusals prove nothing: {_describe(broken)}"
     open_routes = []
     for method, path in PROTECTED_REST:
@@ -84,7 +85,7 @@ def test_rest_refuses_wrong_key(keyed):
     rest = keyed.rest()
     assert rest.request("GET", "/collections", headers=keyed.key_headers()).succeeded, "manage key refused"
     accepted = []
-    for presented in (wrong_key(), keyed.credentials.api_key + "x", keyed.credentials.api_key[:-1], " "):
+    for presented in (wrong_key(), keyed.credentials.api_key + "x", keyed.credentials.api_key[:-1], "x"):
         for headers in ({"api-key": presented}, _bearer(presented)):
             outcome = rest.request("GET", "/collections", headers=headers)
             if outcome.succeeded:
@@ -222,7 +223,7 @@ def _grpc_ok(server, method: str) -> Outcome:
 @req("AUTH-GRPC-001")
 def test_grpc_refuses_calls_without_credential(keyed):
     grpc = keyed.grpc()
-    broken = [o for o in (_grpc_ok(keyed, m) for m in PROTECTED_GRPC) if not o.succeeded]
+    broken = [o for o in (_grpc_ok(keyed, m) for m in PROTECTED_GRPC) if not o.answered or o.denied]
     assert not broken, f"the manage key itself is not accepted: {_describe(broken)}"
     open_methods = [m for m in PROTECTED_GRPC if grpc.call(m, b"").succeeded]
     assert not open_methods, "these gRPC methods answer without any credential: " + ", ".join(open_methods)
