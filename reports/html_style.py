@@ -112,6 +112,9 @@ table.grid { border: 1px solid var(--line); }
 table.grid th, table.grid td { border-bottom: 1px solid var(--line); padding: 7px 10px; vertical-align: top; }
 table.grid thead th { position: sticky; top: 0; background: var(--soft); text-align: left; font-weight: 600;
   font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); z-index: 1; }
+table.grid thead th.run { text-transform: none; letter-spacing: 0; color: var(--ink); font-size: 12.5px;
+  text-align: center; }
+table.grid .mark { width: 28px; text-align: center; font-weight: 700; color: var(--warn); }
 table.grid td.cell { text-align: center; width: 92px; vertical-align: middle; }
 table.grid tr.family th { background: #fff; text-align: left; font-size: 12px; letter-spacing: .06em;
   color: var(--muted); padding-top: 14px; border-bottom: 2px solid var(--line); }
@@ -146,6 +149,10 @@ table.grid tr.family th { background: #fff; text-align: left; font-size: 12px; l
 .test:first-of-type { border-top: 0; margin-top: 0; padding-top: 0; }
 pre.evidence { background: #0d1117; color: #e6edf3; border-radius: 6px; padding: 10px 12px; margin: 6px 0 0;
   white-space: pre-wrap; word-break: break-all; max-height: 340px; overflow: auto; }
+.verdict-chip { display: inline-block; font-weight: 700; font-size: 12px; border-radius: 4px; padding: 2px 8px;
+  border: 1px solid; border-left-width: 4px; }
+.verdict-chip.v-holds { color: var(--pass); } .verdict-chip.v-fails { color: var(--fail); }
+.verdict-chip.v-deviations { color: var(--warn); } .verdict-chip.v-inconclusive { color: var(--uns); }
 .legend { display: grid; grid-template-columns: max-content 1fr; gap: 4px 12px; align-items: baseline; }
 tr.differs td, tr.differs th { background: #fff8c5; }
 tr.differs td.cell { background: #fff8c5; }
