@@ -109,7 +109,8 @@ SERVICE_ACCESS: dict[str, dict[str, Access]] = {
     },
     # No RBAC on these beyond authentication (spec §3).
     "qdrant.Qdrant": {"HealthCheck": READ},
-    "grpc.health.v1.Health": {"Check": READ, "Watch": READ},
+    # Qdrant implements only Check; Watch and List answer UNIMPLEMENTED once authenticated.
+    "grpc.health.v1.Health": {"Check": READ, "Watch": READ, "List": READ},
     "grpc.reflection.v1.ServerReflection": {"ServerReflectionInfo": READ},
     "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": READ},
 }
