@@ -1,0 +1,647 @@
+"""The reference server's REST API: auth, whitelist, RBAC, CORS, data, TLS, mTLS and rotation.
+
+Every server here is a real ``python -m reference_server`` process (see
+``tests/server_helpers.py``). Expectations come from the spec (§2, §4, §6,
+§7, §10), not from the server's own tables.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import socket
+import ssl
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+from cryptography import x509
+
+from tests.server_helpers import ServerProcess, poll, running_server, write_file
+
+MANAGE = "manage-" + secrets.token_hex(12)
+ALT = "alt-" + secrets.token_hex(12)
+READ_ONLY = "ro-" + secrets.token_hex(12)
+MSG_MISSING = "Must provide an API key or an Authorization bearer token"
+MSG_INVALID = "Invalid API key or JWT"
+MSG_MANAGE = "Forbidden: Global manage access is required"
+KEYED = {"service": {"api_key": MANAGE, "alt_api_key": ALT, "read_only_api_key": READ_ONLY}}
+VECTORS = {"vectors": {"size": 4, "distance": "Dot"}}
+POINTS = {
+    "points": [
+        {"id": 1, "vector": [1.0, 0.0, 0.0, 0.0], "payload": {"colour": "red"}},
+        {"id": 2, "vector": [0.0, 1.0, 0.0, 0.0], "payload": {"colour": "blue"}},
+        {"id": 3, "vector": [0.0, 0.0, 1.0, 0.0], "payload": {"colour": "red"}},
+    ]
+}
+
+
+def keyed(version: str | None = None, **service: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"service": {**KEYED["service"], **service}}
+    if version is not None:
+        config["reference_server"] = {"version": version}
+    return config
+
+
+@pytest.fixture(scope="module")
+def srv() -> Iterator[ServerProcess]:
+    with running_server(keyed(), grpc=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def http(srv: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        yield client
+
+
+def m(key: str = MANAGE) -> dict[str, str]:
+    return {"api-key": key}
+
+
+def collection_name() -> str:
+    return "c_" + secrets.token_hex(4)
+
+
+# -- authentication (spec §2.2-§2.4) ----------------------------------------------------
+
+
+def test_manage_key_is_accepted(http: httpx.Client) -> None:
+    response = http.get("/collections", headers=m())
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_missing_key_gets_401_with_bare_body(http: httpx.Client) -> None:
+    response = http.get("/collections")
+    assert response.status_code == 401
+    assert response.text == MSG_MISSING
+    assert "content-type" not in response.headers
+    assert "www-authenticate" not in response.headers
+
+
+def test_wrong_key_gets_401_with_bare_body(http: httpx.Client) -> None:
+    response = http.get("/collections", headers=m("not-the-key"))
+    assert response.status_code == 401
+    assert response.text == MSG_INVALID
+    assert "content-type" not in response.headers
+    assert "www-authenticate" not in response.headers
+
+
+@pytest.mark.parametrize("key", [MANAGE, ALT], ids=["manage", "alt"])
+def test_full_keys_may_write(http: httpx.Client, key: str) -> None:
+    name = collection_name()
+    created = http.put(f"/collections/{name}", json=VECTORS, headers=m(key))
+    assert created.status_code == 200, created.text
+    assert http.delete(f"/collections/{name}", headers=m(key)).json()["result"] is True
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "body"),
+    [
+        ({"API-KEY": MANAGE}, 200, None),
+        ({"Authorization": f"Bearer {MANAGE}"}, 200, None),
+        ({"Authorization": f"Bearer {READ_ONLY}"}, 200, None),
+        ({"Authorization": f"bearer {MANAGE}"}, 401, MSG_MISSING),
+        ({"Authorization": f"Bearer:{MANAGE}"}, 401, MSG_MISSING),
+        ({"Authorization": f"Basic {MANAGE}"}, 401, MSG_MISSING),
+        ({"api-key": "wrong", "Authorization": f"Bearer {MANAGE}"}, 401, MSG_INVALID),
+        ({"api-key": "", "Authorization": f"Bearer {MANAGE}"}, 401, MSG_INVALID),
+        ({"api-key": MANAGE, "Authorization": "Bearer wrong"}, 200, None),
+    ],
+    ids=["upper-case-name", "bearer", "bearer-ro", "lower-bearer", "bearer-colon", "basic",
+         "wrong-api-key-wins", "empty-api-key-wins", "api-key-beats-bad-bearer"],
+)
+def test_header_precedence(http: httpx.Client, headers: dict[str, str], status: int, body: str | None) -> None:
+    response = http.get("/collections", headers=headers)
+    assert response.status_code == status
+    if body is not None:
+        assert response.text == body
+
+
+def test_only_first_api_key_header_counts(http: httpx.Client) -> None:
+    first_wrong = http.get("/collections", headers=[("api-key", "wrong"), ("api-key", MANAGE)])
+    first_right = http.get("/collections", headers=[("api-key", MANAGE), ("api-key", "wrong")])
+    assert first_wrong.status_code == 401
+    assert first_right.status_code == 200
+
+
+def test_non_ascii_api_key_counts_as_absent(http: httpx.Client) -> None:
+    response = http.get("/collections", headers=[(b"api-key", "kéy".encode("latin-1"))])
+    assert response.status_code == 401
+    assert response.text == MSG_MISSING
+
+
+def test_query_parameter_is_not_a_credential(http: httpx.Client) -> None:
+    assert http.get("/collections", params={"api-key": MANAGE, "api_key": MANAGE}).status_code == 401
+
+
+# -- whitelist and paths (spec §2.5) ------------------------------------------------------
+
+WHITELISTED = [("/", 200, "qdrant - vector search engine"), ("/healthz", 200, "healthz check passed"),
+               ("/livez", 200, "healthz check passed"), ("/readyz", 200, "all shards are ready")]
+
+
+@pytest.mark.parametrize(("path", "status", "text"), WHITELISTED)
+@pytest.mark.parametrize("headers", [{}, {"api-key": "bogus"}, {"Authorization": "Bearer bogus"}, m()],
+                         ids=["none", "bogus-key", "bogus-bearer", "manage"])
+def test_whitelisted_routes_ignore_credentials(
+    http: httpx.Client, path: str, status: int, text: str, headers: dict[str, str]
+) -> None:
+    response = http.get(path, headers=headers)
+    assert response.status_code == status
+    assert text in response.text
+
+
+def test_root_reports_version_and_health_is_text(http: httpx.Client) -> None:
+    root = http.get("/").json()
+    assert root["title"] == "qdrant - vector search engine"
+    assert root["version"] == "1.19.0"
+    assert http.get("/healthz").headers["content-type"].startswith("text/plain")
+
+
+def test_metrics_and_telemetry_need_a_key(http: httpx.Client) -> None:
+    for path in ("/metrics", "/telemetry", "/cluster", "/issues"):
+        assert http.get(path).status_code == 401, path
+    metrics = http.get("/metrics", headers=m(READ_ONLY))
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "app_info" in metrics.text
+    telemetry = http.get("/telemetry", headers=m(READ_ONLY))
+    assert telemetry.status_code == 200
+    for secret in (MANAGE, ALT, READ_ONLY):
+        assert secret not in telemetry.text
+
+
+def test_unknown_path_is_401_without_key_and_404_with_one(http: httpx.Client) -> None:
+    assert http.get("/no/such/route").status_code == 401
+    assert http.get("/no/such/route", headers=m()).status_code == 404
+    # A known pattern with a method it does not serve is routed the same way.
+    assert http.patch("/collections").status_code == 401
+    assert http.patch("/collections", headers=m()).status_code == 404
+
+
+def test_whitelisted_pattern_with_other_method_is_routed_not_authenticated(http: httpx.Client) -> None:
+    assert http.post("/healthz").status_code == 404
+    assert http.post("/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "no_key", "with_key"),
+    [
+        ("/dashboard%2f..%2fcollections", 401, 404),
+        ("/dashboard", 401, 404),  # no static-content directory: no dashboard
+        ("//healthz/", 200, 200),
+        ("/healthz//", 200, 200),
+        ("/readyzX", 401, 404),
+        ("/livez/x", 401, 404),
+        ("/collections/", 401, 200),
+        ("//collections", 401, 200),
+    ],
+)
+def test_path_tricks_v1_19(http: httpx.Client, path: str, no_key: int, with_key: int) -> None:
+    assert _raw_get(http, path).status_code == no_key
+    assert _raw_get(http, path, m()).status_code == with_key
+
+
+def _raw_get(http: httpx.Client, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """GET ``path`` exactly as written (httpx would otherwise normalise it)."""
+    url = httpx.URL(str(http.base_url).rstrip("/")).copy_with(raw_path=path.encode())
+    return http.get(url, headers=headers)
+
+
+def test_path_tricks_before_v1_18_2_skip_auth_by_prefix() -> None:
+    with running_server(keyed("1.18.1"), grpc=False) as old, httpx.Client(base_url=old.base_url) as http:
+        assert _raw_get(http, "/readyzX").status_code == 404
+        assert _raw_get(http, "/livez/x").status_code == 404
+        assert _raw_get(http, "//readyz/").status_code == 200
+        # Unknown paths outside the whitelist still need a key.
+        assert _raw_get(http, "/no/such/route").status_code == 401
+        assert _raw_get(http, "/dashboard%2f..%2fcollections").status_code == 401
+
+
+# -- read-only key (spec §4) ----------------------------------------------------------------
+
+
+def test_read_only_key_reads(http: httpx.Client) -> None:
+    name = collection_name()
+    assert http.put(f"/collections/{name}", json=VECTORS, headers=m()).status_code == 200
+    try:
+        for method, path, body in [
+            ("GET", "/collections", None),
+            ("GET", f"/collections/{name}", None),
+            ("GET", f"/collections/{name}/exists", None),
+            ("GET", "/aliases", None),
+            ("POST", f"/collections/{name}/points/scroll", {"limit": 1}),
+            ("POST", f"/collections/{name}/points/count", {}),
+            ("POST", f"/collections/{name}/points/query", {"limit": 1}),
+        ]:
+            response = http.request(method, path, json=body, headers=m(READ_ONLY))
+            assert response.status_code == 200, (method, path, response.text)
+    finally:
+        http.delete(f"/collections/{name}", headers=m())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/collections/{c}", VECTORS),
+        ("DELETE", "/collections/{c}", None),
+        ("PUT", "/collections/{c}/points", POINTS),
+        ("POST", "/collections/{c}/points/delete", {"points": [1]}),
+        ("POST", "/collections/aliases", {"actions": [{"delete_alias": {"alias_name": "a"}}]}),
+        ("POST", "/collections/{c}/snapshots", None),
+        ("DELETE", "/issues", None),
+        ("POST", "/cluster/recover", None),
+    ],
+)
+def test_read_only_key_write_gets_403_json(http: httpx.Client, method: str, path: str, body: object) -> None:
+    name = collection_name()
+    http.put(f"/collections/{name}", json=VECTORS, headers=m())
+    try:
+        response = http.request(method, path.format(c=name), json=body, headers=m(READ_ONLY))
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == "application/json"
+        envelope = response.json()
+        assert envelope["status"] == {"error": MSG_MANAGE}
+        assert isinstance(envelope["time"], float)
+        assert "result" not in envelope
+        # Positive twin: the manage key is not refused on the same request.
+        twin = http.request(method, path.format(c=name), json=body, headers=m())
+        assert twin.status_code not in (401, 403), twin.text
+    finally:
+        http.delete(f"/collections/{name}", headers=m())
+
+
+def test_read_only_key_stream_shard_snapshot_gets_403_text(http: httpx.Client) -> None:
+    response = http.get("/collections/any/shards/0/snapshot", headers=m(READ_ONLY))
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == MSG_MANAGE
+    twin = http.get("/collections/any/shards/0/snapshot", headers=m())
+    assert twin.status_code not in (401, 403)
+
+
+@pytest.mark.parametrize("path", ["/collections/c/snapshots/upload", "/collections/c/shards/0/snapshots/upload",
+                                  "/collections/c/shards/0/snapshot/partial/recover"])
+def test_upload_refused_as_text_before_body(http: httpx.Client, path: str) -> None:
+    files = {"snapshot": ("s.snapshot", b"\0" * 4096)}
+    response = http.post(path, files=files, headers=m(READ_ONLY))
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == MSG_MANAGE
+    assert http.post(path, files=files, headers=m()).status_code not in (401, 403)
+
+
+def test_body_is_checked_before_access(http: httpx.Client) -> None:
+    name = collection_name()
+    broken = http.put(f"/collections/{name}/points", content=b"{not json", headers=m(READ_ONLY))
+    assert broken.status_code == 400
+    assert "error" in broken.json()["status"]
+    wrong_shape = http.put(f"/collections/{name}/points", json={"pointz": []}, headers=m(READ_ONLY))
+    assert wrong_shape.status_code == 400
+    # Positive twin: a well-formed body reaches the access check.
+    assert http.put(f"/collections/{name}/points", json=POINTS, headers=m(READ_ONLY)).status_code == 403
+
+
+# -- CORS (spec §2.6, §10) ------------------------------------------------------------------
+
+
+def test_cors_preflight_needs_no_key(http: httpx.Client) -> None:
+    origin = "https://ui.example"
+    response = http.options("/collections", headers={"Origin": origin, "Access-Control-Request-Method": "PUT",
+                                                     "Access-Control-Request-Headers": "api-key"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-credentials" not in response.headers
+    assert response.content == b""
+    # Positive twin of the refusal: OPTIONS without the preflight headers reaches auth.
+    assert http.options("/collections").status_code == 401
+
+
+def test_cors_headers_on_refusals(http: httpx.Client) -> None:
+    origin = "https://ui.example"
+    refused = http.get("/collections", headers={"Origin": origin})
+    assert refused.status_code == 401
+    assert refused.headers["access-control-allow-origin"] == origin
+    forbidden = http.delete("/collections/x", headers={"Origin": origin, **m(READ_ONLY)})
+    assert forbidden.status_code == 403
+    assert forbidden.headers["access-control-allow-origin"] == origin
+
+
+def test_cors_off_means_preflight_needs_a_key() -> None:
+    with running_server(keyed(enable_cors=False), grpc=False) as server, httpx.Client() as http:
+        preflight = {"Origin": "https://ui.example", "Access-Control-Request-Method": "GET"}
+        response = http.options(server.url("/collections"), headers=preflight)
+        assert response.status_code == 401
+        assert "access-control-allow-origin" not in response.headers
+        assert http.get(server.url("/collections"), headers={"Origin": "https://x", **m()}).status_code == 200
+
+
+# -- versions (spec §9) -----------------------------------------------------------------------
+
+
+def test_v1_8_0_refuses_with_403() -> None:
+    with running_server(keyed("1.8.0"), grpc=False) as old, httpx.Client(base_url=old.base_url) as http:
+        missing = http.get("/collections")
+        wrong = http.get("/collections", headers=m("wrong"))
+        assert (missing.status_code, missing.text) == (403, "Invalid api-key")
+        assert (wrong.status_code, wrong.text) == (403, "Invalid api-key")
+        assert http.get("/collections", headers=m()).status_code == 200
+        assert http.get("/collections", headers=m(READ_ONLY)).status_code == 200
+        write = http.put("/collections/x", json=VECTORS, headers=m(READ_ONLY))
+        assert (write.status_code, write.text) == (403, "Invalid api-key")
+        # The alt key did not exist before v1.17.0.
+        assert http.get("/collections", headers=m(ALT)).status_code == 403
+
+
+def test_alt_key_ignored_before_v1_17() -> None:
+    with running_server(keyed("1.16.0"), grpc=False) as old, httpx.Client(base_url=old.base_url) as http:
+        assert http.get("/collections", headers=m(ALT)).status_code == 401
+        assert http.get("/collections", headers=m()).status_code == 200
+
+
+def test_empty_key_is_unset_in_v1_19_and_open() -> None:
+    with running_server({"service": {"api_key": ""}}, grpc=False) as server:
+        assert httpx.get(server.url("/collections")).status_code == 200
+        assert "is set but empty" in server.logs()
+
+
+# -- data through the REST API ------------------------------------------------------------------
+
+
+def test_missing_collection_is_404_envelope(http: httpx.Client) -> None:
+    response = http.get("/collections/nope_missing", headers=m())
+    assert response.status_code == 404
+    assert response.json()["status"] == {"error": "Not found: Collection `nope_missing` doesn't exist!"}
+
+
+def test_unimplemented_route_answers_after_access_check(http: httpx.Client) -> None:
+    name = collection_name()
+    assert http.put(f"/collections/{name}", json=VECTORS, headers=m()).status_code == 200
+    try:
+        assert http.get(f"/collections/{name}/snapshots").status_code == 401
+        response = http.get(f"/collections/{name}/snapshots", headers=m(READ_ONLY))
+        assert response.status_code == 501
+        assert "Not implemented by the reference server" in response.json()["status"]["error"]
+        assert http.get("/collections/nope_missing/snapshots", headers=m()).status_code == 404
+    finally:
+        http.delete(f"/collections/{name}", headers=m())
+
+
+def test_points_round_trip(http: httpx.Client) -> None:
+    name = collection_name()
+    assert http.put(f"/collections/{name}", json=VECTORS, headers=m()).json()["result"] is True
+    try:
+        assert http.put(f"/collections/{name}/points?wait=true", json=POINTS, headers=m()).status_code == 200
+        count = http.post(f"/collections/{name}/points/count", json={"exact": True}, headers=m(READ_ONLY))
+        assert count.json()["result"] == {"count": 3}
+        hits = http.post(f"/collections/{name}/points/query",
+                         json={"query": [0.0, 0.0, 1.0, 0.0], "limit": 1}, headers=m(READ_ONLY))
+        assert hits.json()["result"]["points"][0]["id"] == 3
+        legacy = http.post(f"/collections/{name}/points/search",
+                           json={"vector": [1.0, 0.0, 0.0, 0.0], "limit": 1}, headers=m(READ_ONLY))
+        assert legacy.json()["result"][0]["id"] == 1
+        point = http.get(f"/collections/{name}/points/2", headers=m(READ_ONLY)).json()["result"]
+        assert point["payload"] == {"colour": "blue"}
+        assert http.post(f"/collections/{name}/points/delete", json={"points": [1]}, headers=m()).status_code == 200
+        scroll = http.post(f"/collections/{name}/points/scroll", json={"limit": 10}, headers=m()).json()
+        assert sorted(p["id"] for p in scroll["result"]["points"]) == [2, 3]
+    finally:
+        http.delete(f"/collections/{name}", headers=m())
+
+
+def test_request_size_limits() -> None:
+    config = keyed(max_request_size_mb=1)
+    with running_server(config, grpc=False) as server, httpx.Client(base_url=server.base_url) as http:
+        big = b'{"points": [], "pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+        over = http.put("/collections/c/points", content=big, headers={"content-type": "application/json", **m()})
+        assert over.status_code == 400
+        assert over.json()["status"]["error"].startswith("JSON payload")
+        small_route = http.post("/logger", content=b'{"x":"' + b"y" * (3 * 1024 * 1024) + b'"}', headers=m())
+        assert small_route.status_code == 413
+        assert small_route.headers["content-type"].startswith("text/plain")
+        assert http.put("/collections/c/points", content=big).status_code == 401
+
+
+def test_official_client_over_rest(srv: ServerProcess) -> None:
+    from qdrant_client import QdrantClient, models
+
+    name = collection_name()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
+        client = QdrantClient(url=srv.base_url, api_key=MANAGE, prefer_grpc=False, timeout=10)
+    try:
+        client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+        client.upsert(name, points=[models.PointStruct(id=i, vector=[float(i == j) for j in range(4)],
+                                                       payload={"n": i}) for i in range(4)], wait=True)
+        assert client.count(name, exact=True).count == 4
+        hits = client.query_points(name, query=[0.0, 1.0, 0.0, 0.0], limit=1).points
+        assert hits[0].id == 1
+        points, _ = client.scroll(name, limit=10)
+        assert len(points) == 4
+        client.delete(name, points_selector=models.PointIdsList(points=[0]), wait=True)
+        assert client.count(name, exact=True).count == 3
+        assert client.collection_exists(name)
+    finally:
+        client.delete_collection(name)
+        client.close()
+    assert not client_exists(srv, name)
+
+
+def client_exists(srv: ServerProcess, name: str) -> bool:
+    result: bool = httpx.get(srv.url(f"/collections/{name}/exists"), headers=m()).json()["result"]["exists"]
+    return result
+
+
+def test_official_client_without_key_is_refused(srv: ServerProcess) -> None:
+    from qdrant_client import QdrantClient
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    client = QdrantClient(url=srv.base_url, prefer_grpc=False, timeout=10)
+    try:
+        with pytest.raises(UnexpectedResponse) as refused:
+            client.get_collections()
+        assert refused.value.status_code == 401
+    finally:
+        client.close()
+
+
+def test_logs_never_contain_keys(srv: ServerProcess, http: httpx.Client) -> None:
+    for key in (MANAGE, ALT, READ_ONLY, "wrong-" + MANAGE):
+        http.get("/collections", headers=m(key))
+        http.get("/collections", headers={"Authorization": f"Bearer {key}"})
+    log = srv.logs()
+    assert "GET /collections" in log  # the requests were logged ...
+    for key in (MANAGE, ALT, READ_ONLY):
+        assert key not in log  # ... without their credentials
+
+
+# -- TLS (spec §6) -------------------------------------------------------------------------------
+
+
+def tls_files(ca: trustme.CA, *, with_ca: bool = True) -> tuple[dict[str, bytes], trustme.LeafCert]:
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "tls/cert.pem": b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+        "tls/key.pem": leaf.private_key_pem.bytes(),
+    }
+    if with_ca:
+        files["tls/cacert.pem"] = ca.cert_pem.bytes()
+    return files, leaf
+
+
+def client_context(ca: trustme.CA, client: trustme.LeafCert | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    if client is not None:
+        client.configure_cert(ctx)
+    return ctx
+
+
+def peer_serial(port: int, ctx: ssl.SSLContext) -> int:
+    """Serial of the certificate a fresh handshake gets."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def leaf_serial(leaf: trustme.LeafCert) -> int:
+    return x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number
+
+
+@pytest.fixture(scope="module")
+def tls_srv(test_ca: trustme.CA) -> Iterator[ServerProcess]:
+    files, _ = tls_files(test_ca)
+    config = keyed(enable_tls=True)
+    with running_server(config, files=files, grpc=False, ready_context=client_context(test_ca)) as server:
+        yield server
+
+
+def test_https_works_and_plain_http_is_refused(tls_srv: ServerProcess, test_ca: trustme.CA) -> None:
+    with httpx.Client(verify=client_context(test_ca)) as https:
+        assert https.get(tls_srv.url("/collections"), headers=m()).status_code == 200
+    plain_url = tls_srv.url("/collections").replace("https://", "http://")
+    try:
+        response = httpx.get(plain_url, headers=m(), timeout=5)
+    except httpx.TransportError:
+        return
+    assert not response.is_success
+
+
+def test_tls_1_1_refused_and_1_2_aead_only(tls_srv: ServerProcess, test_ca: trustme.CA) -> None:
+    old = client_context(test_ca)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(tls_srv.url("/readyz"), verify=old, timeout=5)
+    cbc = client_context(test_ca)
+    cbc.maximum_version = ssl.TLSVersion.TLSv1_2
+    cbc.set_ciphers("ECDHE+AES128+SHA:ECDHE+AES256+SHA:AES128-SHA:AES256-SHA")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(tls_srv.url("/readyz"), verify=cbc, timeout=5)
+    tls12 = client_context(test_ca)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    with httpx.Client(verify=tls12, timeout=5) as client:
+        response = client.get(tls_srv.url("/readyz"))
+        assert response.status_code == 200
+        ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
+        version, (cipher, _, _) = ssl_object.version(), ssl_object.cipher()
+    assert version == "TLSv1.2"
+    assert cipher.startswith("ECDHE") and ("GCM" in cipher or "CHACHA20" in cipher)
+
+
+def test_mtls_requires_client_cert(test_ca: trustme.CA) -> None:
+    files, _ = tls_files(test_ca)
+    client = test_ca.issue_cert("client@example.org")
+    other = trustme.CA().issue_cert("client@example.org")
+    config = keyed(enable_tls=True, verify_https_client_certificate=True)
+    good = client_context(test_ca, client)
+    with running_server(config, files=files, grpc=False, ready_context=good) as server:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url("/readyz"), verify=client_context(test_ca), timeout=5)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url("/readyz"), verify=client_context(test_ca, other), timeout=5)
+        response = httpx.get(server.url("/collections"), verify=good, headers=m(), timeout=5)
+        assert response.status_code == 200
+
+
+# -- rotation (spec §7) ------------------------------------------------------------------------------
+
+
+def replace_files(workdir: Path, files: dict[str, bytes]) -> None:
+    """Swap files in atomically, as a careful operator (or cert-manager) does."""
+    for rel, data in files.items():
+        tmp = workdir / (rel + ".new")
+        write_file(tmp, data, 0o600 if "key" in rel else 0o644)
+        tmp.replace(workdir / rel)
+
+
+def test_rotation_serves_new_cert_and_keeps_open_connections(test_ca: trustme.CA) -> None:
+    files, first = tls_files(test_ca)
+    ctx = client_context(test_ca)
+    config = keyed(enable_tls=True)
+    config["tls"] = {"cert_ttl": 1}
+    with running_server(config, files=files, grpc=False, ready_context=ctx) as server, \
+            httpx.Client(verify=ctx, headers=m(), timeout=5) as kept:
+        assert "TLS enabled for REST API (TTL: 1)" in server.logs()
+        before = kept.get(server.url("/collections"))
+        kept_stream = before.extensions["network_stream"]
+        assert peer_serial(server.http_port, ctx) == leaf_serial(first)
+
+        new_files, second = tls_files(test_ca, with_ca=False)
+        replace_files(server.workdir, new_files)
+        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(second), 10.0, 0.1)
+
+        after = kept.get(server.url("/collections"))
+        assert after.status_code == 200
+        assert after.extensions["network_stream"] is kept_stream  # same connection ...
+        der = kept_stream.get_extra_info("ssl_object").getpeercert(True)
+        assert x509.load_der_x509_certificate(der).serial_number == leaf_serial(first)  # ... old cert
+
+
+def test_rotation_keeps_old_cert_when_new_files_are_broken(test_ca: trustme.CA) -> None:
+    files, first = tls_files(test_ca)
+    ctx = client_context(test_ca)
+    config = keyed(enable_tls=True)
+    config["tls"] = {"cert_ttl": 1}
+    with running_server(config, files=files, grpc=False, ready_context=ctx) as server:
+        replace_files(server.workdir, {"tls/cert.pem": b"not a certificate\n"})
+        failure = "Failed to refresh server TLS certificate, keeping current"
+        # Each handshake after the TTL retries the reload; poll until one has failed.
+        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(first) and failure in server.logs(),
+                    10.0, 0.1)
+        assert peer_serial(server.http_port, ctx) == leaf_serial(first)
+        assert server.logs().count(failure) >= 1
+        assert "PRIVATE KEY" not in server.logs()
+        # Positive twin: good files are picked up on a later handshake (the age was not reset).
+        good, second = tls_files(test_ca, with_ca=False)
+        replace_files(server.workdir, good)
+        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(second), 10.0, 0.1)
+
+
+def test_no_rotation_without_ttl(test_ca: trustme.CA) -> None:
+    files, first = tls_files(test_ca)
+    ctx = client_context(test_ca)
+    config = keyed(enable_tls=True)
+    config["tls"] = {"cert_ttl": None}
+    with running_server(config, files=files, grpc=False, ready_context=ctx) as server:
+        assert "TLS enabled for REST API (TTL: none)" in server.logs()
+        new_files, _ = tls_files(test_ca, with_ca=False)
+        replace_files(server.workdir, new_files)
+        # An observation window, not synchronisation: a server that wrongly
+        # rotated with a 1 s TTL would show the new serial within it.
+        served = set()
+        window_end = time.monotonic() + 2.0
+        while time.monotonic() < window_end:
+            served.add(peer_serial(server.http_port, ctx))
+        assert served == {leaf_serial(first)}
