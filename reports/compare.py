@@ -59,11 +59,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _labels(runs: Sequence[RunResult]) -> list[str]:
+    """Column headers; two runs of the same target still get distinct ones."""
     labels = [run_label(run) for run in runs]
-    # Two runs of the same target still need distinct column headers.
-    return [
+    labels = [
         f"{label} ({run.run_id})" if labels.count(label) > 1 else label for label, run in zip(labels, runs, strict=True)
     ]
+    return [f"{label} #{n}" if labels.count(label) > 1 else label for n, label in enumerate(labels, start=1)]
 
 
 def load_runs(paths: Sequence[str | Path]) -> list[ComparedRun]:
