@@ -53,6 +53,9 @@ command -v docker >/dev/null || die "the docker CLI is not installed"
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
     || die "cannot reach the Docker engine (is dockerd running?)"
 mkdir -p "$build"
+# One build at a time per checkout: parallel test sessions may all ask for the image.
+exec 9>"$build/.lock"
+flock 9
 
 # --- 1. base image -----------------------------------------------------------
 if [[ "${QSC_REBUILD_BASE:-0}" == "1" ]] || ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then

@@ -1,0 +1,327 @@
+"""Self-tests of the Docker launcher and the offline reference image (docker/build.sh).
+
+They need a Docker engine and are skipped, with the reason, only when none is
+reachable. The reference image is built on first use, and rebuilt when the
+checkout's ``reference_server/`` no longer matches the digest stamped on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import secrets
+import ssl
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from fixtures.launchers.base import BadTargetInput, Instance, LaunchError, NodeSpec, RenderedConfig
+from fixtures.launchers.docker import LABEL_NODE, LABEL_RUN, DockerLauncher, connect
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "local/qsc-reference:latest"
+BUILD_TIMEOUT = 20 * 60
+READY_TIMEOUT = 60.0
+
+
+def _source_digest() -> str:
+    spec = importlib.util.spec_from_file_location("qsc_source_digest", REPO_ROOT / "docker" / "source_digest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.source_digest(REPO_ROOT / "reference_server"))
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    try:
+        client = connect(timeout=30)
+    except BadTargetInput as exc:
+        pytest.skip(f"no Docker engine reachable, so the Docker launcher cannot be exercised: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def reference_image(docker_client: Any) -> str:
+    """``local/qsc-reference:latest``, built from this checkout if missing or stale."""
+    import docker.errors
+
+    try:
+        labels = docker_client.images.get(IMAGE).labels or {}
+    except docker.errors.ImageNotFound:
+        labels = {}
+    if labels.get("qsc.reference-server.digest") != _source_digest():
+        done = subprocess.run(["bash", str(REPO_ROOT / "docker" / "build.sh")], capture_output=True,
+                              text=True, timeout=BUILD_TIMEOUT, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"docker/build.sh failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return IMAGE
+
+
+@pytest.fixture
+def run_id() -> str:
+    return f"selftest-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def launcher_factory(reference_image: str, run_id: str,
+                     tmp_path: Path) -> Iterator[Callable[..., DockerLauncher]]:
+    made: list[DockerLauncher] = []
+
+    def make(network_mode: str = "bridge", image: str = reference_image) -> DockerLauncher:
+        launcher = DockerLauncher(image, run_id, network_mode=network_mode, workroot=tmp_path / "nodes")
+        made.append(launcher)
+        return launcher
+
+    yield make
+    for launcher in made:
+        launcher.close()
+
+
+def api_key_config(key: str, profile: str = "api-key", extra_yaml: str = "") -> RenderedConfig:
+    relpath = f"config/{profile}.yaml"
+    text = f"service:\n  api_key: {key}\n{extra_yaml}"
+    return RenderedConfig(profile=profile, config_relpath=relpath, env={},
+                          files={relpath: (text.encode(), 0o600)}, tls=False, mtls=False)
+
+
+def http_ready(verify: ssl.SSLContext | bool = True) -> Callable[[Instance], bool]:
+    def ready(instance: Instance) -> bool:
+        try:
+            return httpx.get(f"{instance.rest_url}/readyz", timeout=2, verify=verify).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+def run_labelled(client: Any, run_id: str) -> tuple[list[Any], list[Any]]:
+    flt = {"label": f"{LABEL_RUN}={run_id}"}
+    return client.containers.list(all=True, filters=flt), client.networks.list(filters=flt)
+
+
+def test_image_is_laid_out_like_qdrant(docker_client: Any, reference_image: str) -> None:
+    attrs = docker_client.images.get(reference_image).attrs["Config"]
+    assert attrs["WorkingDir"] == "/qdrant"
+    assert "RUN_MODE=production" in attrs["Env"]
+    assert set(attrs["ExposedPorts"]) == {"6333/tcp", "6334/tcp", "6335/tcp"}
+    assert attrs["Entrypoint"] == ["/qdrant/entrypoint.sh"]
+    assert attrs["Labels"]["qsc.image"] == "reference-server"
+
+
+def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory: Callable[..., DockerLauncher],
+                                            run_id: str) -> None:
+    key = secrets.token_urlsafe(24)
+    launcher = launcher_factory()
+    started = time.monotonic()
+    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="n1"), http_ready(),
+                              timeout=READY_TIMEOUT)
+    print(f"container start to ready: {time.monotonic() - started:.2f} s")
+
+    root = httpx.get(f"{instance.rest_url}/", timeout=5)
+    assert root.status_code == 200
+    assert root.json()["title"] == "qdrant - vector search engine"
+    assert httpx.get(f"{instance.rest_url}/collections", timeout=5).status_code == 401
+    assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=5).status_code == 200
+
+    container = docker_client.containers.get(instance.description["container_id"])
+    assert container.labels[LABEL_RUN] == run_id
+    assert container.labels[LABEL_NODE] == "n1"
+    bindings = [b for port in container.attrs["NetworkSettings"]["Ports"].values() for b in (port or [])]
+    assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+    assert instance.ports is not None
+    assert {int(b["HostPort"]) for b in bindings} == {instance.ports.http, instance.ports.grpc}
+    assert container.attrs["HostConfig"]["Init"] is True
+
+    # The profile is mounted beside the image's own config files, not over them.
+    listing = container.exec_run(["ls", "/qdrant/config"]).output.decode().split()
+    assert {"api-key.yaml", "config.yaml", "production.yaml"} <= set(listing)
+
+    assert instance.description["image_id"].startswith("sha256:")
+    assert launcher.describe()["image"] == IMAGE
+    assert key not in instance.logs()
+    assert key not in repr(launcher.describe()) + repr(instance.description)
+
+
+def test_stop_delivers_sigterm_and_removes(docker_client: Any,
+                                           launcher_factory: Callable[..., DockerLauncher]) -> None:
+    launcher = launcher_factory()
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
+                              http_ready(), timeout=READY_TIMEOUT)
+    container_id = instance.description["container_id"]
+    started = time.monotonic()
+    instance.stop()
+    # Without exec in the entrypoint (or without init) SIGTERM is lost and docker
+    # waits out the 3 s stop timeout before killing.
+    assert time.monotonic() - started < 2.5
+    assert not instance.alive()
+    assert docker_client.containers.list(all=True, filters={"id": container_id}) == []
+    assert "GET /readyz" in instance.logs()  # logs survive the container
+    instance.stop()  # idempotent
+
+
+def test_close_removes_containers_networks_and_workdirs(docker_client: Any, reference_image: str, run_id: str,
+                                                        tmp_path: Path) -> None:
+    launcher = DockerLauncher(reference_image, run_id, workroot=tmp_path / "nodes")
+    try:
+        launcher.create_network("cluster")
+        instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="alpha"),
+                                  http_ready(), timeout=READY_TIMEOUT, network="cluster")
+        containers, networks = run_labelled(docker_client, run_id)
+        assert len(containers) == 1 and len(networks) == 1
+        # Peers on the network reach a node by its alias, as p2p will need.
+        probe = ("import urllib.request; "
+                 "print(urllib.request.urlopen('http://alpha:6333/readyz', timeout=5).status)")
+        result = containers[0].exec_run(["/opt/venv/bin/python", "-c", probe])
+        assert result.exit_code == 0 and result.output.decode().strip() == "200"
+        assert instance.workdir is not None and instance.workdir.is_dir()
+    finally:
+        launcher.close()
+    assert run_labelled(docker_client, run_id) == ([], [])
+    assert not (tmp_path / "nodes" / "alpha").exists()
+    launcher.close()  # safe twice
+
+
+def test_close_sweeps_containers_it_lost_track_of(docker_client: Any, reference_image: str, run_id: str,
+                                                  tmp_path: Path) -> None:
+    stray = docker_client.containers.create(reference_image, ["--help"], labels={LABEL_RUN: run_id})
+    try:
+        DockerLauncher(reference_image, run_id, workroot=tmp_path).close()
+        assert run_labelled(docker_client, run_id)[0] == []
+    finally:
+        with_stray = docker_client.containers.list(all=True, filters={"id": stray.id})
+        for c in with_stray:
+            c.remove(force=True)
+
+
+def test_tls_files_are_mounted_and_served(docker_client: Any,
+                                          launcher_factory: Callable[..., DockerLauncher]) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    key = secrets.token_urlsafe(24)
+    relpath = "config/tls.yaml"
+    config = (f"service:\n  api_key: {key}\n  enable_tls: true\n"
+              "tls:\n  cert: ./tls/cert.pem\n  key: ./tls/key.pem\n  ca_cert: ./tls/cacert.pem\n  cert_ttl: 0\n")
+    rendered = RenderedConfig(
+        profile="tls", config_relpath=relpath, env={}, tls=True, mtls=False,
+        files={
+            relpath: (config.encode(), 0o600),
+            "tls/cert.pem": (b"".join(p.bytes() for p in leaf.cert_chain_pems), 0o644),
+            "tls/key.pem": (leaf.private_key_pem.bytes(), 0o600),
+            "tls/cacert.pem": (ca.cert_pem.bytes(), 0o644),
+        },
+    )
+    trust = ssl.create_default_context(cafile=None, cadata=ca.cert_pem.bytes().decode())
+    launcher = launcher_factory()
+    instance = launcher.start(NodeSpec(rendered=rendered, name="tls1"), http_ready(trust), timeout=READY_TIMEOUT)
+    assert instance.rest_url.startswith("https://127.0.0.1:")
+    assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, verify=trust,
+                     timeout=5).status_code == 200
+    other = ssl.create_default_context(cadata=trustme.CA().cert_pem.bytes().decode())
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{instance.rest_url}/", verify=other, timeout=5)
+
+    # The private key stays 0600 on the host; the image's root user reads it anyway.
+    assert instance.workdir is not None
+    assert stat.S_IMODE(os.stat(instance.workdir / "tls" / "key.pem").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(instance.workdir / "tls").st_mode) == 0o755
+
+    # tls/ is a directory mount: a file replaced on the host (rename, as a
+    # rotation does) is what the container sees next.
+    container = docker_client.containers.get(instance.description["container_id"])
+    fresh = ca.issue_cert("127.0.0.1", "localhost")
+    new_pem = b"".join(p.bytes() for p in fresh.cert_chain_pems)
+    staged = instance.workdir / "tls" / "cert.pem.new"
+    staged.write_bytes(new_pem)
+    os.replace(staged, instance.workdir / "tls" / "cert.pem")
+    seen = container.exec_run(["sha256sum", "/qdrant/tls/cert.pem"]).output.decode().split()[0]
+    assert seen == hashlib.sha256(new_pem).hexdigest()
+
+
+def test_exit_before_ready_raises_with_logs(docker_client: Any, launcher_factory: Callable[..., DockerLauncher],
+                                            run_id: str) -> None:
+    # TLS on, but no certificate files: the server refuses to start (spec §1.5).
+    rendered = api_key_config(secrets.token_urlsafe(16), profile="broken", extra_yaml="  enable_tls: true\n")
+    launcher = launcher_factory()
+    started = time.monotonic()
+    with pytest.raises(LaunchError) as info:
+        launcher.start(NodeSpec(rendered=rendered, name="broken"), http_ready(False), timeout=READY_TIMEOUT)
+    assert time.monotonic() - started < READY_TIMEOUT / 2, "the exit should end the wait, not the deadline"
+    message = str(info.value)
+    assert "\n" not in message
+    assert "exit code 1" in message
+    assert "tls" in info.value.logs.lower()
+    assert run_labelled(docker_client, run_id)[0] == []
+
+
+def test_host_network_mode(launcher_factory: Callable[..., DockerLauncher]) -> None:
+    key = secrets.token_urlsafe(16)
+    launcher = launcher_factory("host")
+    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="h1"), http_ready(),
+                              timeout=READY_TIMEOUT)
+    assert instance.rest_url.startswith("http://127.0.0.1:")
+    assert instance.ports is not None and instance.ports.http not in (6333, 6334)
+    assert httpx.get(f"{instance.rest_url}/collections", timeout=5).status_code == 401
+    assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=5).status_code == 200
+
+
+def _forbid_pulls(monkeypatch: pytest.MonkeyPatch, client: Any) -> list[str]:
+    pulls: list[str] = []
+
+    def pull(*args: Any, **kwargs: Any) -> None:
+        pulls.append(str(args[:1]))
+        raise AssertionError("the launcher tried to pull an image")
+
+    monkeypatch.setattr(client.images, "pull", pull)
+    monkeypatch.setattr(client.api, "pull", pull)
+    return pulls
+
+
+def test_missing_image_is_bad_input_without_pull(docker_client: Any, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    pulls = _forbid_pulls(monkeypatch, docker_client)
+    missing = f"local/qsc-missing-{secrets.token_hex(4)}:latest"
+    with pytest.raises(BadTargetInput) as info:
+        DockerLauncher(missing, "selftest", workroot=tmp_path, client=docker_client)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"image {missing} is not present locally and this machine cannot pull it")
+    assert "docker pull" in message
+    assert pulls == []
+
+
+def test_image_removed_after_check_is_bad_input_without_pull(docker_client: Any, reference_image: str,
+                                                             monkeypatch: pytest.MonkeyPatch, run_id: str,
+                                                             tmp_path: Path) -> None:
+    doomed = f"local/qsc-doomed-{secrets.token_hex(4)}:latest"
+    docker_client.images.get(reference_image).tag(doomed)
+    try:
+        launcher = DockerLauncher(doomed, run_id, workroot=tmp_path, client=docker_client)
+    finally:
+        docker_client.images.remove(doomed)
+    pulls = _forbid_pulls(monkeypatch, docker_client)
+    try:
+        with pytest.raises(BadTargetInput, match="not present locally"):
+            launcher.start(NodeSpec(rendered=api_key_config("k" * 16), name="n1"), http_ready(), timeout=5)
+    finally:
+        launcher.close()
+    assert pulls == []
+    assert run_labelled(docker_client, run_id) == ([], [])
+
+
+def test_unreachable_engine_is_one_line_bad_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(BadTargetInput) as info:
+        DockerLauncher(IMAGE, "selftest", workroot=tmp_path)
+    message = str(info.value)
+    assert message.startswith("cannot reach the Docker engine: ")
+    assert "\n" not in message
