@@ -594,7 +594,10 @@ def test_compare_shows_where_versions_differ(tmp_path: Path) -> None:
     assert main([str(new), str(old), "-o", str(tmp_path / "cmp")]) == 0
     markdown = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
     page = (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
-    header = "| ≠ | Requirement | Kind | Level | qdrant/qdrant:v1.19.0 · Qdrant v1.19.0 | qdrant/qdrant:v1.8.0 · Qdrant v1.8.0 |"
+    header = (
+        "| ≠ | Requirement | Kind | Level | "
+        + "qdrant/qdrant:v1.19.0 · Qdrant v1.19.0 | qdrant/qdrant:v1.8.0 · Qdrant v1.8.0 |"
+    )
     assert header in markdown
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     row_401 = next(line for line in rows if "AUTH-REST-003" in line)
