@@ -409,7 +409,7 @@ def test_context_with_trust_loads_only_that_ca(pki: RunPKI) -> None:
     ("foreign_client", "unable to get local issuer certificate"),
     (None, "peer did not return a certificate"),
 ])
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls13", "tls12"])
 def test_mtls_server_refuses_bad_client_certificates(pki: RunPKI, serve: list[TLSServer], name: str | None,
                                                      server_error: str, version: ssl.TLSVersion) -> None:
     server = start(serve, server_context(pki.server, client_ca=pki.ca_path))
@@ -421,7 +421,7 @@ def test_mtls_server_refuses_bad_client_certificates(pki: RunPKI, serve: list[TL
     assert server.handshakes == 0
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls13", "tls12"])
 def test_mtls_server_accepts_the_valid_client(pki: RunPKI, serve: list[TLSServer],
                                               version: ssl.TLSVersion) -> None:
     server = start(serve, server_context(pki.server, client_ca=pki.ca_path))
