@@ -106,6 +106,7 @@ class ServerProcess:
     log_path: Path
     owns_workdir: bool
     exit_code: int | None = field(default=None)
+    _final_logs: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -120,6 +121,9 @@ class ServerProcess:
         return f"{self.host}:{self.grpc_port}"
 
     def logs(self) -> str:
+        """The server's output so far (kept after :meth:`stop` removed the work dir)."""
+        if self._final_logs is not None:
+            return self._final_logs
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
@@ -141,6 +145,8 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.exit_code = self.proc.returncode
+        if self._final_logs is None:
+            self._final_logs = self.logs()
         if self.owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return self.exit_code
@@ -202,12 +208,15 @@ def start_server(
     ready_context: ssl.SSLContext | None = None,
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
+    config_arg: str = CONFIG_RELPATH,
     ready_timeout: float = 15.0,
     attempts: int = 3,
 ) -> ServerProcess:
     """Start a server on free ports and wait until it is ready; the caller must :meth:`stop` it.
 
-    ``config`` is merged over host/ports chosen here. With TLS on and no
+    ``config`` is merged over host/ports chosen here (which are also passed
+    as ``QDRANT__SERVICE__*`` variables). ``config_arg`` is what
+    ``--config-path`` gets. With TLS on and no
     ``ready_context``, readiness is the log line plus the gRPC port only (a
     handshake would need the test's CA or client certificate).
     """
@@ -220,7 +229,14 @@ def start_server(
         owns = workdir is None
         wd = Path(tempfile.mkdtemp(prefix="refsrv-")) if workdir is None else workdir
         prepare_workdir(wd, merged, files)
-        proc, log_path = launch(wd, args=("--config-path", CONFIG_RELPATH, *extra_args), env=env)
+        # Ports also go in as environment (which beats every config file), so
+        # they hold even when ``config_arg`` names a file that does not exist.
+        port_env = {
+            "QDRANT__SERVICE__HOST": "127.0.0.1",
+            "QDRANT__SERVICE__HTTP_PORT": str(http_port),
+            "QDRANT__SERVICE__GRPC_PORT": str(grpc_port) if grpc_port is not None else "null",
+        }
+        proc, log_path = launch(wd, args=("--config-path", config_arg, *extra_args), env={**port_env, **(env or {})})
         srv = ServerProcess(
             proc=proc,
             workdir=wd,

@@ -8,9 +8,9 @@ Every server here is a real ``python -m reference_server`` process (see
 from __future__ import annotations
 
 import secrets
-import time
 import socket
 import ssl
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
