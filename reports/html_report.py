@@ -83,7 +83,11 @@ def _cell(result: RequirementResult, protocol: str) -> str:
     if outcome is None:
         return '<td class="cell o-none">·</td>'
     tests = [r for r in result.records if (r.protocol or result.requirement.protocol) == protocol]
-    title = "; ".join(f"{r.outcome}: {r.nodeid}" for r in tests[:8]) or OUTCOME_MEANING[outcome]
+    # The tooltip carries the reasons (e.g. both versions for an unsupported test) without JS.
+    title = (
+        "\n".join(f"{r.outcome}: {r.nodeid}" + (f" ({r.reason})" if r.reason else "") for r in tests[:8])
+        or OUTCOME_MEANING[outcome]
+    )
     text = outcome
     if result.accepted and is_failing(outcome, strict=True) and outcome != "error":
         text = f"{outcome} (accepted)"

@@ -88,8 +88,10 @@ class Requirement:
 
     def __post_init__(self) -> None:
         where = f"requirement {self.id!r}"
-        if not self.id.strip():
-            raise ReportInputError("requirement with an empty id")
+        if not self.id or any(c.isspace() for c in self.id):
+            raise ReportInputError(f"requirement id {self.id!r} is empty or contains whitespace")
+        if not self.text.strip() or not self.family.strip():
+            raise ReportInputError(f"{where}: text and family must not be empty")
         _need_choice(self.level, LEVELS, "level", where)
         _need_choice(self.kind, KINDS, "kind", where)
         _need_choice(self.protocol, PROTOCOLS, "protocol", where)
@@ -230,6 +232,9 @@ class RunResult:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        for name in ("run_id", "started_at", "finished_at", "suite_version"):
+            if not str(getattr(self, name)).strip():
+                raise ReportInputError(f"run {self.run_id!r}: field {name!r} must not be empty")
         _need_choice(self.gate, GATES, "gate", f"run {self.run_id!r}")
         if self.schema_version != SCHEMA_VERSION:
             raise ReportInputError(

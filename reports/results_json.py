@@ -47,7 +47,7 @@ def results_document(run: RunResult, verdicts: Verdicts) -> dict[str, Any]:
 
 
 def render_results_json(run: RunResult, verdicts: Verdicts) -> str:
-    text = json.dumps(results_document(run, verdicts), indent=2, ensure_ascii=False, sort_keys=False)
+    text = json.dumps(results_document(run, verdicts), indent=2, ensure_ascii=False, default=str)
     return guard(text) + "\n"
 
 
