@@ -19,6 +19,7 @@ import logging
 import signal
 import socket
 import ssl
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from reference_server import tls
+from reference_server import cluster, tls
 from reference_server.auth import AuthKeys
 from reference_server.settings import ConfigError, Settings, load_settings
 from reference_server.versioning import Emulation
@@ -55,6 +56,7 @@ class Prepared:
     keys: AuthKeys | None
     rest_tls: tls.RotatingServerContext | None
     grpc_credentials: grpc.ServerCredentials | None
+    p2p: cluster.ClusterConfig | None = None
 
 
 def prepare(
@@ -72,6 +74,11 @@ def prepare(
         raise StartupError(str(exc)) from None
     except ValueError as exc:
         raise StartupError(f"reference_server.version: {exc}") from None
+    # p2p TLS is checked first, as Qdrant's channel service is set up before REST (spec §1.5).
+    try:
+        p2p = cluster.prepare(settings)
+    except cluster.ClusterError as exc:
+        raise StartupError(str(exc)) from None
     rest_tls = None
     grpc_credentials = None
     if settings.service.enable_tls:
@@ -82,7 +89,7 @@ def prepare(
                 grpc_credentials = tls.grpc_credentials(identity)
         except tls.TlsError as exc:
             raise StartupError(str(exc)) from None
-    return Prepared(settings, AuthKeys.from_settings(settings), rest_tls, grpc_credentials)
+    return Prepared(settings, AuthKeys.from_settings(settings), rest_tls, grpc_credentials, p2p)
 
 
 def log_startup_notes(prepared: Prepared) -> None:
@@ -216,9 +223,16 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
     stopper = _Stopper()
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGTERM, signal.SIGINT)}
     grpc_server: grpc.Server | None = None
+    node: cluster.ClusterNode | None = None
     try:
         # Not loading yet: loading starts once REST serves (or on the first call).
         data = DataPlane()
+        if prepared.p2p is not None:
+            try:  # joins through --bootstrap before REST serves, so "ready" means "joined"
+                node = cluster.start(prepared.p2p, cancelled=lambda: stopper.requested)
+            except cluster.ClusterError as exc:
+                print(f"Error: {exc}", file=sys.stderr, flush=True)
+                return 0 if stopper.requested else 1
         grpc_server = start_grpc(prepared, data)
         server = _uvicorn_server(prepared, RestApp(settings, prepared.keys, data), data)
         stopper.attach(server)
@@ -228,6 +242,8 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
             signal.signal(sig, handler)
         if grpc_server is not None:
             grpc_server.stop(grace=1.0).wait(5.0)
+        if node is not None:
+            cluster.stop(node)
         rest_socket.close()
     log.info("Stopped")
     return 0

@@ -188,9 +188,9 @@ def get_logger(ctx: Context, call: Call) -> Response:
 
 @inline("cluster_status")
 def cluster_status(ctx: Context, call: Call) -> Response:
-    if ctx.settings.cluster.enabled:
-        return error(501, "Not implemented by the reference server: GET /cluster in cluster mode", call.started)
-    return ok({"status": "disabled"}, call.started)
+    from reference_server import cluster
+
+    return ok(cluster.status(), call.started)
 
 
 # -- collections and aliases ----------------------------------------------------------
