@@ -244,7 +244,7 @@ def _verdict(
     undecided = (
         "SECURITY INCONCLUSIVE"
         if name == "secure"
-        else f"COMPATIBILITY INCONCLUSIVE ({label.removeprefix('compatible with ')})"
+        else f"COMPATIBILITY INCONCLUSIVE: {label.removeprefix('compatible with ')}"
     )
 
     def make(status: str, headline: str, explanation: str, deciding: list[str]) -> Verdict:
@@ -279,6 +279,13 @@ def _verdict(
         extra = f"; {_plural(len(accepted), 'accepted deviation')} only" if accepted else ""
         return make(INCONCLUSIVE, undecided, f"no {word} requirement held in this run ({detail}{extra})", accepted)
     note = f", {_plural(len(warnings), 'SHOULD-level warning')}" if warnings else ""
+    # A verdict that holds must still say how much of the catalog it did not cover.
+    skipped: dict[str, int] = {}
+    for r in rows:
+        if r.outcome in ("unsupported", "disabled", NOT_RUN):
+            skipped[r.outcome] = skipped.get(r.outcome, 0) + 1
+    if skipped:
+        note += " (not exercised: " + ", ".join(f"{n} {o}" for o, n in sorted(skipped.items())) + ")"
     if accepted:
         explanation = (
             f"{len(held)} of {len(applicable)} applicable {word} requirements held{note}; "

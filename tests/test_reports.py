@@ -235,6 +235,8 @@ def test_requirement_without_record_is_not_run_and_not_counted() -> None:
     v = compute_verdicts(run)
     assert v.by_id()["AUTH-GRPC-001"].outcome == "not run"
     assert v.secure.applicable == 1 and v.secure.status == "holds"
+    # A verdict that holds still says how much of the catalog it did not cover.
+    assert v.secure.explanation == "all 1 applicable security requirements held (not exercised: 1 not run)"
     assert results_document(run, v)["counts"]["not_run"] == 1
 
 
@@ -258,6 +260,8 @@ def test_nothing_ran_exits_3(records: list[TestRecord]) -> None:
 def test_unknown_version_label() -> None:
     v = compute_verdicts(make_run([COMPAT], [rec("AUTH-REST-003", "pass")], version=None))
     assert v.compatible.label == "compatible with Qdrant (unknown version)"
+    v3 = compute_verdicts(make_run([COMPAT], [rec("AUTH-REST-003", "unsupported")], version=None))
+    assert v3.compatible.headline == "COMPATIBILITY INCONCLUSIVE: Qdrant (unknown version)"
     v2 = compute_verdicts(make_run([COMPAT], [rec("AUTH-REST-003", "pass")], version="v1.12.6"))
     assert v2.compatible.label == "compatible with Qdrant v1.12.6"
 
