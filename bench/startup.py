@@ -1,0 +1,99 @@
+"""Start-up time of the reference server: spawn → ``/readyz`` answers 200 and the gRPC port accepts.
+
+    /work/venv/bin/python bench/startup.py [-n 10]
+
+Starts ``python -m reference_server`` N times in plain mode and N times with
+TLS (trustme certificates), each in a fresh work dir on free ports, and prints
+min / median / max seconds per mode. Every server is stopped with SIGTERM and
+must exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import shutil
+import signal
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trustme
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.server_helpers import free_port, launch, port_open, prepare_workdir
+
+DEADLINE_S = 15.0
+
+
+def tls_files(ca: trustme.CA) -> dict[str, bytes]:
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    return {
+        "tls/cert.pem": b"".join(b.bytes() for b in leaf.cert_chain_pems),
+        "tls/key.pem": leaf.private_key_pem.bytes(),
+    }
+
+
+def readyz_ok(port: int, tls: ssl.SSLContext | None) -> bool:
+    """``GET /readyz`` → 200, with the stdlib client: the probe must not steal CPU from the server."""
+    conn: http.client.HTTPConnection
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=1, context=tls)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def one_start(tls: ssl.SSLContext | None, ca: trustme.CA) -> float:
+    http_port, grpc_port = free_port(), free_port()
+    config = {"service": {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
+                          "enable_tls": tls is not None}}
+    workdir = Path(tempfile.mkdtemp(prefix="refsrv-bench-"))
+    try:
+        prepare_workdir(workdir, config, tls_files(ca) if tls is not None else None)
+        started = time.perf_counter()
+        proc, _ = launch(workdir)
+        try:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {proc.returncode}: {(workdir / 'server.log').read_text()}")
+                if time.perf_counter() - started > DEADLINE_S:
+                    raise RuntimeError("server not ready before the deadline")
+                if readyz_ok(http_port, tls) and port_open(grpc_port):
+                    return time.perf_counter() - started
+                time.sleep(0.005)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(10)
+            if code != 0:
+                raise RuntimeError(f"server exit code {code} after SIGTERM")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=10, help="starts per mode")
+    args = parser.parse_args()
+    ca = trustme.CA()
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    print(f"reference server start-up, spawn -> /readyz 200 + gRPC port open, n={args.n} per mode")
+    for mode, tls in (("plain", None), ("tls", ctx)):
+        times = [one_start(tls, ca) for _ in range(args.n)]
+        print(f"{mode:6s} min {min(times):.3f} s  median {statistics.median(times):.3f} s  max {max(times):.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
