@@ -67,6 +67,9 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
             parts.append(f"STALE, now holding — remove from the baseline: {_ids(stale)}")
         if errored:
             parts.append(f"errored, not covered by the baseline: {_ids(errored)}")
+        idle = [b.entry.id for b in verdicts.baseline if b.status not in (ACCEPTED, STALE, NOT_COVERED)]
+        if idle:
+            parts.append(f"not exercised in this run: {_ids(idle)}")
         lines.append(_clip("baseline: " + "; ".join(parts)))
 
     extras = list(run.extras.items())
