@@ -16,6 +16,13 @@ from reports.model import RunResult
 
 # Target keys whose values are credentials by name even if nobody registered them.
 _SECRET_KEY = re.compile(r"api[_-]?key|apikey|token|secret|passw|passphrase|jwt|bearer", re.IGNORECASE)
+# Fields whose values come from the catalog or a fixed set, never from the target.
+_CATALOG_FIELDS = frozenset(
+    {"id", "family", "level", "kind", "protocol", "requirement", "outcome", "gate", "strict", "schema_version"}
+)
+# A registered secret this short is more likely to match our own markup than to leak
+# through it; the data itself was already scrubbed field by field.
+_GUARD_MIN_LENGTH = 8
 # XML 1.0 forbids most control characters; evidence may carry raw bytes from a server.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -44,13 +51,26 @@ def scrub_target(target: dict[str, Any]) -> dict[str, Any]:
     return scrubbed
 
 
+def _scrub_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    # Catalog IDs and enumerated values cannot carry a secret; redacting them
+    # (a short key such as "pass" would match) would only corrupt the run.
+    return {k: v if k in _CATALOG_FIELDS else _scrub_value(v) for k, v in entry.items()}
+
+
 def scrub_run(run: RunResult) -> RunResult:
-    """A copy of ``run`` in which every string has been redacted."""
+    """A copy of ``run`` in which every free-text string has been redacted."""
     data = run.to_dict()
-    target = scrub_target(data.pop("target"))
-    scrubbed = _scrub_value(data)
-    scrubbed["target"] = target
-    return RunResult.from_dict(scrubbed)
+    clean: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "target":
+            clean[key] = scrub_target(value)
+        elif key in ("requirements", "records", "baseline"):
+            clean[key] = [_scrub_entry(entry) for entry in value]
+        elif key in _CATALOG_FIELDS:
+            clean[key] = value
+        else:
+            clean[key] = _scrub_value(value)
+    return RunResult.from_dict(clean)
 
 
 def guard(text: str, escape: Callable[[str], str] = lambda s: s) -> str:
@@ -60,7 +80,7 @@ def guard(text: str, escape: Callable[[str], str] = lambda s: s) -> str:
     appear raw in XML or HTML text).
     """
     for secret in sorted(REDACTOR.secrets(), key=len, reverse=True):
-        if secret in text:
+        if len(secret) >= _GUARD_MIN_LENGTH and secret in text:
             text = text.replace(secret, escape(REDACTOR.redact(secret)))
     return text
 

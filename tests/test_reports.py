@@ -17,7 +17,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from fixtures.secrets import REDACTOR
+import reports.scrub
+from fixtures.secrets import REDACTOR, Redactor
 from reports import (
     ReportInputError,
     Requirement,
@@ -535,7 +536,16 @@ def test_junit_survives_control_characters_in_evidence() -> None:
 # secrets
 
 
+@pytest.fixture
+def redactor(monkeypatch: pytest.MonkeyPatch) -> Redactor:
+    """A private redactor, so secrets registered here do not leak into other tests."""
+    fresh = Redactor()
+    monkeypatch.setattr(reports.scrub, "REDACTOR", fresh)
+    return fresh
+
+
 def test_registered_secret_never_reaches_any_file(tmp_path: Path) -> None:
+    # The process-wide redactor, as the harness uses it; random secrets cannot disturb other tests.
     key = "qsc-" + secrets.token_hex(16)
     odd = 'k&<"' + secrets.token_hex(12)  # escaping must not let a secret slip past redaction
     REDACTOR.register("api_key", key)
@@ -566,6 +576,18 @@ def test_registered_secret_never_reaches_any_file(tmp_path: Path) -> None:
     assert "<redacted:api_key>" in texts["results"]
     assert "&lt;redacted:api_key&gt;" in texts["html"]
     ET.fromstring(texts["junit"])  # still well-formed after redaction
+
+
+def test_short_secret_does_not_corrupt_the_run(tmp_path: Path, redactor: Redactor) -> None:
+    # Someone's CI config uses api_key "pass": outcomes and IDs must survive redaction.
+    redactor.register("api_key", "pass")
+    run = make_run([SEC], [rec("AUTH-REST-001", "pass", evidence=["api-key=pass -> 401"])])
+    paths = write_all(run, compute_verdicts(run), tmp_path)
+    doc = json.loads(paths["results"].read_text(encoding="utf-8"))
+    assert doc["records"][0]["outcome"] == "pass"
+    assert doc["records"][0]["evidence"] == ["api-key=<redacted:api_key> -> 401"]
+    assert doc["verdicts"]["secure"]["status"] == "holds"
+    assert 'class="badge o-pass"' in paths["html"].read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------
