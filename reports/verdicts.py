@@ -278,21 +278,25 @@ def _verdict(
         detail = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "none in the catalog"
         extra = f"; {_plural(len(accepted), 'accepted deviation')} only" if accepted else ""
         return make(INCONCLUSIVE, undecided, f"no {word} requirement held in this run ({detail}{extra})", accepted)
-    note = f", {_plural(len(warnings), 'SHOULD-level warning')}" if warnings else ""
+    if accepted:
+        parts = [
+            f"{len(held)} of {len(applicable)} applicable {word} requirements held",
+            f"{_plural(len(accepted), 'accepted deviation')}: {_list_ids(accepted)}",
+        ]
+    else:
+        parts = [f"all {len(applicable)} applicable {word} requirements held"]
+    if warnings:
+        parts.append(_plural(len(warnings), "SHOULD-level warning"))
     # A verdict that holds must still say how much of the catalog it did not cover.
     skipped: dict[str, int] = {}
     for r in rows:
         if r.outcome in ("unsupported", "disabled", NOT_RUN):
             skipped[r.outcome] = skipped.get(r.outcome, 0) + 1
     if skipped:
-        note += " (not exercised: " + ", ".join(f"{n} {o}" for o, n in sorted(skipped.items())) + ")"
+        parts.append("not exercised: " + ", ".join(f"{n} {o}" for o, n in sorted(skipped.items())))
     if accepted:
-        explanation = (
-            f"{len(held)} of {len(applicable)} applicable {word} requirements held{note}; "
-            f"{_plural(len(accepted), 'accepted deviation')}: {_list_ids(accepted)}"
-        )
-        return make(HOLDS_WITH_DEVIATIONS, f"{positive} (with accepted deviations)", explanation, accepted)
-    return make(HOLDS, positive, f"all {len(applicable)} applicable {word} requirements held{note}", [])
+        return make(HOLDS_WITH_DEVIATIONS, f"{positive} (with accepted deviations)", "; ".join(parts), accepted)
+    return make(HOLDS, positive, "; ".join(parts), [])
 
 
 def compute_verdicts(run: RunResult) -> Verdicts:

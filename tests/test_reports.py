@@ -237,7 +237,7 @@ def test_requirement_without_record_is_not_run_and_not_counted() -> None:
     assert v.by_id()["AUTH-GRPC-001"].outcome == "not run"
     assert v.secure.applicable == 1 and v.secure.status == "holds"
     # A verdict that holds still says how much of the catalog it did not cover.
-    assert v.secure.explanation == "all 1 applicable security requirements held (not exercised: 1 not run)"
+    assert v.secure.explanation == "all 1 applicable security requirements held; not exercised: 1 not run"
     assert results_document(run, v)["counts"]["not_run"] == 1
 
 
