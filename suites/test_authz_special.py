@@ -1,0 +1,320 @@
+"""Authorization at the edges: unknown paths, path tricks, normalisation, CORS, hygiene, plaintext keys.
+
+The sweep (``test_authz_sweep.py``) covers every route in the access table;
+these tests cover requests that match no row: paths that only look like a
+whitelisted one, encodings, preflights, unknown gRPC methods and malformed
+credentials (spec §2.2, §2.5, §2.6, §3, §10). Every refusal check sends the
+manage key the same way as its positive twin.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from fixtures.catalog.access import MSG_MISSING
+from fixtures.outcome import Outcome
+from fixtures.secrets import REDACTOR
+
+req = pytest.mark.requirement
+PROFILE = "api-key"
+ORIGIN = "https://qsc-cors-probe.example"
+
+
+@pytest.fixture
+def keyed(qdrant: Callable[[str], Any]) -> Any:
+    server = qdrant(PROFILE)
+    if not server.credentials.api_key:
+        pytest.fail("the api-key profile has no manage key: give --api-key-file for an external target")
+    return server
+
+
+def manage(server: Any) -> list[tuple[str, str]]:
+    return [("api-key", server.credentials.api_key)]
+
+
+def shown(outcome: Outcome) -> str:
+    return REDACTOR.redact(outcome.summary())
+
+
+def fail_with(title: str, problems: list[str]) -> None:
+    if problems:
+        pytest.fail(REDACTOR.redact(title + "\n  - " + "\n  - ".join(problems)), pytrace=False)
+
+
+def twin(server: Any, raw_path: bytes, method: str = "GET") -> str | None:
+    """The manage key's answer on the same request: refused or missing means the refusal proves nothing."""
+    outcome = server.rest().request(method, "/", raw_path=raw_path, headers=manage(server))
+    if outcome.answered and not outcome.denied:
+        return None
+    return f"{method} {raw_path.decode()} with the manage key (positive twin): {shown(outcome)}"
+
+
+# -- unknown paths and path tricks (spec §2.5) ----------------------------------------------------
+
+UNKNOWN_PATHS = [
+    ("GET", b"/qsc-no-such-route"),
+    ("POST", b"/qsc-no-such-route"),
+    ("GET", b"/collections/qsc-any/qsc-no-such-route"),
+    ("GET", b"/telemetryX"),
+    ("DELETE", b"/metrics/qsc"),
+]
+
+LOOKALIKES = [
+    b"/dashboard%2f..%2fcollections",  # Qdrant's own regression case (test_dashboard_whitelist_bypass.py)
+    b"/dashboard/../collections",
+    b"/dashboardX",
+    b"/readyzX",
+    b"/readyz/x",
+    b"/livez/x",
+    b"/livezX",
+    b"/healthzX",
+    b"/healthz/../collections",
+    b"/readyz/%2e%2e/collections",
+]
+
+
+@req("AUTHZ-REST-011")
+def test_unknown_paths_get_401_before_routing(keyed: Any) -> None:
+    rest = keyed.rest()
+    problems = []
+    for method, path in UNKNOWN_PATHS:
+        outcome = rest.request(method, "/", raw_path=path)
+        if not outcome.denied_unauthenticated:
+            problems.append(f"{method} {path.decode()} without a credential: {shown(outcome)}; Qdrant: 401")
+        broken = twin(keyed, path, method)
+        if broken:
+            problems.append(broken)
+    fail_with("paths that match no route must be refused by authentication, not routed:", problems)
+
+
+@req("AUTHZ-REST-012")
+def test_lookalike_paths_get_401(keyed: Any) -> None:
+    rest = keyed.rest()
+    problems = []
+    for path in LOOKALIKES:
+        outcome = rest.request("GET", "/", raw_path=path)
+        if not outcome.denied_unauthenticated:
+            problems.append(f"GET {path.decode()} without a credential: {shown(outcome)}; Qdrant: 401")
+        broken = twin(keyed, path)
+        if broken:
+            problems.append(broken)
+    fail_with("paths that only look like whitelisted ones must not skip authentication:", problems)
+
+
+VARIANTS = [
+    b"//collections",
+    b"/collections/",
+    b"/collections//",
+    b"///collections",
+    b"/%63ollections",
+    b"/healthz/../collections",
+    b"/readyz/%2e%2e/collections",
+    b"/livez/..%2fcollections",
+    b"/./collections",
+]
+
+
+@req("AUTHZ-REST-013")
+def test_path_variants_never_serve_data_without_a_credential(keyed: Any) -> None:
+    rest = keyed.rest()
+    real = rest.request("GET", "/collections", headers=manage(keyed))
+    problems = []
+    if not real.succeeded:
+        problems.append(f"GET /collections with the manage key (positive twin): {shown(real)}")
+    for path in VARIANTS:
+        outcome = rest.request("GET", "/", raw_path=path)
+        if outcome.succeeded:
+            problems.append(f"GET {path.decode()} without a credential: {shown(outcome)}; must not succeed")
+    fail_with("encoded or normalised variants of a protected path answered without a credential:", problems)
+
+
+@req("AUTHZ-REST-014")
+def test_normalised_health_paths_stay_whitelisted(keyed: Any) -> None:
+    rest = keyed.rest()
+    problems = []
+    for path in (b"/healthz/", b"//healthz", b"//healthz/", b"/livez/", b"/readyz/"):
+        outcome = rest.request("GET", "/", raw_path=path)
+        ok = {200, 503} if path.startswith((b"/readyz",)) else {200}
+        if outcome.status not in ok:
+            problems.append(f"GET {path.decode()} without a credential: {shown(outcome)}; Qdrant: 200")
+    fail_with("NormalizePath runs before auth, so these are the whitelisted health routes:", problems)
+
+
+# -- CORS (spec §2.6, §10) ------------------------------------------------------------------------
+
+
+def preflight(server: Any, path: str, method: str) -> Outcome:
+    return server.rest().request("OPTIONS", path, headers=[
+        ("origin", ORIGIN), ("access-control-request-method", method),
+        ("access-control-request-headers", "api-key, content-type")])
+
+
+@pytest.fixture
+def cors_collection(keyed: Any) -> Iterator[str]:
+    name = "qsc_authz_cors_" + secrets.token_hex(5)
+    created = keyed.rest().request("PUT", f"/collections/{name}", headers=manage(keyed),
+                                   json={"vectors": {"size": 4, "distance": "Cosine"}})
+    if not created.succeeded:
+        pytest.fail(REDACTOR.redact(f"cannot create a collection with the manage key: {created.summary()}"))
+    try:
+        yield name
+    finally:
+        keyed.rest().request("DELETE", f"/collections/{name}", headers=manage(keyed))
+
+
+@req("AUTHZ-REST-015")
+def test_cors_preflight_is_answered_without_a_credential(keyed: Any) -> None:
+    problems = []
+    for path, method in (("/collections", "GET"), ("/collections/qsc-any/points/search", "POST")):
+        outcome = preflight(keyed, path, method)
+        allow = outcome.headers.get("access-control-allow-origin")
+        if not outcome.succeeded or allow not in (ORIGIN, "*"):
+            problems.append(f"preflight OPTIONS {path} for {method}: {shown(outcome)}, "
+                            f"Access-Control-Allow-Origin {allow!r}; Qdrant: 2xx echoing the origin")
+    fail_with("CORS is on by default and answers preflights before auth:", problems)
+
+
+@req("AUTHZ-REST-016")
+def test_cors_preflight_carries_no_data_and_does_nothing(keyed: Any, cors_collection: str) -> None:
+    rest = keyed.rest()
+    problems = []
+    listed = rest.request("GET", "/collections", headers=manage(keyed))
+    if not (listed.succeeded and cors_collection.encode() in listed.body):
+        problems.append(f"GET /collections with the manage key does not list the probe collection "
+                        f"(positive twin): {shown(listed)}")
+    for path, method in (("/collections", "GET"), (f"/collections/{cors_collection}", "GET"),
+                         (f"/collections/{cors_collection}", "DELETE")):
+        outcome = preflight(keyed, path, method)
+        if cors_collection.encode() in outcome.body or b'"result"' in outcome.body:
+            problems.append(f"preflight OPTIONS {path} for {method} carried data: {shown(outcome)}")
+    exists = rest.request("GET", f"/collections/{cors_collection}", headers=manage(keyed))
+    if not exists.succeeded:
+        problems.append(f"after a preflight for DELETE the collection is gone: {shown(exists)}")
+    fail_with("a CORS preflight must only describe what is allowed:", problems)
+
+
+@req("AUTHZ-REST-017")
+def test_options_without_preflight_headers_needs_a_credential(keyed: Any) -> None:
+    rest = keyed.rest()
+    problems = []
+    bare = rest.request("OPTIONS", "/collections")
+    if not (bare.status == 401 and bare.text.strip() == MSG_MISSING):
+        problems.append(f"OPTIONS /collections without a credential: {shown(bare)}; Qdrant: 401 {MSG_MISSING!r}")
+    origin_only = rest.request("OPTIONS", "/collections", headers=[("origin", ORIGIN)])
+    if origin_only.status != 401:
+        problems.append(f"OPTIONS /collections with only Origin: {shown(origin_only)}; Qdrant: 401")
+    keyed_options = rest.request("OPTIONS", "/collections", headers=manage(keyed))
+    if not keyed_options.answered or keyed_options.denied:
+        problems.append(f"OPTIONS /collections with the manage key (positive twin): {shown(keyed_options)}")
+    fail_with("an OPTIONS that is not a preflight reaches authentication (spec §2.6):", problems)
+
+
+# -- plaintext keys (SHOULD) -----------------------------------------------------------------------
+
+
+@req("AUTHZ-REST-018")
+def test_secondary_keys_only_accepted_over_tls(qdrant: Callable[[str], Any], target_options: Any) -> None:
+    """SHOULD: the read-only and alternate keys read data too; in the clear anyone on the path has them.
+
+    As in AUTH-ANY-001: an external deployment is judged as declared; a target the
+    suite starts is judged by its ``tls`` profile.
+    """
+    external = target_options.target == "external"
+    server = qdrant(PROFILE if external and PROFILE in target_options.profiles else "tls")
+    creds = server.credentials
+    keys = {name: key for name, key in (("read-only", creds.read_only_api_key), ("alternate", creds.alt_api_key))
+            if key}
+    if not keys:
+        pytest.fail("no read-only or alternate key configured: nothing to judge")
+    problems = []
+    if not server.tls:
+        for name, key in keys.items():
+            outcome = server.rest().request("GET", "/collections", headers=[("api-key", key)])
+            if outcome.succeeded:
+                problems.append(f"the {name} key is accepted over plain HTTP at {server.rest_url}")
+        fail_with("enable TLS (service.enable_tls): API keys travel in the clear", problems)
+        return
+    plain_url = server.rest_url.replace("https://", "http://", 1)
+    plain = server.new_rest(ssl_context=None, url=plain_url)
+    grpc_plain = server.new_grpc(tls=False)
+    try:
+        for name, key in keys.items():
+            over_tls = server.rest().request("GET", "/collections", headers=[("api-key", key)])
+            if not over_tls.succeeded:
+                problems.append(f"the {name} key is not accepted over TLS (positive twin): {shown(over_tls)}")
+            if plain.request("GET", "/collections", headers=[("api-key", key)]).succeeded:
+                problems.append(f"the {name} key is also accepted over plain HTTP on {plain_url}")
+            if grpc_plain.call("/qdrant.Collections/List", b"", metadata=[("api-key", key)]).succeeded:
+                problems.append(f"the {name} key is accepted over plaintext gRPC on {server.grpc_target}")
+    finally:
+        plain.close()
+        grpc_plain.close()
+    fail_with("keys must not be accepted in the clear:", problems)
+
+
+# -- gRPC: unknown methods (spec §3) ---------------------------------------------------------------
+
+UNKNOWN_METHODS = ["/qdrant.Points/QscNoSuchMethod", "/qdrant.QscNoSuchService/Call", "/grpc.qsc.v1.Nothing/Do"]
+
+
+@req("AUTHZ-GRPC-010")
+def test_unknown_grpc_methods_are_refused_by_auth(keyed: Any) -> None:
+    grpc = keyed.grpc()
+    expected = "UNAUTHENTICATED" if keyed.version_tuple >= (1, 9, 0) else "PERMISSION_DENIED"
+    problems = []
+    for method in UNKNOWN_METHODS:
+        outcome = grpc.call(method, b"")
+        if outcome.code != expected:
+            problems.append(f"{method} without a credential: {shown(outcome)}; Qdrant: {expected}")
+        keyed_call = grpc.call(method, b"", metadata=manage(keyed))
+        if not keyed_call.answered or keyed_call.denied:
+            problems.append(f"{method} with the manage key (positive twin): {shown(keyed_call)}; "
+                            "Qdrant: UNIMPLEMENTED")
+    fail_with("authentication runs before routing, so unknown methods do not reveal themselves:", problems)
+
+
+# -- hygiene: malformed credentials are not echoed (spec §2.2, §2.4) -------------------------------
+
+
+def _malformed(value: str) -> list[list[tuple[str, str]]]:
+    return [
+        [("api-key", value)],
+        [("authorization", f"Bearer {value}")],
+        [("authorization", f"bearer {value}")],
+        [("authorization", f"Bearer:{value}")],
+        [("authorization", f"Basic {value}")],
+        [("api-key", value + " " + value)],
+        [("api-key", value * 40)],
+        [("api-key", ""), ("authorization", f"Bearer {value}")],
+    ]
+
+
+@req("AUTHZ-ANY-002")
+def test_refusals_do_not_echo_malformed_credentials(keyed: Any) -> None:
+    value = "qsc-echo-probe-" + secrets.token_urlsafe(24)
+    REDACTOR.register("echo-probe", value)
+    needle = value.encode()
+    rest, grpc = keyed.rest(), keyed.grpc()
+    problems = []
+    twin_rest = rest.request("GET", "/collections", headers=manage(keyed))
+    twin_grpc = grpc.call("/qdrant.Collections/List", b"", metadata=manage(keyed))
+    if not twin_rest.succeeded or not twin_grpc.succeeded:
+        problems.append(f"the manage key is refused (positive twin): {shown(twin_rest)} / {shown(twin_grpc)}")
+    for headers in _malformed(value):
+        shape = ", ".join(f"{k}: <{len(v)} chars>" for k, v in headers)
+        for outcome in (rest.request("GET", "/collections", headers=headers),
+                        grpc.call("/qdrant.Collections/List", b"", metadata=headers)):
+            if not outcome.answered:
+                problems.append(f"{outcome.protocol} [{shape}]: no answer to inspect ({outcome.refused})")
+                continue
+            haystack = outcome.body + json.dumps(outcome.headers).encode()
+            if needle in haystack:
+                problems.append(f"{outcome.protocol} [{shape}]: the response contains the presented value")
+            if outcome.succeeded:
+                problems.append(f"{outcome.protocol} [{shape}]: a malformed credential succeeded: {shown(outcome)}")
+    fail_with("refusals must not repeat what the client presented:", problems)
