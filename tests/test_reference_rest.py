@@ -67,6 +67,40 @@ def collection_name() -> str:
     return "c_" + secrets.token_hex(4)
 
 
+# -- the route table ---------------------------------------------------------------------
+
+
+def test_route_table_covers_every_qdrant_client_route() -> None:
+    """Each of the 69 method/path pairs in qdrant-client's REST API has a row, with a handler that exists."""
+    import ast
+    import re
+
+    import qdrant_client
+
+    from reference_server.rest import handlers
+    from reference_server.rest.routes import ROUTES
+
+    api_dir = Path(qdrant_client.__file__).parent / "http" / "api"
+    client_pairs = set()
+    for source in api_dir.glob("*_api.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "request":
+                kw = {k.arg: k.value for k in node.keywords}
+                if "method" in kw and "url" in kw:
+                    client_pairs.add((ast.literal_eval(kw["method"]), ast.literal_eval(kw["url"])))
+    assert len(client_pairs) == 69
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path)
+
+    table = {(r.method, shape(r.path)) for r in ROUTES}
+    assert sorted(p for p in client_pairs if (p[0], shape(p[1])) not in table) == []
+    assert len({r.label for r in ROUTES}) == len(ROUTES)
+    for route in ROUTES:
+        if route.handler is not None:
+            assert route.handler in handlers.INLINE or route.handler in handlers.BLOCKING, route.label
+
+
 # -- authentication (spec §2.2-§2.4) ----------------------------------------------------
 
 
@@ -374,6 +408,21 @@ def test_empty_key_is_unset_in_v1_19_and_open() -> None:
 # -- data through the REST API ------------------------------------------------------------------
 
 
+def test_aliases_round_trip(http: httpx.Client) -> None:
+    name, alias = collection_name(), collection_name()
+    assert http.put(f"/collections/{name}", json=VECTORS, headers=m()).status_code == 200
+    try:
+        change = {"actions": [{"create_alias": {"collection_name": name, "alias_name": alias}}]}
+        assert http.post("/collections/aliases", json=change, headers=m()).json()["result"] is True
+        listed = http.get(f"/collections/{name}/aliases", headers=m(READ_ONLY)).json()["result"]["aliases"]
+        assert listed == [{"alias_name": alias, "collection_name": name}]
+        everywhere = http.get("/aliases", headers=m(READ_ONLY)).json()["result"]["aliases"]
+        assert alias in {a["alias_name"] for a in everywhere}
+        assert http.get(f"/collections/{alias}", headers=m()).status_code == 200
+    finally:
+        http.delete(f"/collections/{name}", headers=m())
+
+
 def test_missing_collection_is_404_envelope(http: httpx.Client) -> None:
     response = http.get("/collections/nope_missing", headers=m())
     assert response.status_code == 404
@@ -428,13 +477,16 @@ def test_request_size_limits() -> None:
         assert http.put("/collections/c/points", content=big).status_code == 401
 
 
-def test_official_client_over_rest(srv: ServerProcess) -> None:
+@pytest.mark.parametrize("transport", ["http", "https"])
+def test_official_client_over_rest(request: pytest.FixtureRequest, test_ca: trustme.CA, transport: str) -> None:
     from qdrant_client import QdrantClient, models
 
+    server: ServerProcess = request.getfixturevalue("srv" if transport == "http" else "tls_srv")
     name = collection_name()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
-        client = QdrantClient(url=srv.base_url, api_key=MANAGE, prefer_grpc=False, timeout=10)
+        client = QdrantClient(url=server.base_url, api_key=MANAGE, prefer_grpc=False, timeout=10,
+                              check_compatibility=False, verify=client_context(test_ca))
     try:
         client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
         client.upsert(name, points=[models.PointStruct(id=i, vector=[float(i == j) for j in range(4)],
@@ -450,11 +502,12 @@ def test_official_client_over_rest(srv: ServerProcess) -> None:
     finally:
         client.delete_collection(name)
         client.close()
-    assert not client_exists(srv, name)
+    assert not client_exists(server, name, test_ca)
 
 
-def client_exists(srv: ServerProcess, name: str) -> bool:
-    result: bool = httpx.get(srv.url(f"/collections/{name}/exists"), headers=m()).json()["result"]["exists"]
+def client_exists(srv: ServerProcess, name: str, ca: trustme.CA) -> bool:
+    response = httpx.get(srv.url(f"/collections/{name}/exists"), headers=m(), verify=client_context(ca))
+    result: bool = response.json()["result"]["exists"]
     return result
 
 
