@@ -4,7 +4,8 @@
 
 Starts ``python -m reference_server`` N times in plain mode and N times with
 TLS (trustme certificates), each in a fresh work dir on free ports, and prints
-min / median / max seconds per mode. Every server is stopped with SIGTERM and
+min / median / max seconds per mode, both wall-clock and the server's own CPU
+time until ready (the latter does not depend on what else the machine runs). Every server is stopped with SIGTERM and
 must exit 0.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import shutil
 import signal
 import ssl
@@ -54,7 +56,15 @@ def readyz_ok(port: int, tls: ssl.SSLContext | None) -> bool:
         conn.close()
 
 
-def one_start(tls: ssl.SSLContext | None, ca: trustme.CA) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (all threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def one_start(tls: ssl.SSLContext | None, ca: trustme.CA) -> tuple[float, float]:
     http_port, grpc_port = free_port(), free_port()
     config = {"service": {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
                           "enable_tls": tls is not None}}
@@ -70,7 +80,7 @@ def one_start(tls: ssl.SSLContext | None, ca: trustme.CA) -> float:
                 if time.perf_counter() - started > DEADLINE_S:
                     raise RuntimeError("server not ready before the deadline")
                 if readyz_ok(http_port, tls) and port_open(grpc_port):
-                    return time.perf_counter() - started
+                    return time.perf_counter() - started, cpu_seconds(proc.pid)
                 time.sleep(0.005)
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -89,9 +99,13 @@ def main() -> int:
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     print(f"reference server start-up, spawn -> /readyz 200 + gRPC port open, n={args.n} per mode")
+    print(f"(load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+          "server CPU time is the load-independent figure)")
     for mode, tls in (("plain", None), ("tls", ctx)):
-        times = [one_start(tls, ca) for _ in range(args.n)]
-        print(f"{mode:6s} min {min(times):.3f} s  median {statistics.median(times):.3f} s  max {max(times):.3f} s")
+        runs = [one_start(tls, ca) for _ in range(args.n)]
+        for label, values in (("wall", [r[0] for r in runs]), ("cpu", [r[1] for r in runs])):
+            print(f"{mode:6s} {label:4s} min {min(values):.3f} s  median {statistics.median(values):.3f} s  "
+                  f"max {max(values):.3f} s")
     return 0
 
 
