@@ -68,6 +68,8 @@ M_JOIN = f"/{PEER_SERVICE}/Join"
 M_EXCHANGE = f"/{PEER_SERVICE}/Exchange"
 M_QDRANT_HEALTH = "/qdrant.Qdrant/HealthCheck"
 M_GRPC_HEALTH = "/grpc.health.v1.Health/Check"
+#: A read-only internal method Qdrant's p2p port serves (empty request; answers commit and term).
+M_CONSENSUS_COMMIT = "/qdrant.QdrantInternal/GetConsensusCommit"
 #: Methods the p2p port answers without credentials even with ``enforce_internal_auth`` (spec §3).
 HEALTH_METHODS = frozenset({M_QDRANT_HEALTH, M_GRPC_HEALTH})
 
@@ -80,7 +82,7 @@ FAULT_NO_SERVER_NAME_CHECK = "p2p-skips-server-name-check"
 FAULTS = (FAULT_PLAINTEXT, FAULT_ANY_CLIENT_CERT, FAULT_NO_SERVER_NAME_CHECK)
 
 DEFAULT_HEARTBEAT_S = 0.25
-DEFAULT_JOIN_TIMEOUT_S = 8.0
+DEFAULT_JOIN_TIMEOUT_S = 5.0
 CALL_TIMEOUT_S = 2.0
 SERVER_WORKERS = 8
 
@@ -522,6 +524,7 @@ class ClusterNode:
         table: dict[str, Callable[[bytes, grpc.ServicerContext], bytes]] = {
             M_QDRANT_HEALTH: lambda req, ctx: health_check_reply(config.version),
             M_GRPC_HEALTH: lambda req, ctx: GRPC_HEALTH_SERVING,
+            M_CONSENSUS_COMMIT: self._on_consensus_commit,
             M_PING: self._on_ping,
             M_JOIN: self._on_join,
             M_EXCHANGE: self._on_exchange,
@@ -557,7 +560,7 @@ class ClusterNode:
         request = {"peer_id": self.peer_id, "uri": str(config.uri) if config.uri else None, "port": config.port}
         deadline = time.monotonic() + config.join_timeout
         delay = 0.05
-        last_error = ""
+        errors: dict[str, None] = {}  # distinct failures, oldest first: the telling one may not be the last
         attempts = 0
         while True:
             if cancelled() or self._stopping.is_set():
@@ -574,14 +577,15 @@ class ClusterNode:
                                    f"{exc}") from None
             except grpc.RpcError as exc:
                 error = describe_rpc_error(exc)
-                if error != last_error:
+                if error not in errors:
                     log.warning("Joining the cluster via %s failed (attempt %d): %s", bootstrap, attempts, error)
-                last_error = error
+                errors.pop(error, None)
+                errors[error] = None
             except (KeyError, TypeError, ValueError) as exc:
-                last_error = f"malformed join answer: {exc}"
+                errors[f"malformed join answer: {exc}"] = None
             if time.monotonic() + delay >= deadline:
                 raise ClusterError(f"Can't initialize consensus: failed to join the cluster via {bootstrap} "
-                                   f"after {attempts} attempts: {last_error}")
+                                   f"after {attempts} attempts: {' | '.join(list(errors)[-3:])}")
             self._stopping.wait(delay)
             delay = min(delay * 2, 0.5)
 
@@ -603,6 +607,12 @@ class ClusterNode:
     def _table(self) -> dict[str, str]:
         with self._lock:
             return {str(pid): str(uri) for pid, uri in self._peers.items()}
+
+    def _on_consensus_commit(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        # GetConsensusCommitResponse: commit (1) and term (2), both int64.
+        with self._lock:
+            commit = len(self._peers)
+        return _varint(1 << 3) + _varint(commit) + _varint(2 << 3) + _varint(1)
 
     def _on_ping(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         return _dump({"peer_id": self.peer_id})

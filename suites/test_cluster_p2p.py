@@ -1,0 +1,481 @@
+"""Cluster mode and peer-to-peer TLS (spec §1.5, §3, §8; requirements CLUSTER-*).
+
+One cluster of three peers serves the module: started once per run with
+``cluster.p2p.enable_tls`` on, API keys and TLS on REST/gRPC, each peer with a
+certificate of its own from the run CA (see :mod:`fixtures.cluster`), and
+always stopped. Tests that need other peers (a foreign-CA node, a node that
+joins through the wrong name, a node without ``tls.ca_cert``, a cluster with
+``enforce_internal_auth``) start them next to it and stop them again.
+
+Every refusal runs next to its positive twin: the p2p port answers a client
+certificate from the cluster's CA where it refuses a plaintext, certificate-less
+or foreign one; the nodes that joined through the bootstrap peer's real name
+are the twins of the node that tries its unlisted name.
+
+Server-side name checks are deliberately absent: Qdrant's p2p server verifies
+a client certificate's chain, validity and usage, never its names (spec §8);
+names are checked by the peer that dials (CLUSTER-P2P-006).
+
+Environment for self-tests: ``QSC_CLUSTER_P2P_TLS=off`` starts the cluster
+without p2p TLS (an insecure cluster the suite must fail). For an external
+target, ``QSC_P2P_URL`` (``host:port`` of one node's p2p port) enables the
+port checks; checks that must start peers are disabled there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from fixtures.clients.grpc import GrpcClient
+from fixtures.cluster import (
+    Cluster,
+    ExternalCluster,
+    PeerIdentity,
+    normalise_uri,
+    start_cluster,
+)
+from fixtures.launchers.base import Instance, LaunchError, poll_until
+from fixtures.outcome import Outcome, no_evidence
+from fixtures.outcomes import disabled
+from fixtures.plugin import PROFILES_KEY, _gate_version, requirement_of
+from fixtures.secrets import REDACTOR
+
+req = pytest.mark.requirement
+
+#: A read-only internal method on Qdrant's p2p port, with an empty request.
+P2P_INTERNAL = "/qdrant.QdrantInternal/GetConsensusCommit"
+P2P_HEALTH = "/qdrant.Qdrant/HealthCheck"
+#: A protected public gRPC method with an empty request.
+GRPC_PROTECTED = "/qdrant.Collections/List"
+CA_REQUIRED = "CA certificate is required for TLS configuration"
+#: How long a node that must not join is watched, unless it exits first.
+JOIN_WINDOW = 20.0
+
+
+def _p2p_tls_wanted() -> bool:
+    return os.environ.get("QSC_CLUSTER_P2P_TLS", "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+# -- fixtures ------------------------------------------------------------------
+
+
+def _external(target_options: Any, run_keys: Any) -> ExternalCluster:
+    p2p_url = os.environ.get("QSC_P2P_URL", "").strip()
+    if not p2p_url:
+        disabled("external target: the cluster checks need the address of a node's p2p port (QSC_P2P_URL=host:port)")
+    from fixtures.launchers.external import ExternalLauncher, _host_port
+
+    launcher = ExternalLauncher(target_options.rest_url, target_options.grpc_url)
+    node = launcher.instance("cluster-tls")
+    host, port = _host_port(p2p_url, 6335)
+    node.p2p_target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    identity = None
+    if target_options.client_cert is not None and target_options.client_key is not None:
+        identity = PeerIdentity(target_options.client_cert.read_bytes(), target_options.client_key.read_bytes())
+    return ExternalCluster(node=node, keys=run_keys, ca_path=target_options.ca_cert, identity=identity,
+                           p2p_server_name=host, client_cert=target_options.client_cert,
+                           client_key=target_options.client_key)
+
+
+@pytest.fixture(scope="session")
+def p2p_cluster(target_options, run_keys, request) -> Iterator[Cluster | ExternalCluster]:
+    """The cluster under test: three peers the suite starts, or one node of an external cluster."""
+    if target_options.target == "external":
+        external = _external(target_options, run_keys)
+        try:
+            yield external
+        finally:
+            external.stop()
+        return
+    launcher = request.getfixturevalue("launcher")
+    pki = request.getfixturevalue("pki")
+    try:
+        cluster = start_cluster(launcher, pki, run_keys, nodes=3, p2p_tls=_p2p_tls_wanted(),
+                                reference_version=target_options.reference_version,
+                                reference_faults=target_options.reference_faults)
+    except LaunchError as exc:
+        raise LaunchError(f"{exc}\n{REDACTOR.redact(exc.logs)[-4000:]}") from None
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(p2p_cluster, request, qsc_state):
+    """The cluster, after the requirement's version gate (``unsupported`` outside ``since``/``until``)."""
+    profile = "cluster-plain" if isinstance(p2p_cluster, Cluster) and not p2p_cluster.p2p_tls else "cluster-tls"
+    request.node.stash.setdefault(PROFILES_KEY, []).append(profile)
+    version = _version(p2p_cluster)
+    qsc_state.target_version = version
+    requirement = requirement_of(request.node)
+    if requirement is not None:
+        _gate_version(requirement, version)
+    return p2p_cluster
+
+
+def _version(cluster: Cluster | ExternalCluster) -> str:
+    import json
+
+    node = cluster.nodes[0]
+    with no_evidence():
+        outcome = cluster.rest(node).request("GET", "/", headers=cluster.manage_headers())
+    try:
+        return str(json.loads(outcome.body)["version"])
+    except (ValueError, KeyError, TypeError):
+        raise LaunchError(f"could not read the cluster's version from GET /: {outcome.summary()}") from None
+
+
+def _launched(cluster: Cluster | ExternalCluster) -> Cluster:
+    if not isinstance(cluster, Cluster):
+        disabled("needs peers started by the suite; an external cluster is never reconfigured")
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def enforcing_cluster(p2p_cluster, target_options, run_keys, request) -> Iterator[Cluster]:
+    """Two peers with p2p TLS and ``service.enforce_internal_auth`` on (started on first use)."""
+    launched = _launched(p2p_cluster)
+    cluster = start_cluster(launched.launcher, launched.pki, run_keys, nodes=2, p2p_tls=launched.p2p_tls,
+                            profile_extra={"service": {"enforce_internal_auth": True}},
+                            reference_version=target_options.reference_version,
+                            reference_faults=target_options.reference_faults)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def ca_required_attempt(p2p_cluster) -> Iterator[dict[str, Any]]:
+    """Start a peer with p2p TLS on and ``tls.ca_cert: null``, and its twin with the CA; record both."""
+    launched = _launched(p2p_cluster)
+    if not launched.p2p_tls:
+        disabled("the cluster under test runs without p2p TLS (QSC_CLUSTER_P2P_TLS=off)")
+    record: dict[str, Any] = {"error": None, "logs": "", "started": None, "twin_error": None}
+    no_ca = {"tls": {"ca_cert": None}}
+    try:
+        node = launched.start_node("noca", join=False, extra=no_ca, member=False, timeout=20)
+    except LaunchError as exc:
+        record["error"] = str(exc)
+        record["logs"] = exc.logs
+    else:
+        record["started"] = node
+        record["logs"] = node.logs()
+    try:
+        twin = launched.start_node("withca", join=False, member=False, timeout=30)
+    except LaunchError as exc:
+        record["twin_error"] = f"{exc}\n{exc.logs[-1500:]}"
+    else:
+        launched.stop_node(twin)
+    try:
+        yield record
+    finally:
+        if record["started"] is not None:
+            launched.stop_node(record["started"])
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def p2p_client(cluster: Cluster | ExternalCluster, node: Instance, *, tls: bool = True,
+               identity: PeerIdentity | None = None, timeout: float = 5.0) -> GrpcClient:
+    """A gRPC client for ``node``'s p2p port: plaintext, or TLS trusting the cluster's CA only."""
+    if node.p2p_target is None:
+        raise LaunchError(f"{node.name} has no p2p address")
+    if not tls:
+        return GrpcClient(node.p2p_target, timeout=timeout)
+    if cluster.ca_pem is None:
+        disabled("no CA certificate for the p2p port (give --ca-cert)")
+    return GrpcClient(
+        node.p2p_target, root_certificates=cluster.ca_pem,
+        private_key=identity.key_pem if identity else None,
+        certificate_chain=identity.chain_pem if identity else None,
+        server_name=cluster.p2p_server_name, timeout=timeout)
+
+
+def valid_identity(cluster: Cluster | ExternalCluster) -> PeerIdentity:
+    identity = cluster.identity
+    if identity is None:
+        disabled("no client certificate the p2p port should accept (give --client-cert/--client-key)")
+    return identity
+
+
+def call(client: GrpcClient, method: str, metadata: list[tuple[str, str]] | None = None) -> Outcome:
+    try:
+        return client.call(method, b"", metadata=metadata)
+    finally:
+        client.close()
+
+
+def assert_port_answers(cluster: Cluster | ExternalCluster, node: Instance) -> None:
+    """The positive twin: a client certificate from the cluster's CA gets a gRPC answer."""
+    outcome = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_HEALTH)
+    assert outcome.answered, (
+        f"{node.name}: the p2p port does not answer even a client certificate issued by the cluster's CA, "
+        f"so its refusals prove nothing: {outcome.summary()}")
+
+
+def watch_join(cluster: Cluster, joiner: Instance, uri: str, window: float = JOIN_WINDOW) -> dict[str, Any]:
+    """Watch ``joiner`` until it exits, shows up in a member's peer list, or ``window`` passes."""
+    wanted = normalise_uri(uri)
+    listed_by: list[str] = []
+
+    def appeared() -> bool:
+        with no_evidence():
+            for node in cluster.nodes:
+                if wanted in (cluster.peer_uris(node) or set()):
+                    listed_by.append(node.name)
+        return bool(listed_by)
+
+    def exited() -> str | None:
+        return None if joiner.alive() else "exited"
+
+    poll_until(appeared, timeout=window, interval=0.1, abort=exited)
+    if not listed_by:
+        appeared()  # one last look after it exited
+    return {"listed_by": sorted(set(listed_by)), "exited": not joiner.alive(), "logs": joiner.logs()}
+
+
+def _log_tail(text: str, lines: int = 6) -> str:
+    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    return REDACTOR.redact("\n".join(kept))
+
+
+# -- the cluster itself --------------------------------------------------------
+
+
+@req("CLUSTER-P2P-001")
+def test_cluster_forms_over_tls(cluster):
+    views: dict[str, list[str]] = {}
+    for node in cluster.nodes:
+        outcome, result = cluster.cluster_info(node)
+        assert result is not None, f"{node.name}: GET /cluster with the manage key failed: {outcome.summary()}"
+        peers = result.get("peers") if isinstance(result.get("peers"), dict) else {}
+        views[node.name] = [str(info.get("uri")) for info in peers.values() if isinstance(info, dict)]
+    if cluster.launched:
+        # The twin: the cluster really formed, so "every URI is https" is about a working cluster.
+        expected = cluster.expected_uris()
+        for name, uris in views.items():
+            missing = expected - {normalise_uri(u) for u in uris}
+            assert not missing, f"{name} does not list peers {sorted(missing)}; it lists {uris}"
+    else:
+        assert all(views.values()), f"GET /cluster lists no peers: {views}"
+    plaintext = {name: [u for u in uris if not u.lower().startswith("https://")] for name, uris in views.items()}
+    plaintext = {name: uris for name, uris in plaintext.items() if uris}
+    assert not plaintext, (
+        f"peers talk to each other over plaintext p2p (cluster.p2p.enable_tls is off or ignored): {plaintext}")
+
+
+@req("CLUSTER-REST-002")
+def test_cluster_endpoint_reports_peers(cluster):
+    for node in cluster.nodes:
+        outcome, result = cluster.cluster_info(node)
+        assert result is not None, f"{node.name}: {outcome.summary()}"
+        assert result.get("status") == "enabled", f"{node.name}: status is {result.get('status')!r}"
+        assert isinstance(result.get("peer_id"), int), f"{node.name}: peer_id is {result.get('peer_id')!r}"
+        peers = result.get("peers")
+        assert isinstance(peers, dict) and str(result["peer_id"]) in peers, (
+            f"{node.name}: its own peer_id is not a key of peers: {peers!r}")
+        assert all(isinstance(v, dict) and isinstance(v.get("uri"), str) for v in peers.values()), peers
+        assert isinstance(result.get("raft_info"), dict), f"{node.name}: no raft_info"
+        if cluster.launched:
+            own = normalise_uri(cluster.uris[node.name])
+            assert normalise_uri(peers[str(result["peer_id"])]["uri"]) == own, (
+                f"{node.name}: reports its own URI as {peers[str(result['peer_id'])]['uri']}, started with {own}")
+
+
+# -- the p2p port --------------------------------------------------------------
+
+
+@req("CLUSTER-P2P-002")
+def test_p2p_port_refuses_plaintext(cluster):
+    for node in cluster.nodes:
+        assert_port_answers(cluster, node)
+        outcome = call(p2p_client(cluster, node, tls=False), P2P_HEALTH)
+        assert outcome.refused, f"{node.name}: a plaintext gRPC call to the p2p port was answered: {outcome.summary()}"
+
+
+@req("CLUSTER-P2P-003")
+def test_p2p_port_requires_a_client_certificate(cluster):
+    for node in cluster.nodes:
+        assert_port_answers(cluster, node)
+        for method in (P2P_HEALTH, P2P_INTERNAL):
+            outcome = call(p2p_client(cluster, node, identity=None), method)
+            assert outcome.refused, (
+                f"{node.name}: a TLS client without a certificate got an answer from the p2p port: "
+                f"{outcome.summary()}")
+
+
+@req("CLUSTER-P2P-004")
+def test_p2p_port_refuses_foreign_ca_certificate(cluster, pki):
+    foreign = PeerIdentity(pki.foreign_client.chain_pem, pki.foreign_client.key_pem)
+    for node in cluster.nodes:
+        assert_port_answers(cluster, node)
+        for method in (P2P_HEALTH, P2P_INTERNAL):
+            outcome = call(p2p_client(cluster, node, identity=foreign), method)
+            assert outcome.refused, (
+                f"{node.name}: a client certificate from another CA got an answer from the p2p port: "
+                f"{outcome.summary()}")
+
+
+@req("CLUSTER-P2P-005")
+def test_p2p_port_refuses_expired_certificate(cluster, pki):
+    expired = PeerIdentity(pki.expired_client.chain_pem, pki.expired_client.key_pem)
+    for node in cluster.nodes:
+        assert_port_answers(cluster, node)
+        outcome = call(p2p_client(cluster, node, identity=expired), P2P_HEALTH)
+        assert outcome.refused, (
+            f"{node.name}: an expired client certificate got an answer from the p2p port: {outcome.summary()}")
+
+
+@req("CLUSTER-P2P-010")
+def test_p2p_port_requires_an_api_key(cluster):
+    key = cluster.credentials.api_key
+    if not key:
+        disabled("no manage API key known for the deployment (give --api-key-file)")
+    open_nodes = []
+    for node in cluster.nodes:
+        keyed = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_INTERNAL, [("api-key", key)])
+        assert keyed.answered and not keyed.denied, (
+            f"{node.name}: an internal call with the API key is not answered, so a refusal would prove nothing: "
+            f"{keyed.summary()}")
+        keyless = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_INTERNAL)
+        if not keyless.denied:
+            open_nodes.append(f"{node.name}: {keyless.summary()}")
+    assert not open_nodes, (
+        "the p2p port answers internal calls without any credential: anyone holding a certificate from the "
+        "cluster's CA can drive the internal API (set service.enforce_internal_auth, Qdrant v1.18.0+): "
+        + "; ".join(open_nodes))
+
+
+# -- joining -------------------------------------------------------------------
+
+
+@req("CLUSTER-P2P-006")
+def test_joining_through_a_name_not_in_the_certificate_fails(cluster):
+    launched = _launched(cluster)
+    if not launched.p2p_tls:
+        disabled("the cluster under test runs without p2p TLS (QSC_CLUSTER_P2P_TLS=off): no names to check")
+    # The twins: nodes 2 and 3 joined through the bootstrap peer's listed name.
+    assert launched.converged(), "the cluster's own peers do not all see each other"
+    unlisted = launched.bootstrap_uri(unlisted=True)
+    joiner = launched.start_node("wrongname", bootstrap=unlisted, ready=lambda i: True, member=False)
+    try:
+        seen = watch_join(launched, joiner, launched.uris[joiner.name])
+    finally:
+        launched.stop_node(joiner)
+    assert not seen["listed_by"], (
+        f"a peer joined through {unlisted}, a name the bootstrap peer's certificate does not carry "
+        f"({', '.join(launched.certs[launched.nodes[0].name].sans)}): it is listed by {seen['listed_by']}; "
+        f"the joining peer did not check the certificate against the URI host.\n"
+        f"joiner log:\n{_log_tail(seen['logs'])}")
+
+
+@req("CLUSTER-P2P-007")
+def test_node_with_foreign_ca_certificate_cannot_join(cluster):
+    launched = _launched(cluster)
+    assert launched.converged(), "the cluster's own peers do not all see each other"
+    alias = "foreign"
+    cert = launched.pki.issue(f"{launched.tag}-foreign-peer", launched.addressing.sans(alias), issuer="foreign-ca")
+    joiner = launched.start_node(alias, cert=cert, ready=lambda i: True, member=False)
+    try:
+        seen = watch_join(launched, joiner, launched.uris[joiner.name])
+    finally:
+        launched.stop_node(joiner)
+    assert not seen["listed_by"], (
+        f"a node with a certificate from a foreign CA joined the cluster: listed by {seen['listed_by']}.\n"
+        f"joiner log:\n{_log_tail(seen['logs'])}")
+
+
+# -- start-up without a CA -----------------------------------------------------
+
+
+@req("CLUSTER-P2P-008")
+def test_p2p_tls_without_ca_refuses_to_start(cluster, ca_required_attempt):
+    attempt = ca_required_attempt
+    assert attempt["twin_error"] is None, (
+        f"the same node with tls.ca_cert set did not start either, so this proves nothing: {attempt['twin_error']}")
+    node = attempt["started"]
+    if node is not None:
+        with no_evidence():
+            ready = cluster.rest(node).request("GET", "/readyz")
+        pytest.fail(f"a node with cluster.p2p.enable_tls and no tls.ca_cert started and serves REST "
+                    f"({ready.summary()}).\nlog:\n{_log_tail(attempt['logs'])}")
+    assert attempt["error"], "the node neither started nor failed"
+
+
+@req("CLUSTER-P2P-009")
+def test_p2p_tls_without_ca_names_the_reason(cluster, ca_required_attempt):
+    attempt = ca_required_attempt
+    assert attempt["started"] is None, "the node started without tls.ca_cert (see CLUSTER-P2P-008)"
+    assert CA_REQUIRED in attempt["logs"], (
+        f"start-up failed without the message {CA_REQUIRED!r}.\nlog:\n{_log_tail(attempt['logs'])}")
+
+
+# -- enforce_internal_auth -----------------------------------------------------
+
+
+@req("CLUSTER-P2P-011")
+def test_enforce_internal_auth_refuses_keyless_p2p_calls(cluster, enforcing_cluster):
+    enforcing = enforcing_cluster
+    assert enforcing.converged(), "peers with enforce_internal_auth did not form a cluster (do they send their key?)"
+    key = enforcing.credentials.api_key
+    assert key
+    for node in enforcing.nodes:
+        keyed = call(p2p_client(enforcing, node, identity=enforcing.identity), P2P_INTERNAL, [("api-key", key)])
+        assert keyed.answered and not keyed.denied, f"{node.name}: the API key is refused: {keyed.summary()}"
+        keyless = call(p2p_client(enforcing, node, identity=enforcing.identity), P2P_INTERNAL)
+        assert keyless.denied_unauthenticated, (
+            f"{node.name}: with enforce_internal_auth an internal call without a credential was not refused "
+            f"with UNAUTHENTICATED: {keyless.summary()}")
+
+
+@req("CLUSTER-P2P-012")
+def test_enforce_internal_auth_keeps_health_open(cluster, enforcing_cluster):
+    for node in enforcing_cluster.nodes:
+        outcome = call(p2p_client(enforcing_cluster, node, identity=enforcing_cluster.identity), P2P_HEALTH)
+        assert outcome.succeeded, f"{node.name}: p2p HealthCheck without a credential: {outcome.summary()}"
+
+
+# -- REST and gRPC on every node -----------------------------------------------
+
+
+@req("CLUSTER-REST-001")
+def test_every_node_rest_refuses_keyless_requests(cluster):
+    if not cluster.credentials.api_key:
+        disabled("no manage API key known for the deployment (give --api-key-file)")
+    for node in cluster.nodes:
+        rest = cluster.rest(node)
+        keyed = rest.request("GET", "/cluster", headers=cluster.manage_headers())
+        assert keyed.succeeded, f"{node.name}: the manage key is refused: {keyed.summary()}"
+        keyless = rest.request("GET", "/cluster")
+        assert not keyless.succeeded, f"{node.name}: GET /cluster without a credential succeeded: {keyless.summary()}"
+
+
+@req("CLUSTER-GRPC-001")
+def test_every_node_grpc_refuses_keyless_calls(cluster):
+    key = cluster.credentials.api_key
+    if not key:
+        disabled("no manage API key known for the deployment (give --api-key-file)")
+    for node in cluster.nodes:
+        if not node.grpc_target:
+            disabled("no gRPC address for the deployment (give --grpc-url)")
+        if node.tls and cluster.ca_pem is None:
+            disabled("no CA certificate for the gRPC port (give --ca-cert)")
+        host = urlsplit(node.rest_url).hostname if node.tls else None
+        client = GrpcClient(node.grpc_target, root_certificates=cluster.ca_pem if node.tls else None,
+                            server_name=host, timeout=10.0)
+        try:
+            keyed = client.call(GRPC_PROTECTED, b"", metadata=[("api-key", key)])
+            assert keyed.succeeded, f"{node.name}: the manage key is refused on gRPC: {keyed.summary()}"
+            keyless = client.call(GRPC_PROTECTED, b"")
+            assert not keyless.succeeded, (
+                f"{node.name}: {GRPC_PROTECTED} without a credential succeeded: {keyless.summary()}")
+        finally:
+            client.close()
