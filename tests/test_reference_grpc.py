@@ -536,6 +536,17 @@ def test_plaintext_channel_to_tls_port_fails(tls_server: InProcessGrpc) -> None:
     assert result.code == "UNAVAILABLE"
 
 
+def test_official_client_over_tls(tls_server: InProcessGrpc) -> None:
+    assert tls_server.tls_root is not None
+    client = QdrantClient(host="127.0.0.1", grpc_port=tls_server.port, prefer_grpc=True, https=True,
+                          api_key=RO, check_compatibility=False, timeout=10,
+                          grpc_options={"root_certificates": tls_server.tls_root})
+    try:
+        assert isinstance(client.get_collections().collections, list)
+    finally:
+        client.close()
+
+
 def test_tls_channel_trusting_another_ca_fails(tls_server: InProcessGrpc) -> None:
     channel = tls_server.secure_channel(trustme.CA().cert_pem.bytes())
     result = call(channel, "/qdrant.Collections/List", metadata=key(MANAGE), timeout=5)
@@ -603,3 +614,24 @@ def test_subprocess_server_grpc_auth(reference_server: Callable[..., ServerProce
         assert_code(call(channel, "/qdrant.Collections/Create", _create_request("p"), metadata=key(MANAGE)), "OK")
         assert_code(call(channel, "/no.Such/Method", metadata=key(MANAGE)), "UNIMPLEMENTED")
     assert MANAGE not in srv.logs() and RO not in srv.logs()
+
+
+def test_subprocess_grpc_tls_never_asks_for_a_client_certificate(
+    reference_server: Callable[..., ServerProcess],
+) -> None:
+    # verify_https_client_certificate guards REST only; public gRPC takes any TLS client (spec §6).
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "tls/cert.pem": b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+        "tls/key.pem": leaf.private_key_pem.bytes(),
+        "tls/cacert.pem": ca.cert_pem.bytes(),
+    }
+    srv = reference_server({"service": {"api_key": MANAGE, "enable_tls": True,
+                                        "verify_https_client_certificate": True}}, files=files)
+    creds = grpc.ssl_channel_credentials(root_certificates=ca.cert_pem.bytes())
+    with grpc.secure_channel(srv.grpc_target, creds) as channel:
+        assert_code(call(channel, "/qdrant.Collections/List", metadata=key(MANAGE)), "OK")
+        assert_code(call(channel, "/qdrant.Collections/List"), "UNAUTHENTICATED", MSG_MISSING)
+    with grpc.insecure_channel(srv.grpc_target) as plaintext:
+        assert call(plaintext, "/qdrant.Collections/List", metadata=key(MANAGE), timeout=5).code == "UNAVAILABLE"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from reference_server.auth import Access, AuthFailure, AuthKeys
 from reference_server.grpc_api import access as table
+from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
 # Exact paths that skip authentication from v1.15.1 (spec §3).
@@ -39,6 +40,11 @@ def first_value(metadata: Iterable[tuple[str, str | bytes]], name: str) -> str |
 class GrpcPolicy:
     keys: AuthKeys | None
     emulation: Emulation
+
+    @classmethod
+    def from_settings(cls, settings: Settings, keys: AuthKeys | None) -> GrpcPolicy:
+        """The faithful policy; a fault catalog would choose a variant here from ``settings.faults``."""
+        return cls(keys, Emulation.of(settings.version))
 
     def is_whitelisted(self, path: str) -> bool:
         return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST

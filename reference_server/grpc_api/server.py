@@ -40,7 +40,6 @@ from reference_server.grpc_api.health_api import EARLY_HANDLERS
 from reference_server.grpc_api.policy import GrpcPolicy
 from reference_server.grpc_api.raw_services import RAW_HANDLERS
 from reference_server.settings import Settings
-from reference_server.versioning import Emulation
 
 log = logging.getLogger("reference_server.grpc")
 
@@ -221,7 +220,7 @@ def start_grpc_server(
     port = settings.service.grpc_port
     if port is None:
         raise GrpcBindError("gRPC is disabled: service.grpc_port is not set")
-    chosen = policy if policy is not None else GrpcPolicy(keys, Emulation.of(settings.version))
+    chosen = policy if policy is not None else GrpcPolicy.from_settings(settings, keys)
     executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-worker")
     server = grpc.server(
         executor,
