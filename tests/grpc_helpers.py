@@ -22,6 +22,7 @@ import grpc
 
 from reference_server.auth import AuthKeys
 from reference_server.data_plane import DataPlane
+from reference_server.grpc_api.policy import GrpcPolicy
 from reference_server.grpc_api.server import start_grpc_server
 from reference_server.settings import Settings, load_settings
 from tests.server_helpers import free_port
@@ -153,6 +154,7 @@ def grpc_server(
     credentials: grpc.ServerCredentials | None = None,
     tls_root: bytes | None = None,
     data: DataPlane | None = None,
+    policy: GrpcPolicy | None = None,
     attempts: int = 3,
 ) -> Iterator[InProcessGrpc]:
     """Start :func:`start_grpc_server` on a free port; always stopped on exit.
@@ -165,7 +167,8 @@ def grpc_server(
     for _ in range(attempts):
         settings = settings_for(env or {})
         try:
-            server = start_grpc_server(settings, AuthKeys.from_settings(settings), plane, credentials)
+            server = start_grpc_server(settings, AuthKeys.from_settings(settings), plane, credentials,
+                                       policy=policy)
         except RuntimeError as exc:
             last = exc
             continue

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 import pytest
@@ -20,11 +20,13 @@ from grpc_health.v1 import health_pb2
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as qg
 
-from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_INVALID, MSG_MISSING
+from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_INVALID, MSG_MISSING, Access, AuthKeys
 from reference_server.data_plane import DataPlane, _Backend
 from reference_server.grpc_api import access
+from reference_server.grpc_api.policy import GrpcPolicy
 from reference_server.grpc_api.raw_services import invalid_path_component
 from reference_server.grpc_api.server import GrpcBindError, start_grpc_server
+from reference_server.versioning import Emulation
 from tests.grpc_helpers import InProcessGrpc, RpcResult, call, call_stream, grpc_server, settings_for
 from tests.server_helpers import REPO_ROOT, ServerProcess
 
@@ -598,6 +600,23 @@ def test_health_answers_while_the_data_plane_loads() -> None:
             assert_code(call(channel, "/qdrant.Collections/List"), "UNAUTHENTICATED")
     finally:
         release.set()
+
+
+# -- the fault seam -----------------------------------------------------------------------
+
+
+class _AnyoneIsManager(GrpcPolicy):
+    """What a "gRPC without auth" fault would do: skip the credential check."""
+
+    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]]) -> Access:
+        return Access.MANAGE
+
+
+def test_a_replacement_policy_changes_the_decision() -> None:
+    settings = settings_for(ALL_KEYS)
+    faulty = _AnyoneIsManager(AuthKeys.from_settings(settings), Emulation.of(settings.version))
+    with grpc_server(ALL_KEYS, policy=faulty) as srv:
+        assert_code(call(srv.channel(), "/qdrant.Collections/List"), "OK")
 
 
 # -- as a process --------------------------------------------------------------------------
