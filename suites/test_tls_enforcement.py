@@ -1,0 +1,306 @@
+"""TLS enforcement on REST and gRPC (spec §1.5, §6; requirements TLS-REST-001..003, TLS-GRPC-001..002, TLS-ANY-001).
+
+Every refusal has its positive twin on the same server: HTTPS and TLS gRPC
+verified against the run's CA work where plaintext is refused; a server
+presenting a bad certificate is shown to be up and serving exactly that
+certificate (verified in every respect except the one that is wrong) while
+the suite's ordinary client refuses it.
+
+Plaintext probes never carry an API key: a key sent in clear to a deployment
+would be the very leak these tests look for. They use routes that answer
+without a credential (``GET /``, gRPC ``HealthCheck``) or look for *any*
+answer from the API, so a server that speaks plaintext cannot hide behind 401.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fixtures import tls_probe
+from fixtures.clients.grpc import GrpcClient
+from fixtures.clients.rest import RestClient
+from fixtures.launchers.base import Instance, LaunchError, NodeSpec
+from fixtures.outcomes import disabled, unsupported
+from fixtures.pki import CertFiles, RunPKI, ssl_client_context
+from fixtures.profiles import credentials_for, profile, render
+
+req = pytest.mark.requirement
+
+HEALTH = "/qdrant.Qdrant/HealthCheck"
+LIST_COLLECTIONS = "/qdrant.Collections/List"
+START_TIMEOUT = 30.0
+
+
+def _grpc_endpoint(server: Any) -> tuple[str, int]:
+    if not server.grpc_target:
+        disabled("no gRPC endpoint for this target: give --grpc-url")
+    return tls_probe.endpoint(server.grpc_target, 6334)
+
+
+def _rest_twin(server: Any) -> None:
+    """HTTPS with the deployment's CA (and client certificate if it has one) gets 2xx."""
+    outcome = server.rest().request("GET", "/", headers=server.key_headers())
+    assert outcome.succeeded and outcome.tls_version, (
+        f"positive twin failed: HTTPS verified against the CA does not work, so refusals prove nothing: "
+        f"{outcome.summary()}")
+
+
+def _grpc_twin(server: Any) -> None:
+    outcome = server.grpc().call(HEALTH, metadata=list(server.key_headers().items()))
+    assert outcome.succeeded, (
+        f"positive twin failed: TLS gRPC verified against the CA does not work, so refusals prove nothing: "
+        f"{outcome.summary()}")
+
+
+# -- plaintext to the TLS ports ---------------------------------------------------------------
+
+
+def _plaintext_rest(server: Any) -> list[Any]:
+    host, port = tls_probe.endpoint(server.rest_url, 6333)
+    url_host = f"[{host}]" if ":" in host else host
+    client = RestClient(f"http://{url_host}:{port}")
+    try:
+        # No credential: "/" answers anyone (spec §2.5), "/collections" shows whether the API speaks plaintext.
+        return [client.request("GET", "/"), client.request("GET", "/collections")]
+    finally:
+        client.close()
+
+
+@req("TLS-REST-001")
+def test_rest_plaintext_is_refused(qdrant):
+    server = qdrant("tls")
+    _rest_twin(server)
+    outcomes = _plaintext_rest(server)
+    served = [o for o in outcomes if o.succeeded]
+    assert not served, "plaintext HTTP to the TLS REST port got 2xx: " + "; ".join(o.summary() for o in served)
+    api = [o for o in outcomes if o.status in (401, 403)]
+    assert not api, (
+        "the REST API answers plaintext HTTP on the TLS port (an auth refusal is still the API speaking "
+        "in clear: a client's key would travel unencrypted): " + "; ".join(o.summary() for o in api))
+    leaked = [o for o in outcomes if b'"result"' in o.body]
+    assert not leaked, "API data came back over plaintext: " + "; ".join(o.summary() for o in leaked)
+
+
+@req("TLS-REST-002")
+def test_rest_plaintext_gets_no_http_response(qdrant):
+    server = qdrant("tls")
+    _rest_twin(server)
+    answered = [o for o in _plaintext_rest(server) if o.refused is None]
+    assert not answered, (
+        "Qdrant closes a plaintext connection to its TLS port without any HTTP response (spec §6, inferred "
+        "from rustls); this target answered: " + "; ".join(o.summary() for o in answered))
+
+
+@req("TLS-GRPC-001")
+def test_grpc_plaintext_is_refused(qdrant):
+    server = qdrant("tls")
+    _grpc_endpoint(server)
+    _grpc_twin(server)
+    plain = server.new_grpc(tls=False)
+    try:
+        outcomes = [plain.call(HEALTH), plain.call(LIST_COLLECTIONS)]
+    finally:
+        plain.close()
+    answered = [o for o in outcomes if o.refused is None]
+    assert not answered, (
+        "the gRPC port answers a plaintext channel (any gRPC status means the API speaks in clear; "
+        "a key sent this way would travel unencrypted): " + "; ".join(o.summary() for o in answered))
+
+
+# -- servers presenting bad certificates ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BadCert:
+    """A certificate a verifying client must refuse, and how to verify it in every other respect."""
+
+    kind: str
+    attr: str  # RunPKI attribute of the leaf the server is configured with
+    refusal: str  # what OpenSSL's verifier says
+    trust_foreign: bool = False  # the twin trusts the foreign CA instead of the run CA
+    twin_hostname: str | None = None  # the twin asks for this name instead of the host
+    twin_ignores_dates: bool = False
+
+    def cert(self, pki: RunPKI) -> CertFiles:
+        leaf: CertFiles = getattr(pki, self.attr)
+        return leaf
+
+    def client_context(self, pki: RunPKI) -> ssl.SSLContext:
+        """The suite's ordinary client: trusts the run CA only, checks names and dates."""
+        return ssl_client_context(pki.ca_path)
+
+    def twin_context(self, pki: RunPKI) -> ssl.SSLContext:
+        """A verifying context that accepts exactly this certificate's one defect."""
+        ctx = ssl_client_context(pki.foreign_ca.cert_path if self.trust_foreign else pki.ca_path)
+        if self.twin_ignores_dates:
+            tls_probe.ignore_validity_dates(ctx)
+        return ctx
+
+
+BAD_CERTS = [
+    BadCert("foreign-ca", "foreign_server", "unable to get local issuer certificate", trust_foreign=True),
+    BadCert("expired", "expired_server", "certificate has expired", twin_ignores_dates=True),
+    BadCert("not-yet-valid", "not_yet_valid_server", "certificate is not yet valid", twin_ignores_dates=True),
+    BadCert("wrong-host", "wrong_host_server", "mismatch", twin_hostname="wrong.example.invalid"),
+]
+BAD_IDS = [b.kind for b in BAD_CERTS]
+
+
+class BadCertFleet:
+    """Servers of the ``tls`` profile whose ``tls/cert.pem`` is a bad certificate, started on first use."""
+
+    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, reference_version: str | None) -> None:
+        self.launcher = launcher
+        self.pki = pki
+        self.keys = keys
+        self.reference_version = reference_version
+        self._started: dict[str, Instance | LaunchError] | None = None
+
+    def _start_one(self, bad: BadCert) -> Instance | LaunchError:
+        prof = profile("tls")
+        rendered = render(prof, self.pki, credentials_for(prof, self.keys),
+                          reference_version=self.reference_version)
+        leaf = bad.cert(self.pki)
+        files = dict(rendered.files)
+        files["tls/cert.pem"] = (leaf.chain_pem, files["tls/cert.pem"][1])
+        files["tls/key.pem"] = (leaf.key_pem, files["tls/key.pem"][1])
+        rendered = dataclasses.replace(rendered, files=files)
+
+        def ready(instance: Instance) -> bool:
+            host, port = tls_probe.endpoint(instance.rest_url, 6333)
+            hs = tls_probe.handshake(host, port, bad.twin_context(self.pki),
+                                     server_hostname=bad.twin_hostname or host, timeout=1.0)
+            return hs.completed
+
+        last: LaunchError | None = None
+        for attempt in range(2):  # a second try covers a port taken between choosing and binding it
+            try:
+                return self.launcher.start(NodeSpec(rendered=rendered, name=f"tls-bad-{bad.kind}-{attempt}"),
+                                           ready, timeout=START_TIMEOUT)
+            except LaunchError as exc:
+                last = exc
+        assert last is not None
+        return last
+
+    def get(self, kind: str) -> Instance | LaunchError:
+        if self._started is None:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                results = list(pool.map(self._start_one, BAD_CERTS))
+            self._started = {b.kind: r for b, r in zip(BAD_CERTS, results, strict=True)}
+        return self._started[kind]
+
+    def stop(self) -> None:
+        running = [i for i in (self._started or {}).values() if isinstance(i, Instance)]
+        if running:
+            with ThreadPoolExecutor(max_workers=len(running)) as pool:
+                list(pool.map(lambda instance: instance.stop(), running))
+
+
+@pytest.fixture(scope="module")
+def bad_fleet(launcher, pki, run_keys, target_options) -> Iterator[BadCertFleet]:
+    fleet = BadCertFleet(launcher, pki, run_keys, target_options.reference_version)
+    yield fleet
+    fleet.stop()
+
+
+def _bad_server(qdrant: Callable[[str], Any], fleet: BadCertFleet, bad: BadCert) -> tuple[Any, Instance]:
+    server = qdrant("tls")  # version gating, and the positive twin's server
+    if not server.can_modify_files:
+        disabled("needs servers started with chosen certificates; the suite never reconfigures an external target")
+    if server.tls_material is None or server.tls_material.ca_path != fleet.pki.ca_path:
+        disabled("the target does not trust the run's CA, so the suite cannot configure certificates for it")
+    started = fleet.get(bad.kind)
+    if isinstance(started, LaunchError):
+        unsupported(f"the target does not start with a {bad.kind} server certificate, so there is nothing "
+                    f"for a client to refuse (also safe): {started}")
+    return server, started
+
+
+@pytest.mark.parametrize("bad", BAD_CERTS, ids=BAD_IDS)
+@req("TLS-REST-003")
+def test_rest_client_refuses_bad_server_certificate(qdrant, bad_fleet, bad):
+    pki = bad_fleet.pki
+    server, node = _bad_server(qdrant, bad_fleet, bad)
+    host, port = tls_probe.endpoint(node.rest_url, 6333)
+    leaf = bad.cert(pki)
+
+    good_host, good_port = tls_probe.endpoint(server.rest_url, 6333)
+    good = tls_probe.handshake(good_host, good_port, bad.client_context(pki))
+    assert good.completed, f"positive twin: the client refuses the good certificate too: {good.summary()}"
+    twin = tls_probe.handshake(host, port, bad.twin_context(pki), server_hostname=bad.twin_hostname or host)
+    assert twin.completed and twin.leaf_serial == leaf.serial, (
+        f"positive twin: the {bad.kind} server is not serving its configured certificate "
+        f"(serial {leaf.serial:x}): {twin.summary()}")
+
+    refused = tls_probe.handshake(host, port, bad.client_context(pki))
+    assert not refused.completed, (
+        f"a client trusting only the deployment's CA accepted a {bad.kind} certificate: {refused.summary()}")
+    assert refused.error is not None and refused.error.startswith("certificate verify failed"), (
+        f"the handshake failed, but not because the client rejected the certificate: {refused.summary()}")
+    assert bad.refusal in refused.error, f"refused for another reason than expected ({bad.refusal}): {refused.error}"
+    client = RestClient(node.rest_url, ssl_context=bad.client_context(pki))
+    try:
+        outcome = client.request("GET", "/")
+    finally:
+        client.close()
+    assert outcome.refused is not None, (
+        f"the suite's HTTPS client accepted a {bad.kind} certificate: {outcome.summary()}")
+
+
+@pytest.mark.parametrize("bad", BAD_CERTS, ids=BAD_IDS)
+@req("TLS-GRPC-002")
+def test_grpc_client_refuses_bad_server_certificate(qdrant, bad_fleet, bad):
+    pki = bad_fleet.pki
+    server, node = _bad_server(qdrant, bad_fleet, bad)
+    _grpc_endpoint(server)
+    _grpc_twin(server)
+    host, port = tls_probe.endpoint(node.grpc_target, 6334)
+    leaf = bad.cert(pki)
+    twin = tls_probe.handshake(host, port, bad.twin_context(pki), server_hostname=bad.twin_hostname or host,
+                               alpn=["h2"])
+    assert twin.completed and twin.leaf_serial == leaf.serial, (
+        f"positive twin: the {bad.kind} server's gRPC port is not serving its configured certificate "
+        f"(serial {leaf.serial:x}): {twin.summary()}")
+
+    refused = tls_probe.handshake(host, port, bad.client_context(pki), alpn=["h2"])
+    assert not refused.completed and refused.error is not None and bad.refusal in refused.error, (
+        f"a client trusting only the deployment's CA did not reject the {bad.kind} certificate on gRPC "
+        f"for the expected reason ({bad.refusal}): {refused.summary()}")
+    # grpcio (BoringSSL) as a client: no key is sent, so an accepted handshake would show as any answer.
+    client = GrpcClient(node.grpc_target, root_certificates=pki.ca.cert_pem)
+    try:
+        outcome = client.call(HEALTH)
+    finally:
+        client.close()
+    assert outcome.refused is not None, f"grpcio accepted a {bad.kind} certificate: {outcome.summary()}"
+
+
+@pytest.mark.parametrize("bad", BAD_CERTS, ids=BAD_IDS)
+@req("TLS-ANY-001")
+def test_bad_server_certificate_is_served_unchanged(qdrant, bad_fleet, bad):
+    pki = bad_fleet.pki
+    server = qdrant("tls")
+    if not server.can_modify_files:
+        disabled("needs servers started with chosen certificates; the suite never reconfigures an external target")
+    started = bad_fleet.get(bad.kind)
+    assert not isinstance(started, LaunchError), (
+        f"Qdrant starts with a {bad.kind} certificate and serves it (spec §1.5: rustls does not check its own "
+        f"certificate); this target did not start: {started}")
+    leaf = bad.cert(pki)
+    seen = []
+    for label, target, default, alpn in (("REST", started.rest_url, 6333, None),
+                                          ("gRPC", started.grpc_target, 6334, ["h2"])):
+        host, port = tls_probe.endpoint(target, default)
+        hs = tls_probe.handshake(host, port, bad.twin_context(pki), server_hostname=bad.twin_hostname or host,
+                                 alpn=alpn)
+        seen.append(f"{label}: {hs.summary()}")
+        assert hs.completed and hs.leaf_serial == leaf.serial, (
+            f"{label} does not present the configured {bad.kind} certificate (serial {leaf.serial:x}): "
+            + "; ".join(seen))

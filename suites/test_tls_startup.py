@@ -1,0 +1,254 @@
+"""Start-up hygiene with broken TLS files (spec §1.5, §11.10; requirements TLS-ANY-003..005).
+
+Each case renders the ``tls`` profile, breaks one thing (no ``tls/cert.pem``,
+no ``tls/key.pem``, or a key that does not belong to the certificate) and
+starts it through the run's launcher. Qdrant (single node) exits with
+``TLS file could not be opened: <path>`` when a file is missing; with a
+mismatched pair its REST listener starts and every handshake fails, and gRPC
+does not start (spec §1.5). Both are safe. What must never happen is a
+server that comes up serving plaintext.
+
+A node counts as "up" as soon as any of its ports accepts a TCP connection;
+it is then watched for a short window (polling, with a deadline) with
+plaintext HTTP, plaintext gRPC and verifying TLS handshakes on both ports.
+Plaintext probes never carry an API key. The positive twin is the same
+rendering with valid files (profile ``tls``), which starts and serves HTTPS.
+
+An external target cannot be started with chosen files: *disabled*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from fixtures import tls_probe
+from fixtures.clients.grpc import GrpcClient
+from fixtures.clients.rest import RestClient
+from fixtures.launchers.base import Instance, LaunchError, NodeSpec, Ports
+from fixtures.outcomes import disabled
+from fixtures.pki import RunPKI, ssl_client_context
+from fixtures.profiles import credentials_for, profile, render
+
+req = pytest.mark.requirement
+
+#: How long a node may take before any port listens; a node that never listens serves nothing.
+LISTEN_TIMEOUT = 10.0
+#: How long a node that did come up is watched.
+OBSERVE = 1.0
+POLL = 0.1
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    drop: str | None = None  # relative file path removed from the rendering
+    mismatched_key: bool = False
+
+
+CASES = [
+    Case("missing-cert", drop="tls/cert.pem"),
+    Case("missing-key", drop="tls/key.pem"),
+    Case("mismatched-key", mismatched_key=True),
+]
+CASE_IDS = [c.name for c in CASES]
+
+
+@dataclass
+class Trial:
+    """What happened when one broken configuration was started."""
+
+    case: Case
+    launch_error: str | None = None
+    logs: str = ""
+    came_up: bool = False
+    rest_target: str | None = None  # host:port probed, when known
+    grpc_target: str | None = None
+    plaintext: list[Any] = field(default_factory=list)  # Outcomes
+    handshakes: list[tuple[str, tls_probe.Handshake]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        state = "came up (a port listened)" if self.came_up else f"did not come up ({self.launch_error})"
+        return f"{self.case.name}: {state}"
+
+
+def _reserve_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all bound at once while choosing, so they differ from each other)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class StartupTrials:
+    """Starts every broken configuration once (in parallel) and keeps what was observed."""
+
+    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, reference_version: str | None) -> None:
+        self.launcher = launcher
+        self.pki = pki
+        self.keys = keys
+        self.reference_version = reference_version
+        self._trials: dict[str, Trial] | None = None
+        self._instances: list[Instance] = []
+
+    def _rendering(self, case: Case) -> Any:
+        prof = profile("tls")
+        rendered = render(prof, self.pki, credentials_for(prof, self.keys), reference_version=self.reference_version)
+        files = dict(rendered.files)
+        if case.drop is not None:
+            files.pop(case.drop)
+        if case.mismatched_key:
+            # A valid key of the same type, belonging to another certificate.
+            files["tls/key.pem"] = (self.pki.server_rotated.key_pem, files["tls/key.pem"][1])
+        return dataclasses.replace(rendered, files=files)
+
+    def _start_kwargs(self, ports: list[int]) -> dict[str, Any]:
+        # The process launchers accept chosen ports, so a node that exits can still be probed where it would
+        # have listened; other launchers choose their own.
+        if "ports" in inspect.signature(self.launcher.start).parameters:
+            return {"ports": Ports(*ports)}
+        return {}
+
+    def _run(self, case: Case, ports: list[int]) -> Trial:
+        trial = Trial(case)
+        kwargs = self._start_kwargs(ports)
+        if kwargs:
+            trial.rest_target, trial.grpc_target = f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"
+
+        def up(instance: Instance) -> bool:
+            rest = tls_probe.endpoint(instance.rest_url, 6333)
+            grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
+            return _listening(*rest) or (grpc is not None and _listening(*grpc))
+
+        try:
+            instance = self.launcher.start(NodeSpec(rendered=self._rendering(case), name=f"tls-startup-{case.name}"),
+                                           up, timeout=LISTEN_TIMEOUT, **kwargs)
+        except LaunchError as exc:
+            trial.launch_error = str(exc)
+            trial.logs = exc.logs
+            self._observe(trial, deadline=time.monotonic())  # one round where it would have listened
+            return trial
+        self._instances.append(instance)
+        trial.came_up = True
+        h, p = tls_probe.endpoint(instance.rest_url, 6333)
+        trial.rest_target = f"{h}:{p}"
+        trial.grpc_target = instance.grpc_target or None
+        self._observe(trial, deadline=time.monotonic() + OBSERVE)
+        trial.logs = instance.logs()
+        return trial
+
+    def _observe(self, trial: Trial, *, deadline: float) -> None:
+        """Probe both ports until ``deadline`` (at least once)."""
+        while True:
+            if trial.rest_target is not None:
+                host, port = tls_probe.endpoint(trial.rest_target, 6333)
+                url_host = f"[{host}]" if ":" in host else host
+                plain = RestClient(f"http://{url_host}:{port}", timeout=2.0)
+                try:
+                    trial.plaintext.append(plain.request("GET", "/"))
+                finally:
+                    plain.close()
+                trial.handshakes.append(
+                    ("rest", tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), timeout=2.0)))
+            if trial.grpc_target is not None:
+                grpc = GrpcClient(trial.grpc_target, timeout=2.0)
+                try:
+                    trial.plaintext.append(grpc.call("/qdrant.Qdrant/HealthCheck"))
+                finally:
+                    grpc.close()
+                host, port = tls_probe.endpoint(trial.grpc_target, 6334)
+                trial.handshakes.append(
+                    ("grpc", tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), alpn=["h2"],
+                                                 timeout=2.0)))
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(POLL)  # pacing a deadline-bounded probe loop
+
+    def get(self, case: Case) -> Trial:
+        if self._trials is None:
+            ports = _reserve_ports(3 * len(CASES))
+            with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
+                trials = list(pool.map(self._run, CASES, [ports[3 * i:3 * i + 3] for i in range(len(CASES))]))
+            self._trials = {t.case.name: t for t in trials}
+            for instance in self._instances:
+                instance.stop()
+        return self._trials[case.name]
+
+
+@pytest.fixture(scope="module")
+def trials(launcher, pki, run_keys, target_options) -> Iterator[StartupTrials]:
+    yield StartupTrials(launcher, pki, run_keys, target_options.reference_version)
+
+
+def _twin(qdrant: Callable[[str], Any]) -> Any:
+    server = qdrant("tls")
+    if not server.can_modify_files:
+        disabled("needs servers started with broken TLS files; the suite never reconfigures an external target")
+    outcome = server.rest().request("GET", "/", headers=server.key_headers())
+    assert outcome.succeeded and outcome.tls_version, (
+        f"positive twin failed: the same configuration with valid files does not serve HTTPS: {outcome.summary()}")
+    return server
+
+
+def _plaintext_answers(trial: Trial) -> list[Any]:
+    # Any HTTP status or gRPC status on a TLS-configured port is the API speaking in clear.
+    return [o for o in trial.plaintext if o.refused is None]
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@req("TLS-ANY-003")
+def test_broken_tls_files_never_serve_plaintext(qdrant, trials, case):
+    _twin(qdrant)
+    trial = trials.get(case)
+    answered = _plaintext_answers(trial)
+    assert not answered, (
+        f"{trial.describe()}; with TLS enabled and a broken TLS file it answered plaintext: "
+        + "; ".join(o.summary() for o in answered[:4]))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.drop], ids=[c.name for c in CASES if c.drop])
+@req("TLS-ANY-004")
+def test_missing_tls_file_stops_startup(qdrant, trials, case):
+    _twin(qdrant)
+    trial = trials.get(case)
+    missing = case.drop.rsplit("/", 1)[-1] if case.drop else ""
+    assert not trial.came_up, (
+        f"Qdrant (single node) exits when {case.drop} is missing (spec §1.5, exit code 1 inferred from the "
+        f"thread join order); this target started listening: {trial.describe()}")
+    assert "TLS file could not be opened" in trial.logs and missing in trial.logs, (
+        f"Qdrant names the file: 'TLS file could not be opened: ./{case.drop}' (spec §1.5); "
+        f"log tail: {trial.logs[-600:]!r}")
+
+
+@req("TLS-ANY-005")
+def test_mismatched_key_is_not_served(qdrant, trials):
+    _twin(qdrant)
+    case = next(c for c in CASES if c.mismatched_key)
+    trial = trials.get(case)
+    completed = [f"{proto}: {hs.summary()}" for proto, hs in trial.handshakes if hs.completed]
+    assert not completed, (
+        f"{trial.describe()}; a TLS handshake completed although tls.key does not belong to tls.cert "
+        "(spec §1.5: REST starts and every handshake fails, gRPC does not start): " + "; ".join(completed))
+    assert not _plaintext_answers(trial), f"{trial.describe()}; it answered plaintext"
