@@ -205,9 +205,9 @@ class DataPlane:
         """Hold the lock, check ``collection`` exists, and translate local errors."""
         backend = self._get_backend()
         with self.lock:
-            if collection is not None and not backend.client.collection_exists(collection):
-                raise collection_not_found(collection)
             try:
+                if collection is not None and not backend.client.collection_exists(collection):
+                    raise collection_not_found(collection)
                 yield backend.client
             except DataPlaneError:
                 raise
@@ -441,7 +441,7 @@ class DataPlane:
             "limit": body.get("limit", 10),
             "offset": body.get("offset"),
             "with_payload": body.get("with_payload"),
-            "with_vector": body.get("with_vector"),
+            "with_vector": body.get("with_vector", body.get("with_vectors")),
             "score_threshold": body.get("score_threshold"),
             "lookup_from": body.get("lookup_from"),
         }

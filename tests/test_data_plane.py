@@ -353,3 +353,13 @@ def test_models_are_accepted_as_well_as_dicts(plane: DataPlane) -> None:
         vectors=models.VectorParams(size=2, distance=models.Distance.DOT)))
     plane.upsert("m", models.PointsList(points=[models.PointStruct(id=1, vector=[1.0, 2.0])]))
     assert plane.count("m", models.CountRequest()).count == 1
+
+
+@pytest.mark.parametrize("operation", [
+    lambda p: p.get_collection(""),
+    lambda p: p.collection_exists(""),
+    lambda p: p.count(""),
+])
+def test_empty_collection_name_is_bad_request(plane: DataPlane, operation: Any) -> None:
+    with pytest.raises(BadRequest, match=r"^Wrong input: "):
+        operation(plane)
