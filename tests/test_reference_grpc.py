@@ -374,6 +374,17 @@ def test_undecodable_request_is_refused_after_auth(keyed: InProcessGrpc) -> None
     assert_code(call(channel, "/qdrant.Collections/Get", b"\xff\xff\xff", metadata=key(MANAGE)), "INTERNAL")
 
 
+def test_validation_runs_before_the_access_check(keyed: InProcessGrpc) -> None:
+    channel = keyed.channel()
+    malformed = qg.CreateCollection(collection_name="").SerializeToString()
+    result = call(channel, "/qdrant.Collections/Create", malformed, metadata=key(RO))
+    assert_code(result, "INVALID_ARGUMENT")
+    assert result.details.startswith("Validation error in body:")
+    # The same write with a valid body is refused for the read-only key.
+    assert_code(call(channel, "/qdrant.Collections/Create", _create_request("valid_name"), metadata=key(RO)),
+                "PERMISSION_DENIED", MSG_GLOBAL_MANAGE)
+
+
 def test_missing_collection_is_not_found(keyed: InProcessGrpc) -> None:
     request = qg.GetCollectionInfoRequest(collection_name="nope").SerializeToString()
     assert_code(call(keyed.channel(), "/qdrant.Collections/Get", request, metadata=key(RO)),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reference_server.auth import Access, AuthFailure, AuthKeys
+from reference_server import faults
+from reference_server.auth import MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys
 from reference_server.grpc_api import access as table
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
@@ -47,11 +48,16 @@ class GrpcPolicy:
         return cls(keys, Emulation.of(settings.version))
 
     def is_whitelisted(self, path: str) -> bool:
+        if faults.active("grpc-health-requires-key"):  # fault seam
+            return False
         return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
 
     def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]]) -> Access:
         """The caller's access, or :class:`AuthFailure`. Runs before routing, for every path."""
         if self.keys is None or self.is_whitelisted(path):
+            return Access.MANAGE
+        if faults.active("grpc-no-auth") or (  # fault seams
+                faults.active("grpc-unknown-method-unimplemented") and not self.is_served(path)):
             return Access.MANAGE
         items = list(metadata)
         return self.keys.authenticate(
@@ -72,8 +78,15 @@ class GrpcPolicy:
 
     def authorize(self, path: str, granted: Access) -> None:
         """Raise the version's write-denied failure when ``granted`` is not enough."""
+        if faults.active("ro-refused-for-reads") and granted is Access.READ:  # fault seam
+            assert self.keys is not None
+            raise self.keys.write_denied()
+        if faults.active("ro-write-grpc-method") and path == "/qdrant.Collections/Delete":  # fault seam
+            return
         if self.required_access(path) is Access.MANAGE and granted is not Access.MANAGE:
             assert self.keys is not None  # READ is only ever granted by a key
+            if faults.active("ro-legacy-refusal-message"):  # fault seam
+                raise AuthFailure(403, "PERMISSION_DENIED", MSG_WRITE_DENIED_1_8)
             raise self.keys.write_denied()
 
 

@@ -4,7 +4,8 @@ Order per call, as Qdrant's tonic stack does it (spec §3, §4):
 
 1. authentication (whitelisted health paths skip it), for every path, known or not;
 2. unknown path (or a service the emulated version lacks) → UNIMPLEMENTED;
-3. decoding the request (a bad message → INTERNAL, as tonic reports it);
+3. decoding the request (a bad message → INTERNAL, as tonic reports it), then
+   Qdrant's first handler step, request validation (→ INVALID_ARGUMENT);
 4. per-method access (read-only principal on a write → PERMISSION_DENIED);
 5. the implementation, or UNIMPLEMENTED for methods this server cannot perform.
 
@@ -25,6 +26,7 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from reference_server import faults
 from reference_server.auth import Access, AuthFailure, AuthKeys
 from reference_server.data_plane import DataPlane, DataPlaneError
 from reference_server.grpc_api import access, messages
@@ -79,6 +81,28 @@ def _stamp_time(response: Any, started: float) -> None:
         response.time = time.monotonic() - started
 
 
+MAX_COLLECTION_NAME = 255
+
+
+def validate_request(request: Any) -> None:
+    """The part of Qdrant's request validation that runs before RBAC and matters here.
+
+    Qdrant validates every public request before checking access, so a
+    read-only key sending a malformed write gets INVALID_ARGUMENT, not
+    PERMISSION_DENIED (spec §11.9). Only the collection name is checked; the
+    wording follows Qdrant's "Validation error in body" prefix.
+    """
+    fields = request.DESCRIPTOR.fields_by_name
+    if "collection_name" not in fields:
+        return
+    name = request.collection_name
+    if not 1 <= len(name) <= MAX_COLLECTION_NAME:
+        raise GrpcError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"Validation error in body: [collection_name: length must be between 1 and {MAX_COLLECTION_NAME}]",
+        )
+
+
 def _input_error(exc: Exception) -> GrpcError:
     errors = getattr(exc, "errors", None)
     if callable(errors):  # pydantic: name the first offending field, not the whole input
@@ -124,6 +148,9 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
         try:
             return self._process(path, raw, context)
         except AuthFailure as failure:
+            if faults.active("key-echo-grpc"):  # fault seam: the refusal repeats what was presented
+                presented = [(k, v) for k, v in context.invocation_metadata() if k in ("api-key", "authorization")]
+                context.set_trailing_metadata([("x-rejected-credential", str(v)) for _, v in presented[:1]])
             self._abort(context, status_code(failure.grpc_code), failure.message)
         except GrpcError as exc:
             self._abort(context, exc.code, exc.message)
@@ -174,6 +201,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
             self._policy.authorize(path, granted)
             raise not_implemented(path)
         request = self._decode(messages.request_class(path), raw)
+        validate_request(request)
         self._policy.authorize(path, granted)
         stub_handler = _stub_handlers().get(path)
         if stub_handler is None:
