@@ -13,9 +13,10 @@ protocol (we test the TLS and authentication posture, not Raft):
 * ``service.enforce_internal_auth`` (v1.18.0+) puts the API-key check on the
   p2p port, with the health methods whitelisted; from v1.18.0 peers always
   send their ``service.api_key`` as ``api-key`` metadata.
-* The port serves ``qdrant.Qdrant/HealthCheck`` and ``grpc.health.v1.Health/Check``
-  as Qdrant's does, plus our own minimal peer service ``qsc.p2p.Peer``
-  (``Ping``, ``Join``, ``Exchange``) whose messages are JSON bytes.
+* The port serves ``qdrant.Qdrant/HealthCheck``, ``grpc.health.v1.Health/Check``
+  and the read-only ``qdrant.QdrantInternal/GetConsensusCommit`` as Qdrant's
+  does, plus our own minimal peer service ``qsc.p2p.Peer`` (``Ping``, ``Join``,
+  ``Exchange``) whose messages are JSON bytes.
 
 Membership: a node started with ``--bootstrap URI`` calls ``Join`` on that
 peer. The bootstrap peer first dials the newcomer back at its URI (so a
@@ -73,7 +74,8 @@ M_CONSENSUS_COMMIT = "/qdrant.QdrantInternal/GetConsensusCommit"
 #: Methods the p2p port answers without credentials even with ``enforce_internal_auth`` (spec §3).
 HEALTH_METHODS = frozenset({M_QDRANT_HEALTH, M_GRPC_HEALTH})
 
-#: Fault: the p2p port listens in plaintext although p2p TLS is configured.
+#: Fault: p2p TLS is configured but ignored: the port listens in plaintext and the node dials its
+#: peers in plaintext too, even at https URIs (so a cluster of such nodes still forms, "over https").
 FAULT_PLAINTEXT = "p2p-accepts-plaintext"
 #: Fault: the p2p port does TLS but neither asks for nor checks client certificates.
 FAULT_ANY_CLIENT_CERT = "p2p-accepts-any-client-cert"
@@ -397,8 +399,9 @@ class PeerChannels:
     def channel(self, uri: PeerUri) -> grpc.Channel:
         """The channel for ``uri``: TLS for https (identity + CA, URI host checked), plaintext for http.
 
-        Fault seam: :data:`FAULT_NO_SERVER_NAME_CHECK` checks the certificate
-        against a name it carries instead of the URI host.
+        Fault seams: :data:`FAULT_NO_SERVER_NAME_CHECK` checks the certificate
+        against a name it carries instead of the URI host; :data:`FAULT_PLAINTEXT`
+        dials in plaintext whatever the scheme.
         """
         key = str(uri)
         with self._lock:
@@ -406,7 +409,7 @@ class PeerChannels:
         if existing is not None:
             return existing
         p2p_tls = self.config.tls
-        if uri.tls:
+        if uri.tls and FAULT_PLAINTEXT not in self.config.faults:
             if p2p_tls is None:
                 raise PeerError(f"peer URI {uri} needs TLS but cluster.p2p.enable_tls is off")
             creds = grpc.ssl_channel_credentials(
