@@ -452,6 +452,24 @@ def test_client_side_tls_misconfiguration_raises(pki: RunPKI, servers: MakeServe
     assert evidence == []
 
 
+def test_http2_is_negotiated_and_reported(pki: RunPKI, grpc_servers: MakeGrpcServer,
+                                          clients: MakeClient) -> None:
+    """grpcio speaks HTTP/2 only, so a plain gRPC-over-HTTP/2 POST through the REST client proves h2."""
+    server = grpc_servers(server_credentials(pki, mtls=False))
+    client = clients(f"https://{server.target}", ssl_context=ssl_client_context(pki.ca_path), http2=True)
+    frame = b"\x00\x00\x00\x00\x00"  # an empty, uncompressed gRPC message
+    grpc_headers = {"content-type": "application/grpc", "te": "trailers", "api-key": KEY}
+    first = client.request("POST", "/qdrant.Points/Upsert", headers=grpc_headers, content=frame)
+    echo = b"\x00\x00\x00\x00\x05echo:"  # one length-prefixed message: our server's answer
+    assert first.status == 200 and first.body == echo, first.summary()
+    assert first.tls_version == "TLSv1.3" and first.peer_cert_der == pki.server.cert_der
+    connection = client.last_connection
+    assert connection is not None and connection.http_version == "HTTP/2"
+    second = client.request("POST", "/qdrant.Points/Upsert", headers=grpc_headers, content=frame)
+    assert second.body == echo and client.last_connection == connection
+    assert server.requests[-1][1] == b""
+
+
 def test_http2_client_talks_to_an_http1_server(pki: RunPKI, servers: MakeServer, clients: MakeClient) -> None:
     server = servers(tls_server_context(pki))
     client = clients(server.url(), ssl_context=ssl_client_context(pki.ca_path), http2=True)
@@ -711,6 +729,9 @@ def test_grpc_client_certificate_arguments_are_checked() -> None:
 def test_shipped_methods_and_request_classes() -> None:
     methods = shipped_methods()
     assert len(methods) == 51 and len(set(methods)) == 51
+    methods.clear()  # callers get their own copy
+    methods = shipped_methods()
+    assert len(methods) == 51
     assert {"/qdrant.Points/Upsert", "/qdrant.Collections/Create", "/qdrant.Snapshots/CreateFull",
             "/qdrant.Qdrant/HealthCheck"} <= set(methods)
     services = {m.split("/")[1] for m in methods}
