@@ -24,15 +24,15 @@ from typing import Any
 
 import pytest
 
-from fixtures.clients.grpc import GrpcClient
+from fixtures import tls_probe
 from fixtures.outcomes import disabled
 from fixtures.pki import CertFiles, RunPKI, ssl_client_context
 
 req = pytest.mark.requirement
 
-LIST_COLLECTIONS = "/qdrant.Collections/List"
-#: A protected call may wait for the server's data plane on first use (the reference server loads it lazily).
-GRPC_TIMEOUT = 30.0
+#: The call made over gRPC: whether it completes shows whether the TLS layer let a client in. HealthCheck answers
+#: without touching data (public since v1.15.1; the manage key is sent for older versions).
+HEALTH = "/qdrant.Qdrant/HealthCheck"
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ def _grpc_without_client_cert(server: Any) -> Any:
     if not server.grpc_target:
         disabled("no gRPC endpoint for this target: give --grpc-url")
     # TLS with the deployment's CA, no client certificate.
-    client = GrpcClient(server.grpc_target, root_certificates=server.tls_material.ca_pem, timeout=GRPC_TIMEOUT)
+    client = tls_probe.grpc_client(server.grpc_target, root_certificates=server.tls_material.ca_pem)
     try:
-        return client.call(LIST_COLLECTIONS, metadata=list(server.key_headers().items()))
+        return client.call(HEALTH, metadata=list(server.key_headers().items()))
     finally:
         client.close()
 
@@ -178,21 +178,22 @@ def test_grpc_verifies_client_certificates(qdrant, pki):
     if outcome.succeeded:
         pytest.fail(
             "the gRPC port does not verify client certificates: service.verify_https_client_certificate "
-            "protects REST only. A client without a certificate reached the gRPC API with only the API key "
+            "protects REST only. A client without a certificate completed a TLS handshake and a call with the API "
+            "key "
             f"({outcome.summary()}). Restrict the gRPC port by network policy, or turn it off "
             "(service.grpc_port: null) if REST mTLS is your access control.", pytrace=False)
 
 
 def _grpc_twin(server: Any) -> None:
-    """gRPC with the deployment's CA and the accepted client certificate reaches a protected method."""
+    """gRPC with the deployment's CA and the accepted client certificate completes a call."""
     if not server.grpc_target:
         disabled("no gRPC endpoint for this target: give --grpc-url")
     material = server.tls_material
-    with_cert = GrpcClient(server.grpc_target, root_certificates=material.ca_pem,
-                           private_key=material.client_key_pem, certificate_chain=material.client_chain_pem,
-                           timeout=GRPC_TIMEOUT)
+    with_cert = tls_probe.grpc_client(server.grpc_target, root_certificates=material.ca_pem,
+                                      private_key=material.client_key_pem,
+                                      certificate_chain=material.client_chain_pem)
     try:
-        twin = with_cert.call(LIST_COLLECTIONS, metadata=list(server.key_headers().items()))
+        twin = with_cert.call(HEALTH, metadata=list(server.key_headers().items()))
     finally:
         with_cert.close()
     assert twin.succeeded, f"positive twin failed: gRPC with the valid client certificate: {twin.summary()}"

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 from fixtures import tls_probe
-from fixtures.clients.grpc import GrpcClient
 from fixtures.clients.rest import RestClient
 from fixtures.launchers.base import Instance, LaunchError, NodeSpec
 from fixtures.outcomes import disabled, unsupported
@@ -53,7 +52,13 @@ def _rest_twin(server: Any) -> None:
 
 
 def _grpc_twin(server: Any) -> None:
-    outcome = server.grpc().call(HEALTH, metadata=list(server.key_headers().items()))
+    material = server.tls_material
+    client = tls_probe.grpc_client(server.grpc_target, root_certificates=material.ca_pem,
+                                   private_key=material.client_key_pem, certificate_chain=material.client_chain_pem)
+    try:
+        outcome = client.call(HEALTH, metadata=list(server.key_headers().items()))
+    finally:
+        client.close()
     assert outcome.succeeded, (
         f"positive twin failed: TLS gRPC verified against the CA does not work, so refusals prove nothing: "
         f"{outcome.summary()}")
@@ -103,15 +108,16 @@ def test_grpc_plaintext_is_refused(qdrant):
     server = qdrant("tls")
     _grpc_endpoint(server)
     _grpc_twin(server)
-    plain = server.new_grpc(tls=False)
+    plain = tls_probe.grpc_client(server.grpc_target, timeout=5.0)
     try:
         outcomes = [plain.call(HEALTH), plain.call(LIST_COLLECTIONS)]
     finally:
         plain.close()
-    answered = [o for o in outcomes if o.refused is None]
+    answered = [o for o in outcomes if not tls_probe.refused_outright(o)]
     assert not answered, (
-        "the gRPC port answers a plaintext channel (any gRPC status means the API speaks in clear; "
-        "a key sent this way would travel unencrypted): " + "; ".join(o.summary() for o in answered))
+        "the gRPC port answers a plaintext channel, or holds a plaintext call open (any gRPC status means the "
+        "API speaks in clear; a key sent this way would travel unencrypted): "
+        + "; ".join(o.summary() for o in answered))
 
 
 # -- servers presenting bad certificates ------------------------------------------------------
@@ -274,12 +280,12 @@ def test_grpc_client_refuses_bad_server_certificate(qdrant, bad_fleet, bad):
         f"a client trusting only the deployment's CA did not reject the {bad.kind} certificate on gRPC "
         f"for the expected reason ({bad.refusal}): {refused.summary()}")
     # grpcio (BoringSSL) as a client: no key is sent, so an accepted handshake would show as any answer.
-    client = GrpcClient(node.grpc_target, root_certificates=pki.ca.cert_pem)
+    client = tls_probe.grpc_client(node.grpc_target, root_certificates=pki.ca.cert_pem, timeout=10.0)
     try:
         outcome = client.call(HEALTH)
     finally:
         client.close()
-    assert outcome.refused is not None, f"grpcio accepted a {bad.kind} certificate: {outcome.summary()}"
+    assert tls_probe.refused_outright(outcome), f"grpcio accepted a {bad.kind} certificate: {outcome.summary()}"
 
 
 @pytest.mark.parametrize("bad", BAD_CERTS, ids=BAD_IDS)
