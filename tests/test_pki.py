@@ -392,6 +392,26 @@ def test_context_without_trust_trusts_nothing(pki: RunPKI, serve: list[TLSServer
     assert ok, detail
 
 
+def test_context_writes_no_key_log(pki: RunPKI, serve: list[TLSServer], tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    keylog = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
+    server = start(serve, server_context(pki.server))
+
+    def secret_lines() -> list[str]:
+        text = keylog.read_text() if keylog.exists() else ""
+        return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+    # Positive twin: a plain stdlib context does log session secrets, so the check below can fail.
+    ok, detail = exchange(ssl.create_default_context(cafile=str(pki.ca_path)), server.port)
+    assert ok, detail
+    assert secret_lines()
+    keylog.write_text("")
+    ok, detail = exchange(ssl_client_context(pki.ca_path), server.port)
+    assert ok, detail
+    assert secret_lines() == []
+
+
 def test_context_with_trust_loads_only_that_ca(pki: RunPKI) -> None:
     cas = ssl_client_context(pki.ca_path).get_ca_certs(binary_form=True)
     assert cas == [_cert(pki.ca).public_bytes(serialization.Encoding.DER)]
