@@ -186,22 +186,43 @@ def _manage(server: Any) -> list[tuple[str, str]]:
     return [("api-key", server.credentials.api_key)]
 
 
+SETUP_TIMEOUT_S = 60.0
+
+
 def _setup_collection(server: Any, names: Names) -> None:
-    rest = server.rest()
+    """Create the main collection with three points, with the manage key.
+
+    A client of its own with a long timeout: the first data request to a freshly
+    started server may be slow (a loaded machine, a lazily loaded storage layer),
+    and that is no verdict about authorization.
+    """
+    from fixtures.clients.rest import RestClient
+
     headers = _manage(server)
-    created = rest.request("PUT", f"/collections/{names.main}", headers=headers,
-                           json={"vectors": {"size": 4, "distance": "Cosine"}})
-    if not created.succeeded:
-        raise RuntimeError(f"cannot create the sweep's collection with the manage key: {created.summary()}")
-    points = [
-        {"id": 1, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"color": "red"}},
-        {"id": 2, "vector": [0.2, 0.1, 0.4, 0.3], "payload": {"color": "green"}},
-        {"id": 3, "vector": [0.4, 0.3, 0.1, 0.2], "payload": {"color": "red"}},
-    ]
-    upserted = rest.request("PUT", f"/collections/{names.main}/points?wait=true", headers=headers,
-                            json={"points": points})
-    if not upserted.succeeded:
-        raise RuntimeError(f"cannot add the sweep's points with the manage key: {upserted.summary()}")
+    with RestClient(server.rest_url, ssl_context=server.ssl_context(), timeout=SETUP_TIMEOUT_S) as rest:
+        created = rest.request("PUT", f"/collections/{names.main}", headers=headers,
+                               json={"vectors": {"size": 4, "distance": "Cosine"}})
+        if not created.succeeded:
+            raise RuntimeError(f"cannot create the sweep's collection with the manage key: {created.summary()}")
+        points = [
+            {"id": 1, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"color": "red"}},
+            {"id": 2, "vector": [0.2, 0.1, 0.4, 0.3], "payload": {"color": "green"}},
+            {"id": 3, "vector": [0.4, 0.3, 0.1, 0.2], "payload": {"color": "red"}},
+        ]
+        upserted = rest.request("PUT", f"/collections/{names.main}/points?wait=true", headers=headers,
+                                json={"points": points})
+        if not upserted.succeeded:
+            raise RuntimeError(f"cannot add the sweep's points with the manage key: {upserted.summary()}")
+        # The gRPC side may load lazily too; one call with a long deadline before the sweep's 5 s ones.
+        from fixtures.clients.grpc import GrpcClient
+
+        grpc_client = server.grpc()
+        warm = GrpcClient(grpc_client.target, root_certificates=grpc_client.root_certificates,
+                          timeout=SETUP_TIMEOUT_S)
+        try:
+            warm.call("/qdrant.Collections/List", b"", metadata=headers)
+        finally:
+            warm.close()
 
 
 def _snapshot_name(outcome: Outcome) -> str | None:
@@ -466,8 +487,11 @@ def report(case: Case, problems: list[Problem]) -> str:
 
 
 def _param(case: Case) -> Any:
+    # xdist_group keeps a row's checks on one worker under --dist loadgroup, so its
+    # exchanges are made once rather than once per worker.
     return pytest.param(case, id=case.id, marks=[pytest.mark.requirement(case.requirement),
-                                                 pytest.mark.protocol(case.protocol)])
+                                                 pytest.mark.protocol(case.protocol),
+                                                 pytest.mark.xdist_group(f"authz-{case.row.id}")])
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
