@@ -15,15 +15,17 @@
 #   QSC_DEBIAN_MIRROR    mirror for debootstrap (debootstrap's default if unset)
 #   QSC_REBUILD_BASE=1   rebuild the base image even if present
 #   QSC_REFRESH_WHEELS=1 download the wheels again even if present
+#   QSC_IMAGE, QSC_BASE_IMAGE, QSC_BUILD_DIR  other tags / scratch dir (e.g. to time
+#                        a cold build without touching the images in use)
 
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-build="$here/build"
+build="${QSC_BUILD_DIR:-$here/build}"
 
-BASE_IMAGE="local/qsc-debian-py:bookworm"
-IMAGE="local/qsc-reference:latest"
+BASE_IMAGE="${QSC_BASE_IMAGE:-local/qsc-debian-py:bookworm}"
+IMAGE="${QSC_IMAGE:-local/qsc-reference:latest}"
 SUITE="bookworm"
 PYTHON="${QSC_PYTHON:-python3}"
 # Bookworm's python3 is CPython 3.11 on glibc 2.36: any manylinux tag up to 2_36 runs there.
@@ -68,8 +70,13 @@ if [[ "${QSC_REBUILD_BASE:-0}" == "1" ]] || ! docker image inspect "$BASE_IMAGE"
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         "$SUITE" "$rootfs" ${QSC_DEBIAN_MIRROR:-} >"$build/debootstrap.log" 2>&1 \
         || { tail -n 20 "$build/debootstrap.log" >&2; die "debootstrap failed (log: $build/debootstrap.log)"; }
-    # Package caches and lists only make the image bigger; nothing installs later.
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log
+    # Package caches, lists, manuals and translations only make the image bigger
+    # (about 50 MB); nothing is installed later and nobody reads them in a test
+    # container. Copyright files and glibc's locale.alias stay.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log \
+        "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+    find "$rootfs/usr/share/doc" -type f ! -name copyright -delete
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
     tar --numeric-owner -C "$rootfs" -c . | docker import \
         --change 'ENV LANG=C.UTF-8' \
         --change 'CMD ["/bin/bash"]' \

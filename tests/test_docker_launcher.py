@@ -30,6 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "local/qsc-reference:latest"
 BUILD_TIMEOUT = 20 * 60
 READY_TIMEOUT = 60.0
+# The server imports its data plane on the first data call: seconds on a loaded 2-core machine.
+DATA_TIMEOUT = 30.0
 
 
 def _source_digest() -> str:
@@ -94,6 +96,26 @@ def api_key_config(key: str, profile: str = "api-key", extra_yaml: str = "") -> 
                           files={relpath: (text.encode(), 0o600)}, tls=False, mtls=False)
 
 
+def tls_config(ca: trustme.CA, key: str) -> RenderedConfig:
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    relpath = "config/tls.yaml"
+    config = (f"service:\n  api_key: {key}\n  enable_tls: true\n"
+              "tls:\n  cert: ./tls/cert.pem\n  key: ./tls/key.pem\n  ca_cert: ./tls/cacert.pem\n  cert_ttl: 0\n")
+    return RenderedConfig(
+        profile="tls", config_relpath=relpath, env={}, tls=True, mtls=False,
+        files={
+            relpath: (config.encode(), 0o600),
+            "tls/cert.pem": (b"".join(p.bytes() for p in leaf.cert_chain_pems), 0o644),
+            "tls/key.pem": (leaf.private_key_pem.bytes(), 0o600),
+            "tls/cacert.pem": (ca.cert_pem.bytes(), 0o644),
+        },
+    )
+
+
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    return ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+
+
 def http_ready(verify: ssl.SSLContext | bool = True) -> Callable[[Instance], bool]:
     def ready(instance: Instance) -> bool:
         try:
@@ -127,11 +149,12 @@ def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory
                               timeout=READY_TIMEOUT)
     print(f"container start to ready: {time.monotonic() - started:.2f} s")
 
-    root = httpx.get(f"{instance.rest_url}/", timeout=5)
+    root = httpx.get(f"{instance.rest_url}/", timeout=DATA_TIMEOUT)
     assert root.status_code == 200
     assert root.json()["title"] == "qdrant - vector search engine"
-    assert httpx.get(f"{instance.rest_url}/collections", timeout=5).status_code == 401
-    assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=5).status_code == 200
+    assert httpx.get(f"{instance.rest_url}/collections", timeout=DATA_TIMEOUT).status_code == 401
+    with_key = httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=DATA_TIMEOUT)
+    assert with_key.status_code == 200
 
     container = docker_client.containers.get(instance.description["container_id"])
     assert container.labels[LABEL_RUN] == run_id
@@ -180,7 +203,7 @@ def test_close_removes_containers_networks_and_workdirs(docker_client: Any, refe
         assert len(containers) == 1 and len(networks) == 1
         # Peers on the network reach a node by its alias, as p2p will need.
         probe = ("import urllib.request; "
-                 "print(urllib.request.urlopen('http://alpha:6333/readyz', timeout=5).status)")
+                 "print(urllib.request.urlopen('http://alpha:6333/readyz', timeout=30).status)")
         result = containers[0].exec_run(["/opt/venv/bin/python", "-c", probe])
         assert result.exit_code == 0 and result.output.decode().strip() == "200"
         assert instance.workdir is not None and instance.workdir.is_dir()
@@ -206,29 +229,17 @@ def test_close_sweeps_containers_it_lost_track_of(docker_client: Any, reference_
 def test_tls_files_are_mounted_and_served(docker_client: Any,
                                           launcher_factory: Callable[..., DockerLauncher]) -> None:
     ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
     key = secrets.token_urlsafe(24)
-    relpath = "config/tls.yaml"
-    config = (f"service:\n  api_key: {key}\n  enable_tls: true\n"
-              "tls:\n  cert: ./tls/cert.pem\n  key: ./tls/key.pem\n  ca_cert: ./tls/cacert.pem\n  cert_ttl: 0\n")
-    rendered = RenderedConfig(
-        profile="tls", config_relpath=relpath, env={}, tls=True, mtls=False,
-        files={
-            relpath: (config.encode(), 0o600),
-            "tls/cert.pem": (b"".join(p.bytes() for p in leaf.cert_chain_pems), 0o644),
-            "tls/key.pem": (leaf.private_key_pem.bytes(), 0o600),
-            "tls/cacert.pem": (ca.cert_pem.bytes(), 0o644),
-        },
-    )
-    trust = ssl.create_default_context(cafile=None, cadata=ca.cert_pem.bytes().decode())
+    rendered = tls_config(ca, key)
+    trust = trusting(ca)
     launcher = launcher_factory()
     instance = launcher.start(NodeSpec(rendered=rendered, name="tls1"), http_ready(trust), timeout=READY_TIMEOUT)
     assert instance.rest_url.startswith("https://127.0.0.1:")
     assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, verify=trust,
-                     timeout=5).status_code == 200
-    other = ssl.create_default_context(cadata=trustme.CA().cert_pem.bytes().decode())
+                     timeout=DATA_TIMEOUT).status_code == 200
+    other = trusting(trustme.CA())
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{instance.rest_url}/", verify=other, timeout=5)
+        httpx.get(f"{instance.rest_url}/", verify=other, timeout=DATA_TIMEOUT)
 
     # The private key stays 0600 on the host; the image's root user reads it anyway.
     assert instance.workdir is not None
@@ -270,8 +281,9 @@ def test_host_network_mode(launcher_factory: Callable[..., DockerLauncher]) -> N
                               timeout=READY_TIMEOUT)
     assert instance.rest_url.startswith("http://127.0.0.1:")
     assert instance.ports is not None and instance.ports.http not in (6333, 6334)
-    assert httpx.get(f"{instance.rest_url}/collections", timeout=5).status_code == 401
-    assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=5).status_code == 200
+    assert httpx.get(f"{instance.rest_url}/collections", timeout=DATA_TIMEOUT).status_code == 401
+    with_key = httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=DATA_TIMEOUT)
+    assert with_key.status_code == 200
 
 
 def _forbid_pulls(monkeypatch: pytest.MonkeyPatch, client: Any) -> list[str]:
@@ -325,3 +337,39 @@ def test_unreachable_engine_is_one_line_bad_input(monkeypatch: pytest.MonkeyPatc
     message = str(info.value)
     assert message.startswith("cannot reach the Docker engine: ")
     assert "\n" not in message
+
+
+@pytest.fixture(scope="session")
+def nonroot_image(docker_client: Any, reference_image: str) -> Iterator[str]:
+    """The reference image running as uid 1000, like qdrant/qdrant's ``-unprivileged`` variants."""
+    import io
+
+    tag = f"local/qsc-selftest-nonroot:{secrets.token_hex(4)}"
+    recipe = f"FROM {reference_image}\nUSER 1000:1000\n".encode()
+    docker_client.images.build(fileobj=io.BytesIO(recipe), tag=tag, rm=True, forcerm=True,
+                               labels={"qsc.selftest": "nonroot"})
+    yield tag
+    docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand the key files to the container's uid")
+def test_non_root_image_reads_its_keys(docker_client: Any, nonroot_image: str, run_id: str,
+                                       tmp_path: Path) -> None:
+    ca = trustme.CA()
+    key = secrets.token_urlsafe(24)
+    launcher = DockerLauncher(nonroot_image, run_id, workroot=tmp_path / "nodes")
+    try:
+        assert launcher.describe()["image_user"] == "1000:1000"
+        instance = launcher.start(NodeSpec(rendered=tls_config(ca, key), name="u1"), http_ready(trusting(ca)),
+                                  timeout=READY_TIMEOUT)
+        assert instance.description["file_owner"] == "1000:1000"
+        assert instance.workdir is not None
+        key_file = os.stat(instance.workdir / "tls" / "key.pem")
+        assert (key_file.st_uid, stat.S_IMODE(key_file.st_mode)) == (1000, 0o600)
+        container = docker_client.containers.get(instance.description["container_id"])
+        assert container.exec_run(["id", "-u"]).output.decode().strip() == "1000"
+        assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, verify=trusting(ca),
+                         timeout=DATA_TIMEOUT).status_code == 200
+    finally:
+        launcher.close()
+    assert run_labelled(docker_client, run_id) == ([], [])
