@@ -1,0 +1,216 @@
+"""The fault catalog: security mistakes the reference server can be told to make.
+
+Each :class:`Fault` is one realistic misconfiguration or bug a Qdrant-compatible
+server could ship with, and names the requirements (``fixtures/catalog/requirements``)
+it violates. The self-test ``tests/test_fault_kill.py`` switches each fault on
+alone and checks that the conformance suite fails on one of those requirements
+and on nothing else ("kill score").
+
+Switching faults on: ``--fault NAME`` (repeatable), ``reference_server.faults:
+[...]`` in the config, or ``QDRANT__REFERENCE_SERVER__FAULTS=a,b``. The server
+calls :func:`configure` once at start-up with ``settings.faults``; an unknown
+name is a start-up error. Code elsewhere asks :func:`active` at its seam::
+
+    if faults.active("grpc-no-auth"):
+        ...
+
+``requirements`` are the requirements whose text the faulty behaviour breaks.
+``collateral`` are requirements the fault does not break by their text but
+whose tests legitimately cannot hold with it: their positive or negative twin
+(the check that makes a refusal meaningful) is what the fault breaks. The kill
+test tolerates failures there and counts only ``requirements`` as a kill.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import grpc
+
+FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    requirements: tuple[str, ...]
+    family: str
+    collateral: tuple[str, ...] = ()
+
+    @property
+    def declared(self) -> tuple[str, ...]:
+        """Every requirement a run with this fault may fail on."""
+        return self.requirements + self.collateral
+
+
+class UnknownFault(ValueError):
+    """A fault name that is not in :data:`CATALOG`; ``str()`` is one line."""
+
+
+def _f(name: str, description: str, family: str, requirements: Iterable[str],
+       collateral: Iterable[str] = ()) -> Fault:
+    return Fault(name, description, tuple(requirements), family, tuple(collateral))
+
+
+CATALOG: tuple[Fault, ...] = (
+    # -- AUTH: credentials and how they are read ------------------------------------------
+    _f("grpc-no-auth", "the public gRPC port skips API-key authentication on every method", "AUTH",
+       ["AUTH-GRPC-001", "AUTH-GRPC-002", "AUTH-GRPC-003", "AUTH-GRPC-006", "AUTH-GRPC-009", "AUTH-GRPC-010",
+        "AUTHZ-GRPC-001", "AUTHZ-GRPC-002", "AUTHZ-GRPC-004", "AUTHZ-GRPC-005", "AUTHZ-GRPC-010",
+        "AUTHZ-ANY-002"],
+       # their twin "a protected method is refused without a key" no longer holds
+       collateral=["AUTH-GRPC-007", "AUTH-GRPC-008"]),
+    _f("key-prefix-compare", "a presented key is accepted when it shares the configured key's first 8 characters",
+       "AUTH", ["AUTH-REST-002", "AUTH-GRPC-002"]),
+    _f("bearer-case-insensitive", 'the Authorization scheme is matched case-insensitively ("bearer <key>" works)',
+       "AUTH", ["AUTH-REST-009"]),
+    _f("bearer-overrides-api-key", "a valid Bearer token is accepted even when a wrong or empty api-key header "
+       "is present", "AUTH", ["AUTH-REST-008", "AUTH-GRPC-006"]),
+    _f("empty-api-key-accepted", "an empty api-key header is taken as the manage key", "AUTH",
+       ["AUTH-REST-008", "AUTH-GRPC-006", "AUTHZ-ANY-002"]),
+    _f("key-in-query", "REST reads the API key from an ?api-key= query parameter when no header carries one",
+       "AUTH", ["AUTH-REST-010"]),
+    _f("key-echo-rest", "a REST refusal repeats the presented credential in a response header", "AUTH",
+       ["AUTH-REST-012", "AUTHZ-ANY-001", "AUTHZ-ANY-002"]),
+    _f("key-echo-grpc", "a gRPC refusal repeats the presented credential in its trailing metadata", "AUTH",
+       ["AUTH-GRPC-009", "AUTHZ-ANY-001", "AUTHZ-ANY-002"]),
+    _f("unauthenticated-403", "REST answers a missing or unknown credential with 403 instead of v1.9.0+'s 401",
+       "AUTH", ["AUTH-REST-003", "AUTH-REST-004", "AUTH-REST-008", "AUTH-REST-009", "AUTH-REST-013",
+                "AUTHZ-REST-002", "AUTHZ-REST-011", "AUTHZ-REST-012", "AUTHZ-REST-017"]),
+    _f("wrong-401-body", 'REST 401 refusals carry the body "Unauthorized" instead of Qdrant\'s messages', "AUTH",
+       ["AUTH-REST-003", "AUTH-REST-004", "AUTH-REST-009", "AUTHZ-REST-002", "AUTHZ-REST-017"]),
+    _f("health-requires-key", "REST /healthz and /livez demand a credential", "AUTH",
+       ["AUTH-REST-011", "AUTHZ-REST-010", "AUTHZ-REST-014"]),
+    _f("grpc-health-requires-key", "gRPC qdrant.Qdrant/HealthCheck and grpc.health.v1.Health/Check demand a "
+       "credential (pre-v1.15.1 behaviour in a v1.19 server)", "AUTH", ["AUTH-GRPC-007", "AUTHZ-GRPC-009"]),
+    # -- AUTHZ: what each principal may reach ---------------------------------------------
+    _f("rest-route-unauthenticated", "GET /telemetry is served without any credential", "AUTHZ",
+       ["AUTH-REST-001", "AUTHZ-REST-001", "AUTHZ-REST-002"]),
+    _f("ro-write-rest-route", "the read-only key may delete collections over REST "
+       "(DELETE /collections/{collection_name})", "AUTHZ", ["AUTHZ-REST-004", "AUTHZ-REST-005"]),
+    _f("ro-write-grpc-method", "the read-only key may call qdrant.Collections/Delete over gRPC", "AUTHZ",
+       ["AUTHZ-GRPC-004", "AUTHZ-GRPC-005"]),
+    _f("alt-key-ignored", "the alternate API key (service.alt_api_key) is not accepted", "AUTHZ",
+       ["AUTHZ-REST-007", "AUTHZ-GRPC-007"],
+       # its positive twin "the alternate key works over TLS" fails
+       collateral=["AUTHZ-REST-018"]),
+    _f("ro-refused-for-reads", "the read-only key gets 403/PERMISSION_DENIED on read routes and methods too",
+       "AUTHZ", ["AUTHZ-REST-008", "AUTHZ-GRPC-008"],
+       # its positive twin "the read-only key works over TLS" fails
+       collateral=["AUTHZ-REST-018"]),
+    _f("whitelist-raw-prefix", "the REST health whitelist matches the raw path by prefix (pre-v1.18.2), so "
+       "/readyzX and /livez/x skip authentication", "AUTHZ", ["AUTHZ-REST-012"]),
+    _f("unknown-path-404", "REST paths that match no route are answered 404 without a credential", "AUTHZ",
+       ["AUTHZ-REST-011", "AUTHZ-REST-012"]),
+    _f("grpc-unknown-method-unimplemented", "gRPC answers unknown methods UNIMPLEMENTED before authentication",
+       "AUTHZ", ["AUTHZ-GRPC-010"]),
+    _f("options-skips-auth", "any REST OPTIONS request skips authentication, preflight or not", "AUTHZ",
+       ["AUTHZ-REST-017"]),
+    _f("ro-legacy-refusal-message", 'the read-only key on a write gets v1.8\'s "Write access denied" instead of '
+       '"Forbidden: Global manage access is required"', "AUTHZ", ["AUTHZ-REST-005", "AUTHZ-GRPC-005"]),
+    # -- TLS --------------------------------------------------------------------------------
+    _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
+       "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
+    _f("tls-weak-cipher", "the REST TLS port offers CBC and static-RSA TLS 1.2 suites", "TLS",
+       ["TLS-REST-008", "TLS-REST-009"]),
+    _f("tls-anon-cipher", "the REST TLS port accepts anonymous (unauthenticated) ECDH/DH suites", "TLS",
+       ["TLS-REST-007", "TLS-REST-008", "TLS-REST-009"]),
+    _f("grpc-tls-missing", "with TLS enabled the public gRPC port still serves plaintext", "TLS",
+       ["TLS-GRPC-001", "TLS-GRPC-002", "TLS-GRPC-003", "TLS-GRPC-004", "TLS-GRPC-005", "TLS-GRPC-006",
+        "TLS-GRPC-007", "TLS-GRPC-008", "TLS-ANY-001", "TLS-ANY-002", "AUTH-ANY-001", "AUTHZ-REST-018"]),
+    _f("tls-missing-cert-plaintext", "with TLS enabled and tls.cert or tls.key missing, the server starts and "
+       "serves plaintext", "TLS", ["TLS-ANY-003", "TLS-ANY-004"]),
+    # -- MTLS -------------------------------------------------------------------------------
+    _f("mtls-no-client-cert-required", "with verify_https_client_certificate on, REST never asks for a client "
+       "certificate, so any or none is accepted", "MTLS",
+       ["MTLS-REST-001", "MTLS-REST-002", "MTLS-REST-003", "MTLS-REST-004", "MTLS-REST-005"]),
+    _f("mtls-client-cert-optional", "REST asks for a client certificate but lets a client without one in",
+       "MTLS", ["MTLS-REST-001", "MTLS-REST-005"]),
+    _f("mtls-expired-accepted", "REST client-certificate verification ignores validity dates "
+       "(X509_V_FLAG_NO_CHECK_TIME)", "MTLS", ["MTLS-REST-003"]),
+    _f("grpc-requests-client-cert", "the public gRPC port demands a client certificate when "
+       "verify_https_client_certificate is on (Qdrant's never asks)", "MTLS", ["MTLS-GRPC-001"]),
+    # -- ROT --------------------------------------------------------------------------------
+    _f("rotation-never-reloads", "tls.cert_ttl is ignored: REST keeps its start-up certificate forever", "ROT",
+       ["ROT-REST-001", "ROT-REST-003"]),
+    _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
+       "and new handshakes fail", "ROT", ["ROT-REST-003"]),
+    # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
+    _f("p2p-accepts-plaintext", "the p2p port serves plaintext gRPC although cluster.p2p.enable_tls is on",
+       "CLUSTER", ["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004",
+                   "CLUSTER-P2P-005"]),
+    _f("p2p-accepts-any-client-cert", "the p2p port does not verify client certificates", "CLUSTER",
+       ["CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005", "CLUSTER-P2P-007"]),
+    _f("p2p-skips-server-name-check", "a joining peer does not check the bootstrap peer's certificate against "
+       "the host in its URI", "CLUSTER", ["CLUSTER-P2P-006"]),
+)
+
+BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG}
+
+_active: frozenset[str] = frozenset()
+
+
+def validate(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` as a tuple, or :class:`UnknownFault` for the first name not in the catalog."""
+    chosen = tuple(names)
+    for name in chosen:
+        if name not in BY_NAME:
+            raise UnknownFault(f"unknown fault {name!r} (see reference_server/faults.py for the catalog)")
+    return chosen
+
+
+def configure(names: Iterable[str]) -> None:
+    """Set the process-wide active faults (once, at start-up, from ``settings.faults``)."""
+    global _active
+    _active = frozenset(validate(names))
+
+
+def active(name: str) -> bool:
+    """Is the fault ``name`` switched on? ``name`` must be in the catalog (a typo at a seam is a bug)."""
+    if name not in BY_NAME:
+        raise KeyError(f"no fault named {name!r} in the catalog")
+    return name in _active
+
+
+def active_names() -> frozenset[str]:
+    return _active
+
+
+# -- faulty behaviours that take more than one line at their seam -------------------------
+
+#: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: skip the validity-period check of the peer's chain.
+X509_V_FLAG_NO_CHECK_TIME = 0x200000
+
+
+def weaken_server_context(ctx: ssl.SSLContext) -> None:
+    """REST server context seam (``tls.new_server_context``): protocol and cipher faults."""
+    if active("tls-legacy-versions"):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if active("tls-weak-cipher"):
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-RSA-AES128-SHA:AES128-SHA:AES256-SHA256:!aNULL:!eNULL")
+    if active("tls-anon-cipher"):
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
+
+
+def weaken_client_verification(ctx: ssl.SSLContext) -> None:
+    """REST mTLS seam (``tls.new_server_context`` with a client CA): client-certificate faults."""
+    if active("mtls-no-client-cert-required"):
+        ctx.verify_mode = ssl.CERT_NONE
+    if active("mtls-client-cert-optional"):
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    if active("mtls-expired-accepted"):
+        ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
+
+
+def grpc_credentials_requiring_client_cert(chain_pem: bytes, key_pem: bytes, ca_pem: str) -> grpc.ServerCredentials:
+    """``grpc-requests-client-cert``: the public gRPC port demands a client certificate from ``tls.ca_cert``."""
+    import grpc
+
+    return grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=ca_pem.encode("ascii"),
+                                       require_client_auth=True)

@@ -1,0 +1,110 @@
+"""The fault catalog itself: well formed, tied to real requirements, switched on the documented ways."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.catalog import load_requirements
+from reference_server import faults
+from reference_server.faults import BY_NAME, CATALOG, FAMILIES
+from reference_server.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def family_of(requirement_id: str) -> str:
+    return requirement_id.split("-", 1)[0]
+
+
+def test_at_least_thirty_faults_with_unique_kebab_case_names() -> None:
+    assert len(CATALOG) >= 30
+    names = [f.name for f in CATALOG]
+    assert len(set(names)) == len(names), "duplicate fault names"
+    bad = [n for n in names if not KEBAB.match(n)]
+    assert not bad, f"not kebab-case: {bad}"
+
+
+def test_every_fault_is_described_and_belongs_to_a_family() -> None:
+    for fault in CATALOG:
+        assert fault.description and "\n" not in fault.description, fault.name
+        assert fault.family in FAMILIES, fault.name
+        assert fault.requirements, f"{fault.name} declares no requirement"
+        assert not set(fault.requirements) & set(fault.collateral), f"{fault.name}: requirement listed twice"
+
+
+def test_declared_requirements_exist_in_the_catalog() -> None:
+    catalog = load_requirements()
+    unknown = {f.name: sorted(set(f.declared) - set(catalog)) for f in CATALOG if set(f.declared) - set(catalog)}
+    assert not unknown, f"faults name requirements missing from fixtures/catalog/requirements: {unknown}"
+
+
+def test_every_requirement_family_has_a_fault() -> None:
+    families = {family_of(r) for r in load_requirements()}
+    covered = {family_of(r) for f in CATALOG for r in f.requirements}
+    missing = sorted(families - covered)
+    assert not missing, f"requirement families without a fault: {missing}"
+    assert {f.family for f in CATALOG} >= families, "a requirement family has no fault filed under it"
+
+
+def test_cluster_seams_use_catalog_names() -> None:
+    from reference_server import cluster
+
+    assert set(cluster.FAULTS) <= set(BY_NAME), "reference_server/cluster.py names a fault the catalog lacks"
+
+
+def test_active_and_configure() -> None:
+    before = faults.active_names()
+    try:
+        faults.configure(["grpc-no-auth"])
+        assert faults.active("grpc-no-auth")
+        assert not faults.active("key-in-query")
+        with pytest.raises(KeyError):
+            faults.active("no-such-fault")
+        with pytest.raises(faults.UnknownFault):
+            faults.configure(["key-in-query", "no-such-fault"])
+    finally:
+        faults.configure(before)
+
+
+def test_faults_come_from_config_env_and_cli(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("reference_server:\n  faults: [grpc-no-auth]\n")
+    settings = load_settings(str(config), environ={}, cwd=tmp_path, extra_faults=("key-in-query",))
+    assert settings.faults == ("grpc-no-auth", "key-in-query")
+    env = {"QDRANT__REFERENCE_SERVER__FAULTS": "alt-key-ignored,ro-write-grpc-method"}
+    assert load_settings(None, environ=env, cwd=tmp_path).faults == ("alt-key-ignored", "ro-write-grpc-method")
+
+
+def _start(args: list[str], env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QDRANT__")}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "reference_server", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("how", ["cli", "env", "config"])
+def test_unknown_fault_name_exits_1_with_one_line(how: str, tmp_path: Path) -> None:
+    args: list[str] = []
+    env: dict[str, str] = {"QDRANT__SERVICE__HTTP_PORT": "0", "QDRANT__SERVICE__GRPC_PORT": "0"}
+    if how == "cli":
+        args = ["--fault", "grpc-no-auth", "--fault", "qsc-no-such-fault"]
+    elif how == "env":
+        env["QDRANT__REFERENCE_SERVER__FAULTS"] = "grpc-no-auth,qsc-no-such-fault"
+    else:
+        config = tmp_path / "c.yaml"
+        config.write_text("reference_server:\n  faults: [qsc-no-such-fault]\n")
+        args = ["--config-path", str(config)]
+    proc = _start(args, env, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("Error: unknown fault") and "qsc-no-such-fault" in lines[0], lines[0]
+    assert proc.stdout == ""
