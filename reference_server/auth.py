@@ -12,6 +12,7 @@ import enum
 import hmac
 from dataclasses import dataclass
 
+from reference_server import faults
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
@@ -109,9 +110,13 @@ class AuthKeys:
 
     def presented_credential(self, api_key: str | None, authorization: str | None) -> str | None:
         """The credential Qdrant reads: ``api-key`` wins, even empty (spec §2.2)."""
-        if api_key is not None:
+        bearer_ok = authorization is not None and self.emulation.has_bearer and authorization.startswith(BEARER_PREFIX)
+        if faults.active("bearer-case-insensitive") and authorization is not None:  # fault seam
+            bearer_ok = authorization[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX.lower()
+        if api_key is not None and not (bearer_ok and faults.active("bearer-overrides-api-key")):  # fault seam
             return api_key
-        if authorization is not None and self.emulation.has_bearer and authorization.startswith(BEARER_PREFIX):
+        if bearer_ok:
+            assert authorization is not None
             return authorization[len(BEARER_PREFIX):]
         return None
 
@@ -124,11 +129,17 @@ class AuthKeys:
         credential = self.presented_credential(api_key, authorization)
         if credential is None:
             raise self.missing()
+        if credential == "" and faults.active("empty-api-key-accepted"):  # fault seam
+            return Access.MANAGE
         # Compare against every configured key so the time taken does not tell
         # which one matched.
         manage_ok = self.manage is not None and _ct_equal(credential, self.manage)
         alt_ok = self.alt is not None and _ct_equal(credential, self.alt)
         ro_ok = self.read_only is not None and _ct_equal(credential, self.read_only)
+        if faults.active("key-prefix-compare"):  # fault seam: only the first 8 characters are compared
+            manage_ok = self.manage is not None and credential[:8] == self.manage[:8] and len(credential) >= 8
+        if faults.active("alt-key-ignored"):  # fault seam
+            alt_ok = False
         if manage_ok or alt_ok:
             return Access.MANAGE
         if ro_ok:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from reference_server import cluster, tls
+from reference_server import faults as fault_catalog
 from reference_server.auth import AuthKeys
 from reference_server.settings import ConfigError, Settings, load_settings
 from reference_server.versioning import Emulation
@@ -70,6 +71,9 @@ def prepare(
     try:
         settings = load_settings(config_path, uri=uri, bootstrap=bootstrap, extra_faults=faults)
         Emulation.of(settings.version)
+        fault_catalog.configure(settings.faults)  # the fault seams ask fault_catalog.active(name)
+    except fault_catalog.UnknownFault as exc:
+        raise StartupError(str(exc)) from None
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     except ValueError as exc:
@@ -85,10 +89,16 @@ def prepare(
         try:
             identity = tls.load_identity(settings)
             rest_tls = tls.rest_context(settings, identity)
-            if settings.service.grpc_port is not None:
+            if settings.service.grpc_port is not None and not fault_catalog.active("grpc-tls-missing"):
                 grpc_credentials = tls.grpc_credentials(identity)
+                mtls = settings.service.verify_https_client_certificate
+                if mtls and fault_catalog.active("grpc-requests-client-cert"):  # fault seam
+                    grpc_credentials = fault_catalog.grpc_credentials_requiring_client_cert(
+                        identity.chain_pem, identity.key_pem, tls.load_client_ca(settings))
         except tls.TlsError as exc:
-            raise StartupError(str(exc)) from None
+            if not fault_catalog.active("tls-missing-cert-plaintext"):  # fault seam: falls back to plaintext
+                raise StartupError(str(exc)) from None
+            rest_tls = grpc_credentials = None
     return Prepared(settings, AuthKeys.from_settings(settings), rest_tls, grpc_credentials, p2p)
 
 

@@ -17,7 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
+from reference_server import faults
 from reference_server.auth import Access, AuthKeys
 from reference_server.data_plane import DataPlane, DataPlaneError
 from reference_server.rest import cors
@@ -106,6 +108,9 @@ class RestApp:
         if scope["type"] != "http":
             return
         request = Request.from_scope(scope, receive)
+        if faults.active("key-in-query"):  # fault seam: ?api-key=... read as the api-key header
+            request.headers += [(b"api-key", v.encode("latin-1")) for k, v in
+                                parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "api-key"][:1]
         try:
             response = await self.with_cors(request)
         except ClientGone:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reference_server.auth import Access, AuthFailure, AuthKeys
+from reference_server import faults
+from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys
 from reference_server.rest.responses import Response, bare, error, plain
 from reference_server.rest.router import Router
 from reference_server.rest.routes import WHITELIST_EXACT, WHITELIST_PREFIX, Route
@@ -46,6 +47,8 @@ class Gate:
 
     def _listed(self, path: str) -> bool:
         em = self.emulation
+        if path in ("/healthz", "/livez") and faults.active("health-requires-key"):  # fault seam
+            return False
         if path in WHITELIST_EXACT:
             return path != "/" or em.root_whitelisted
         if path == "/healthz" or path.startswith(WHITELIST_PREFIX):
@@ -54,7 +57,7 @@ class Gate:
 
     def whitelisted(self, path: str, route_path: str) -> bool:
         """v1.18.2+: the matched route pattern; before: the normalised raw path, by prefix."""
-        if self.emulation.route_based_whitelist:
+        if self.emulation.route_based_whitelist and not faults.active("whitelist-raw-prefix"):  # fault seam
             pattern = self.router.match_pattern(route_path)
             return pattern is not None and pattern in WHITELIST_EXACT + WHITELIST_PREFIX and self._listed(pattern)
         if path in WHITELIST_EXACT:
@@ -74,14 +77,35 @@ class Gate:
         """The caller's access, or the middleware's refusal."""
         if self.keys is None or self.whitelisted(path, route_path):
             return Access.MANAGE
+        if self._fault_skips_auth(method, route_path):
+            return Access.MANAGE
         api_key, authorization = self.credentials(headers)
         try:
             access = self.keys.authenticate(api_key, authorization)
         except AuthFailure as failure:
-            return bare(failure.status, failure.message)
+            return self._fault_refusal(failure, api_key, authorization) or bare(failure.status, failure.message)
         if access is Access.READ and not self.emulation.at_least("1.9.0"):
             return self._legacy_read_only(method, route_path)
         return access
+
+    def _fault_skips_auth(self, method: str, route_path: str) -> bool:
+        """Fault seams: requests that wrongly skip authentication (never in a clean run)."""
+        return ((faults.active("unknown-path-404") and self.router.match_pattern(route_path) is None)
+                or (faults.active("options-skips-auth") and method == "OPTIONS")
+                or (faults.active("rest-route-unauthenticated") and method == "GET" and route_path == "/telemetry"))
+
+    @staticmethod
+    def _fault_refusal(failure: AuthFailure, api_key: str | None, authorization: str | None) -> Response | None:
+        """Fault seams: a refusal in the wrong shape (never in a clean run)."""
+        if faults.active("unauthenticated-403"):
+            return bare(403, failure.message)
+        if faults.active("wrong-401-body"):
+            return bare(failure.status, "Unauthorized")
+        if faults.active("key-echo-rest"):
+            refusal = bare(failure.status, failure.message)
+            refusal.headers.append((b"x-rejected-credential", (api_key or authorization or "").encode("latin-1")))
+            return refusal
+        return None
 
     def _legacy_read_only(self, method: str, route_path: str) -> Access | Response:
         """v1.7.0-v1.8.4: the RO key passed by method and path, in the middleware (spec §4)."""
@@ -95,11 +119,18 @@ class Gate:
 
     def refuse(self, access: Access, route: Route, started: float) -> Response | None:
         """``None`` when ``access`` may call ``route``; else Qdrant's 403 in the route's format."""
+        if faults.active("ro-refused-for-reads") and access is Access.READ:  # fault seam
+            return error(403, MSG_GLOBAL_MANAGE, started)
+        if faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
+                route.path == "/collections/{collection_name}"):
+            return None
         if route.access != "manage" or access is Access.MANAGE:
             return None
         if not self.emulation.at_least("1.9.0"):
             return None  # the legacy middleware already decided
         message = self.keys.write_denied().message if self.keys is not None else "Forbidden"
+        if faults.active("ro-legacy-refusal-message"):  # fault seam
+            message = MSG_WRITE_DENIED_1_8
         if route.refusal == "text":
             return plain(403, message)
         return error(403, message, started)
