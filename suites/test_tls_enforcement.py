@@ -108,7 +108,7 @@ def test_grpc_plaintext_is_refused(qdrant):
     server = qdrant("tls")
     _grpc_endpoint(server)
     _grpc_twin(server)
-    plain = tls_probe.grpc_client(server.grpc_target, timeout=5.0)
+    plain = tls_probe.grpc_client(server.grpc_target, timeout=10.0)
     try:
         outcomes = [plain.call(HEALTH), plain.call(LIST_COLLECTIONS)]
     finally:

@@ -149,13 +149,17 @@ class Rotator:
 
     def handshake(self, server: Any) -> tls_probe.Handshake:
         host, port = tls_probe.endpoint(server.rest_url, 6333)
-        return tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), timeout=3.0)
+        hs = tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), timeout=5.0)
+        if hs.error == "timed out":
+            # A slow machine, not an answer: one more, more patient, try before it counts.
+            hs = tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), timeout=15.0)
+        return hs
 
     def grpc_handshake(self, server: Any) -> tls_probe.Handshake | None:
         if not server.grpc_target:
             return None
         host, port = tls_probe.endpoint(server.grpc_target, 6334)
-        return tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), alpn=["h2"], timeout=3.0)
+        return tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), alpn=["h2"], timeout=10.0)
 
     def wait_for(self, server: Any, serial: int, since: float, into: Handshakes) -> float | None:
         """New handshakes until one presents ``serial``; seconds after ``since``, or ``None`` at the deadline."""

@@ -165,15 +165,15 @@ class StartupTrials:
             if trial.rest_target is not None:
                 host, port = tls_probe.endpoint(trial.rest_target, 6333)
                 url_host = f"[{host}]" if ":" in host else host
-                plain = RestClient(f"http://{url_host}:{port}", timeout=2.0)
+                plain = RestClient(f"http://{url_host}:{port}", timeout=10.0)
                 try:
                     trial.plaintext.append(plain.request("GET", "/"))
                 finally:
                     plain.close()
                 trial.handshakes.append(
-                    ("rest", tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), timeout=2.0)))
+                    ("rest", tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), timeout=10.0)))
             if trial.grpc_target is not None:
-                grpc = GrpcClient(trial.grpc_target, timeout=2.0)
+                grpc = GrpcClient(trial.grpc_target, timeout=10.0)
                 try:
                     trial.plaintext.append(grpc.call("/qdrant.Qdrant/HealthCheck"))
                 finally:
@@ -181,7 +181,7 @@ class StartupTrials:
                 host, port = tls_probe.endpoint(trial.grpc_target, 6334)
                 trial.handshakes.append(
                     ("grpc", tls_probe.handshake(host, port, ssl_client_context(self.pki.ca_path), alpn=["h2"],
-                                                 timeout=2.0)))
+                                                 timeout=10.0)))
             if time.monotonic() >= deadline:
                 return
             time.sleep(POLL)  # pacing a deadline-bounded probe loop
