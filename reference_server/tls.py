@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from reference_server import faults
 from reference_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -178,6 +179,7 @@ def new_server_context(
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.set_alpn_protocols(list(REST_ALPN))
+    faults.weaken_server_context(ctx)  # fault seam: tls-legacy-versions, tls-weak-cipher, tls-anon-cipher
     try:
         ctx.load_cert_chain(cert_path, key_path, password=_no_password)
     except (ssl.SSLError, OSError) as exc:
@@ -186,6 +188,7 @@ def new_server_context(
     if client_ca_pem is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=client_ca_pem)
+        faults.weaken_client_verification(ctx)  # fault seam: mtls-*
     return ctx
 
 
@@ -224,6 +227,8 @@ class RotatingServerContext:
         return self._serial
 
     def _due(self) -> bool:
+        if faults.active("rotation-never-reloads"):  # fault seam
+            return False
         return self.ttl is not None and self._clock() - self._loaded_at >= self.ttl
 
     def _reload(self) -> None:
@@ -234,6 +239,8 @@ class RotatingServerContext:
             fresh = new_server_context(tls.cert, tls.key, self._client_ca_pem)
         except Exception as exc:  # any failure keeps the old pair in service (spec §7)
             log.error(_ROTATION_FAILED, exc if isinstance(exc, TlsError) else type(exc).__name__)
+            if faults.active("rotation-drops-old-cert"):  # fault seam: the failed reload aborts the handshake
+                raise ssl.SSLError("certificate reload failed") from None
             return
         self._serving = fresh
         self._serial = identity.serial
