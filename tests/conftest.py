@@ -30,3 +30,12 @@ def reference_server() -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for srv in started:
         srv.stop()
+
+
+# -- fault kill score (tests/test_fault_kill.py; logic in tests/kill_helpers.py) -------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from tests.kill_helpers import report_kill_score
+
+    report_kill_score(terminalreporter)
