@@ -214,8 +214,17 @@ def call(client: GrpcClient, method: str, metadata: list[tuple[str, str]] | None
 
 
 def assert_port_answers(cluster: Cluster | ExternalCluster, node: Instance) -> None:
-    """The positive twin: a client certificate from the cluster's CA gets a gRPC answer."""
+    """The positive twin: a client certificate from the cluster's CA gets a gRPC answer.
+
+    Up to three fresh connections: one dropped handshake on a loaded machine is
+    not a verdict about the port. (Refusals are never retried into passes: a
+    refusal test fails as soon as one probe is answered.)
+    """
     outcome = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_HEALTH)
+    for _ in range(2):
+        if outcome.answered:
+            break
+        outcome = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_HEALTH)
     assert outcome.answered, (
         f"{node.name}: the p2p port does not answer even a client certificate issued by the cluster's CA, "
         f"so its refusals prove nothing: {outcome.summary()}")
