@@ -224,11 +224,18 @@ def test_grpc_accepts_no_broken_cipher_suite(grpc_scan, record_property):
 # -- Mozilla intermediate (information; SHOULD) ------------------------------------------------------
 
 
-def _check_mozilla(scan: tls_probe.TlsScan, protocol: str, record_property: Any) -> None:
+def _check_mozilla(scan: tls_probe.TlsScan, protocol: str, record_property: Any, run_state: Any) -> None:
     profile = f"Mozilla {scan.mozilla_profile} {scan.mozilla_version} (bundled with sslyze {scan.sslyze_version})"
     record_property("mozilla_profile", profile)
     record_property("mozilla_findings", dict(scan.mozilla_issues))
     record_property("mozilla_not_applicable", dict(scan.mozilla_not_applicable))
+    # Information for the run summary and results.json, pass or not.
+    run_state.extras[f"tls_vs_mozilla_{protocol}"] = {
+        "profile": f"{scan.mozilla_profile} {scan.mozilla_version}",
+        "scanner": f"sslyze {scan.sslyze_version}",
+        "findings": ", ".join(sorted(scan.mozilla_issues)) or "none",
+        "not applicable": ", ".join(sorted(scan.mozilla_not_applicable)) or "none",
+    }
     note = ""
     if scan.mozilla_not_applicable:
         note = " Not counted for a private-CA deployment: " + "; ".join(scan.mozilla_not_applicable.values())
@@ -238,15 +245,15 @@ def _check_mozilla(scan: tls_probe.TlsScan, protocol: str, record_property: Any)
 
 
 @req("TLS-REST-008")
-def test_rest_meets_mozilla_intermediate(rest_mozilla, record_property):
+def test_rest_meets_mozilla_intermediate(rest_mozilla, record_property, qsc_state):
     _record(record_property, rest_mozilla)
-    _check_mozilla(rest_mozilla, "rest", record_property)
+    _check_mozilla(rest_mozilla, "rest", record_property, qsc_state)
 
 
 @req("TLS-GRPC-007")
-def test_grpc_meets_mozilla_intermediate(grpc_mozilla, record_property):
+def test_grpc_meets_mozilla_intermediate(grpc_mozilla, record_property, qsc_state):
     _record(record_property, grpc_mozilla)
-    _check_mozilla(grpc_mozilla, "grpc", record_property)
+    _check_mozilla(grpc_mozilla, "grpc", record_property, qsc_state)
 
 
 # -- Qdrant's exact stack (compatibility) -----------------------------------------------------------
@@ -255,6 +262,8 @@ def test_grpc_meets_mozilla_intermediate(grpc_mozilla, record_property):
 def _check_rustls_suites(scan: tls_probe.TlsScan, protocol: str) -> None:
     tls13 = set(scan.accepted.get("TLSv1.3", []))
     tls12 = set(scan.accepted.get("TLSv1.2", []))
+    others = [p for p in scan.supported_protocols() if p not in ("TLSv1.2", "TLSv1.3")]
+    assert not others, f"{protocol}: Qdrant (rustls) accepts only TLS 1.2 and 1.3; this target also accepts {others}"
     assert tls12, f"{protocol}: Qdrant accepts TLS 1.2 (rustls with the tls12 feature, spec §6); this target does not"
     assert tls13 == RUSTLS_TLS13, (
         f"{protocol}: TLS 1.3 suites {sorted(tls13)}; rustls accepts exactly {sorted(RUSTLS_TLS13)} "

@@ -121,12 +121,22 @@ class Rotator:
         return Path(server.workdir) / "tls"
 
     def _replace(self, path: Path, data: bytes) -> None:
-        """Atomically replace ``path``: write a temp file beside it with the same mode, then ``os.replace``."""
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+        """Atomically replace ``path``: a temp file beside it with the same mode and owner, then ``os.replace``.
+
+        The owner matters for a container whose user is not ours: the launcher gave the
+        original files to that user, and a key only we can read would look like a broken file.
+        """
+        st = path.stat() if path.exists() else None
+        mode = st.st_mode & 0o777 if st is not None else 0o600
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fd, mode)
+            if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except PermissionError:
+                    pass  # only root can give files away; the test then reports what the server did
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
