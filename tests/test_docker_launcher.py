@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import os
 import secrets
+import socket
 import ssl
 import stat
 import subprocess
@@ -23,7 +24,7 @@ import httpx
 import pytest
 import trustme
 
-from fixtures.launchers.base import BadTargetInput, Instance, LaunchError, NodeSpec, RenderedConfig
+from fixtures.launchers.base import BadTargetInput, Instance, LaunchError, NodeSpec, RenderedConfig, poll_until
 from fixtures.launchers.docker import LABEL_NODE, LABEL_RUN, DockerLauncher, connect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -373,3 +374,53 @@ def test_non_root_image_reads_its_keys(docker_client: Any, nonroot_image: str, r
     finally:
         launcher.close()
     assert run_labelled(docker_client, run_id) == ([], [])
+
+
+def test_cluster_nodes_meet_over_p2p_tls_on_a_network(
+        docker_client: Any, launcher_factory: Callable[..., DockerLauncher]) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("node1", "node2", "127.0.0.1", "localhost")
+    key = secrets.token_urlsafe(24)
+    relpath = "config/p2p.yaml"
+    config = (f"service:\n  api_key: {key}\ncluster:\n  enabled: true\n  p2p:\n    enable_tls: true\n"
+              "tls:\n  cert: ./tls/cert.pem\n  key: ./tls/key.pem\n  ca_cert: ./tls/cacert.pem\n")
+    rendered = RenderedConfig(
+        profile="p2p", config_relpath=relpath, env={}, tls=False, mtls=False,
+        files={
+            relpath: (config.encode(), 0o600),
+            "tls/cert.pem": (b"".join(p.bytes() for p in leaf.cert_chain_pems), 0o644),
+            "tls/key.pem": (leaf.private_key_pem.bytes(), 0o600),
+            "tls/cacert.pem": (ca.cert_pem.bytes(), 0o644),
+        },
+    )
+    launcher = launcher_factory()
+    launcher.create_network("cluster")
+    first = launcher.start(NodeSpec(rendered=rendered, name="node1", args=["--uri", "https://node1:6335"]),
+                           http_ready(), timeout=READY_TIMEOUT, network="cluster")
+    second = launcher.start(
+        NodeSpec(rendered=rendered, name="node2",
+                 args=["--bootstrap", "https://node1:6335", "--uri", "https://node2:6335"]),
+        http_ready(), timeout=READY_TIMEOUT, network="cluster")
+
+    def peers_of(instance: Instance) -> set[str]:
+        reply = httpx.get(f"{instance.rest_url}/cluster", headers={"api-key": key}, timeout=DATA_TIMEOUT)
+        return {peer["uri"].rstrip("/") for peer in reply.json()["result"].get("peers", {}).values()}
+
+    both = {"https://node1:6335", "https://node2:6335"}
+    poll_until(lambda: peers_of(first) == both, timeout=READY_TIMEOUT, interval=0.1)
+    assert peers_of(first) == both
+    assert peers_of(second) == both
+
+    # Clustered nodes also publish p2p, on loopback, and it speaks the node's TLS.
+    assert first.p2p_target is not None and first.p2p_target.startswith("127.0.0.1:")
+    container = docker_client.containers.get(first.description["container_id"])
+    p2p_bindings = container.attrs["NetworkSettings"]["Ports"]["6335/tcp"]
+    assert [b["HostIp"] for b in p2p_bindings] == ["127.0.0.1"]
+    context = trusting(ca)
+    leaf.configure_cert(context)
+    host, port = first.p2p_target.split(":")
+    with socket.create_connection((host, int(port)), timeout=DATA_TIMEOUT) as raw, \
+            context.wrap_socket(raw, server_hostname="node1") as tls_sock:
+        served = tls_sock.getpeercert(binary_form=True)
+    assert served is not None
+    assert ssl.DER_cert_to_PEM_cert(served).encode().strip() == leaf.cert_chain_pems[0].bytes().strip()
