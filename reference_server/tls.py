@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from reference_server import faults
 from reference_server.settings import Settings
+from reference_server.versioning import Emulation
 
 if TYPE_CHECKING:
     import grpc
@@ -168,14 +169,20 @@ def load_client_ca(settings: Settings) -> str:
     return "".join(usable)
 
 
+def minimum_version(emulation: Emulation) -> ssl.TLSVersion:
+    """REST spoke TLS 1.3 only until v1.3.0 (OpenSSL ``mozilla_modern_v5``), then 1.2+ (spec §6, §9)."""
+    return MINIMUM_VERSION if emulation.at_least("1.3.0") else ssl.TLSVersion.TLSv1_3
+
+
 def new_server_context(
     cert_path: str,
     key_path: str,
     client_ca_pem: str | None,
+    minimum: ssl.TLSVersion = MINIMUM_VERSION,
 ) -> ssl.SSLContext:
     """A REST server context: TLS 1.2+, AEAD suites, no compression or renegotiation."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = MINIMUM_VERSION
+    ctx.minimum_version = minimum
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.set_alpn_protocols(list(REST_ALPN))
@@ -213,7 +220,9 @@ class RotatingServerContext:
         self._client_ca_pem = client_ca_pem  # read once at start-up, never again (spec §7)
         self._clock = clock
         self._lock = threading.Lock()
-        self.context = new_server_context(settings.tls.cert, settings.tls.key, client_ca_pem)
+        self._emulation = Emulation.of(settings.version)
+        self._minimum = minimum_version(self._emulation)
+        self.context = new_server_context(settings.tls.cert, settings.tls.key, client_ca_pem, self._minimum)
         self._serving = self.context
         self._serial = identity.serial
         self._loaded_at = clock()
@@ -232,13 +241,20 @@ class RotatingServerContext:
         return self.ttl is not None and self._clock() - self._loaded_at >= self.ttl
 
     def _reload(self) -> None:
-        """Re-read cert and key; on failure keep the current pair and do not reset the age."""
+        """Re-read cert and key; on failure keep the current pair and do not reset the age.
+
+        Before v1.3.0 (OpenSSL) a failed reload aborted the handshake instead.
+        """
         tls = self._settings.tls
         try:
             identity = parse_identity(read_tls_file(tls.cert), read_tls_file(tls.key), tls.cert)
-            fresh = new_server_context(tls.cert, tls.key, self._client_ca_pem)
+            fresh = new_server_context(tls.cert, tls.key, self._client_ca_pem, self._minimum)
         except Exception as exc:  # any failure keeps the old pair in service (spec §7)
-            log.error(_ROTATION_FAILED, exc if isinstance(exc, TlsError) else type(exc).__name__)
+            reason = exc if isinstance(exc, TlsError) else type(exc).__name__
+            if not self._emulation.at_least("1.3.0"):
+                log.error("Failed to refresh server TLS certificate: %s", reason)
+                raise ssl.SSLError("certificate reload failed") from None
+            log.error(_ROTATION_FAILED, reason)
             if faults.active("rotation-drops-old-cert"):  # fault seam: the failed reload aborts the handshake
                 raise ssl.SSLError("certificate reload failed") from None
             return

@@ -40,6 +40,10 @@ import httpx
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Per-request timeout for self-tests. Generous on purpose: the machine may be
+#: busy, and a server's first data call waits for qdrant_client's import.
+#: Deadlines only cost time when something is already wrong.
+T = 60.0
 CONFIG_RELPATH = "config/test.yaml"
 READY_LINE = "Qdrant HTTP listening on"
 _DROPPED_ENV = {"SSL_CERT_FILE", "SSL_CERT_DIR", "SSLKEYLOGFILE", "RUN_MODE"}
@@ -73,6 +77,21 @@ def poll(check: Callable[[], bool], deadline_s: float, interval: float = 0.02) -
         if time.monotonic() >= end:
             return False
         time.sleep(interval)
+
+
+def assert_refused(request: Callable[[], object]) -> None:
+    """``request`` must fail at the transport (TLS alert, reset, close), not time out or answer.
+
+    Under TLS 1.3 a refused client certificate surfaces after the handshake,
+    as any of ConnectError/ReadError/WriteError/RemoteProtocolError.
+    """
+    try:
+        answer = request()
+    except httpx.TimeoutException as exc:
+        raise AssertionError(f"timed out instead of being refused: {exc!r}") from exc
+    except httpx.TransportError:
+        return
+    raise AssertionError(f"not refused: {answer!r}")
 
 
 def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -211,7 +230,7 @@ def start_server(
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     config_arg: str = CONFIG_RELPATH,
-    ready_timeout: float = 15.0,
+    ready_timeout: float = T,
     attempts: int = 3,
 ) -> ServerProcess:
     """Start a server on free ports and wait until it is ready; the caller must :meth:`stop` it.

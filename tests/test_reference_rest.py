@@ -21,7 +21,7 @@ import pytest
 import trustme
 from cryptography import x509
 
-from tests.server_helpers import ServerProcess, poll, running_server, write_file
+from tests.server_helpers import ServerProcess, T, assert_refused, poll, running_server, write_file
 
 MANAGE = "manage-" + secrets.token_hex(12)
 ALT = "alt-" + secrets.token_hex(12)
@@ -55,7 +55,7 @@ def srv() -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def http(srv: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=srv.base_url, timeout=10) as client:
+    with httpx.Client(base_url=srv.base_url, timeout=T) as client:
         yield client
 
 
@@ -249,7 +249,7 @@ def _raw_get(http: httpx.Client, path: str, headers: dict[str, str] | None = Non
 
 
 def test_path_tricks_before_v1_18_2_skip_auth_by_prefix() -> None:
-    with running_server(keyed("1.18.1"), grpc=False) as old, httpx.Client(base_url=old.base_url) as http:
+    with running_server(keyed("1.18.1"), grpc=False) as old, httpx.Client(base_url=old.base_url, timeout=T) as http:
         assert _raw_get(http, "/readyzX").status_code == 404
         assert _raw_get(http, "/livez/x").status_code == 404
         assert _raw_get(http, "//readyz/").status_code == 200
@@ -368,7 +368,7 @@ def test_cors_headers_on_refusals(http: httpx.Client) -> None:
 
 
 def test_cors_off_means_preflight_needs_a_key() -> None:
-    with running_server(keyed(enable_cors=False), grpc=False) as server, httpx.Client() as http:
+    with running_server(keyed(enable_cors=False), grpc=False) as server, httpx.Client(timeout=T) as http:
         preflight = {"Origin": "https://ui.example", "Access-Control-Request-Method": "GET"}
         response = http.options(server.url("/collections"), headers=preflight)
         assert response.status_code == 401
@@ -380,7 +380,7 @@ def test_cors_off_means_preflight_needs_a_key() -> None:
 
 
 def test_v1_8_0_refuses_with_403() -> None:
-    with running_server(keyed("1.8.0"), grpc=False) as old, httpx.Client(base_url=old.base_url) as http:
+    with running_server(keyed("1.8.0"), grpc=False) as old, httpx.Client(base_url=old.base_url, timeout=T) as http:
         missing = http.get("/collections")
         wrong = http.get("/collections", headers=m("wrong"))
         assert (missing.status_code, missing.text) == (403, "Invalid api-key")
@@ -394,14 +394,14 @@ def test_v1_8_0_refuses_with_403() -> None:
 
 
 def test_alt_key_ignored_before_v1_17() -> None:
-    with running_server(keyed("1.16.0"), grpc=False) as old, httpx.Client(base_url=old.base_url) as http:
+    with running_server(keyed("1.16.0"), grpc=False) as old, httpx.Client(base_url=old.base_url, timeout=T) as http:
         assert http.get("/collections", headers=m(ALT)).status_code == 401
         assert http.get("/collections", headers=m()).status_code == 200
 
 
 def test_empty_key_is_unset_in_v1_19_and_open() -> None:
     with running_server({"service": {"api_key": ""}}, grpc=False) as server:
-        assert httpx.get(server.url("/collections")).status_code == 200
+        assert httpx.get(server.url("/collections"), timeout=T).status_code == 200
         assert "is set but empty" in server.logs()
 
 
@@ -466,7 +466,7 @@ def test_points_round_trip(http: httpx.Client) -> None:
 
 def test_request_size_limits() -> None:
     config = keyed(max_request_size_mb=1)
-    with running_server(config, grpc=False) as server, httpx.Client(base_url=server.base_url) as http:
+    with running_server(config, grpc=False) as server, httpx.Client(base_url=server.base_url, timeout=T) as http:
         big = b'{"points": [], "pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'
         over = http.put("/collections/c/points", content=big, headers={"content-type": "application/json", **m()})
         assert over.status_code == 400
@@ -485,7 +485,7 @@ def test_official_client_over_rest(request: pytest.FixtureRequest, test_ca: trus
     name = collection_name()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
-        client = QdrantClient(url=server.base_url, api_key=MANAGE, prefer_grpc=False, timeout=10,
+        client = QdrantClient(url=server.base_url, api_key=MANAGE, prefer_grpc=False, timeout=int(T),
                               check_compatibility=False, verify=client_context(test_ca))
     try:
         client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
@@ -506,7 +506,7 @@ def test_official_client_over_rest(request: pytest.FixtureRequest, test_ca: trus
 
 
 def client_exists(srv: ServerProcess, name: str, ca: trustme.CA) -> bool:
-    response = httpx.get(srv.url(f"/collections/{name}/exists"), headers=m(), verify=client_context(ca))
+    response = httpx.get(srv.url(f"/collections/{name}/exists"), headers=m(), verify=client_context(ca), timeout=T)
     result: bool = response.json()["result"]["exists"]
     return result
 
@@ -515,7 +515,7 @@ def test_official_client_without_key_is_refused(srv: ServerProcess) -> None:
     from qdrant_client import QdrantClient
     from qdrant_client.http.exceptions import UnexpectedResponse
 
-    client = QdrantClient(url=srv.base_url, prefer_grpc=False, timeout=10)
+    client = QdrantClient(url=srv.base_url, prefer_grpc=False, timeout=int(T))
     try:
         with pytest.raises(UnexpectedResponse) as refused:
             client.get_collections()
@@ -558,7 +558,7 @@ def client_context(ca: trustme.CA, client: trustme.LeafCert | None = None) -> ss
 
 def peer_serial(port: int, ctx: ssl.SSLContext) -> int:
     """Serial of the certificate a fresh handshake gets."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+    with socket.create_connection(("127.0.0.1", port), timeout=T) as raw, \
             ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         der = tls.getpeercert(binary_form=True)
     assert der is not None
@@ -578,14 +578,10 @@ def tls_srv(test_ca: trustme.CA) -> Iterator[ServerProcess]:
 
 
 def test_https_works_and_plain_http_is_refused(tls_srv: ServerProcess, test_ca: trustme.CA) -> None:
-    with httpx.Client(verify=client_context(test_ca)) as https:
+    with httpx.Client(verify=client_context(test_ca), timeout=T) as https:
         assert https.get(tls_srv.url("/collections"), headers=m()).status_code == 200
     plain_url = tls_srv.url("/collections").replace("https://", "http://")
-    try:
-        response = httpx.get(plain_url, headers=m(), timeout=5)
-    except httpx.TransportError:
-        return
-    assert not response.is_success
+    assert_refused(lambda: httpx.get(plain_url, headers=m(), timeout=T))
 
 
 def test_tls_1_1_refused_and_1_2_aead_only(tls_srv: ServerProcess, test_ca: trustme.CA) -> None:
@@ -595,16 +591,14 @@ def test_tls_1_1_refused_and_1_2_aead_only(tls_srv: ServerProcess, test_ca: trus
         old.minimum_version = ssl.TLSVersion.TLSv1
         old.maximum_version = ssl.TLSVersion.TLSv1_1
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with pytest.raises(httpx.TransportError):
-        httpx.get(tls_srv.url("/readyz"), verify=old, timeout=5)
+    assert_refused(lambda: httpx.get(tls_srv.url("/readyz"), verify=old, timeout=T))
     cbc = client_context(test_ca)
     cbc.maximum_version = ssl.TLSVersion.TLSv1_2
     cbc.set_ciphers("ECDHE+AES128+SHA:ECDHE+AES256+SHA:AES128-SHA:AES256-SHA")
-    with pytest.raises(httpx.TransportError):
-        httpx.get(tls_srv.url("/readyz"), verify=cbc, timeout=5)
+    assert_refused(lambda: httpx.get(tls_srv.url("/readyz"), verify=cbc, timeout=T))
     tls12 = client_context(test_ca)
     tls12.maximum_version = ssl.TLSVersion.TLSv1_2
-    with httpx.Client(verify=tls12, timeout=5) as client:
+    with httpx.Client(verify=tls12, timeout=T) as client:
         response = client.get(tls_srv.url("/readyz"))
         assert response.status_code == 200
         ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
@@ -620,11 +614,9 @@ def test_mtls_requires_client_cert(test_ca: trustme.CA) -> None:
     config = keyed(enable_tls=True, verify_https_client_certificate=True)
     good = client_context(test_ca, client)
     with running_server(config, files=files, grpc=False, ready_context=good) as server:
-        with pytest.raises(httpx.TransportError):
-            httpx.get(server.url("/readyz"), verify=client_context(test_ca), timeout=5)
-        with pytest.raises(httpx.TransportError):
-            httpx.get(server.url("/readyz"), verify=client_context(test_ca, other), timeout=5)
-        response = httpx.get(server.url("/collections"), verify=good, headers=m(), timeout=5)
+        assert_refused(lambda: httpx.get(server.url("/readyz"), verify=client_context(test_ca), timeout=T))
+        assert_refused(lambda: httpx.get(server.url("/readyz"), verify=client_context(test_ca, other), timeout=T))
+        response = httpx.get(server.url("/collections"), verify=good, headers=m(), timeout=T)
         assert response.status_code == 200
 
 
@@ -645,7 +637,7 @@ def test_rotation_serves_new_cert_and_keeps_open_connections(test_ca: trustme.CA
     config = keyed(enable_tls=True)
     config["tls"] = {"cert_ttl": 1}
     with running_server(config, files=files, grpc=False, ready_context=ctx) as server, \
-            httpx.Client(verify=ctx, headers=m(), timeout=5) as kept:
+            httpx.Client(verify=ctx, headers=m(), timeout=T) as kept:
         assert "TLS enabled for REST API (TTL: 1)" in server.logs()
         before = kept.get(server.url("/collections"))
         kept_stream = before.extensions["network_stream"]
@@ -653,7 +645,7 @@ def test_rotation_serves_new_cert_and_keeps_open_connections(test_ca: trustme.CA
 
         new_files, second = tls_files(test_ca, with_ca=False)
         replace_files(server.workdir, new_files)
-        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(second), 10.0, 0.1)
+        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(second), T, 0.1)
 
         after = kept.get(server.url("/collections"))
         assert after.status_code == 200
@@ -672,14 +664,14 @@ def test_rotation_keeps_old_cert_when_new_files_are_broken(test_ca: trustme.CA) 
         failure = "Failed to refresh server TLS certificate, keeping current"
         # Each handshake after the TTL retries the reload; poll until one has failed.
         assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(first) and failure in server.logs(),
-                    10.0, 0.1)
+                    T, 0.1)
         assert peer_serial(server.http_port, ctx) == leaf_serial(first)
         assert server.logs().count(failure) >= 1
         assert "PRIVATE KEY" not in server.logs()
         # Positive twin: good files are picked up on a later handshake (the age was not reset).
         good, second = tls_files(test_ca, with_ca=False)
         replace_files(server.workdir, good)
-        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(second), 10.0, 0.1)
+        assert poll(lambda: peer_serial(server.http_port, ctx) == leaf_serial(second), T, 0.1)
 
 
 def test_no_rotation_without_ttl(test_ca: trustme.CA) -> None:
@@ -698,3 +690,30 @@ def test_no_rotation_without_ttl(test_ca: trustme.CA) -> None:
         while time.monotonic() < window_end:
             served.add(peer_serial(server.http_port, ctx))
         assert served == {leaf_serial(first)}
+
+
+def test_v1_2_rest_is_tls_1_3_only_and_failed_reload_aborts_handshakes(test_ca: trustme.CA) -> None:
+    """v1.1.1-v1.2.x: OpenSSL modern profile (TLS 1.3 only); a failed reload aborted the handshake (spec §7, §9)."""
+    files, first = tls_files(test_ca)
+    ctx = client_context(test_ca)
+    config = keyed("1.2.0", enable_tls=True)
+    config["tls"] = {"cert_ttl": 1}
+    with running_server(config, files=files, grpc=False, ready_context=ctx) as server:
+        tls12 = client_context(test_ca)
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert_refused(lambda: httpx.get(server.url("/readyz"), verify=tls12, timeout=T))
+        assert peer_serial(server.http_port, ctx) == leaf_serial(first)
+        replace_files(server.workdir, {"tls/cert.pem": b"not a certificate\n"})
+
+        def handshake_refused() -> bool:
+            try:
+                peer_serial(server.http_port, ctx)
+            except (ssl.SSLError, OSError):
+                return True
+            return False
+
+        assert poll(handshake_refused, T, 0.1)
+        good, second = tls_files(test_ca, with_ca=False)
+        replace_files(server.workdir, good)
+        assert poll(lambda: not handshake_refused() and peer_serial(server.http_port, ctx) == leaf_serial(second),
+                    T, 0.1)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.server_helpers import port_open, run_to_exit, running_server
+from tests.server_helpers import T, assert_refused, port_open, run_to_exit, running_server
 
 KEY = "startup-key-0123456789abcdef"
 TLS_ON = {"service": {"enable_tls": True, "api_key": KEY}}
@@ -122,7 +122,7 @@ def test_good_tls_files_start_with_qdrant_log_lines(test_ca: trustme.CA) -> None
         log = srv.logs()
         assert "TLS enabled for REST API (TTL: 3600)" in log
         assert "TLS enabled for gRPC API (TTL not supported)" in log
-        assert httpx.get(srv.url("/collections"), headers={"api-key": KEY}, verify=ctx).status_code == 200
+        assert httpx.get(srv.url("/collections"), headers={"api-key": KEY}, verify=ctx, timeout=T).status_code == 200
         assert KEY not in log and "PRIVATE KEY" not in log
 
 
@@ -136,13 +136,12 @@ def test_grpc_port_never_asks_for_a_client_certificate(test_ca: trustme.CA) -> N
     with running_server(MTLS_ON, files=files, ready_context=with_cert) as srv:
         credentials = grpc.ssl_channel_credentials(root_certificates=test_ca.cert_pem.bytes())
         with grpc.secure_channel(srv.grpc_target, credentials) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=T)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         without_cert = ssl.create_default_context()
         test_ca.configure_trust(without_cert)
-        with pytest.raises(httpx.TransportError):
-            httpx.get(srv.url("/readyz"), verify=without_cert, timeout=5)
-        assert httpx.get(srv.url("/readyz"), verify=with_cert, timeout=5).status_code == 200
+        assert_refused(lambda: httpx.get(srv.url("/readyz"), verify=without_cert, timeout=T))
+        assert httpx.get(srv.url("/readyz"), verify=with_cert, timeout=T).status_code == 200
 
 
 def test_bad_yaml_fails_with_one_line() -> None:
@@ -158,10 +157,10 @@ def test_missing_config_path_is_logged_and_defaults_apply() -> None:
     """Qdrant runs with defaults (no key, no TLS) when ``--config-path`` is missing (spec §1.2)."""
     with running_server({"service": {"api_key": KEY}}, config_arg="config/missing.yaml") as srv:
         assert "ERROR" in srv.logs() and "Config file via --config-path is not found: config/missing.yaml" in srv.logs()
-        assert httpx.get(srv.url("/collections")).status_code == 200  # fails open, like Qdrant
+        assert httpx.get(srv.url("/collections"), timeout=T).status_code == 200  # fails open, like Qdrant
     # Positive twin: the same config named correctly is applied.
     with running_server({"service": {"api_key": KEY}}) as srv:
-        assert httpx.get(srv.url("/collections")).status_code == 401
+        assert httpx.get(srv.url("/collections"), timeout=T).status_code == 401
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -175,7 +174,7 @@ def test_signals_stop_cleanly(sig: int) -> None:
 
 
 def test_stop_with_open_keep_alive_connection() -> None:
-    with running_server(None) as srv, httpx.Client() as client:
+    with running_server(None) as srv, httpx.Client(timeout=T) as client:
         assert client.get(srv.url("/collections")).status_code == 200
         assert srv.stop() == 0
 
@@ -201,9 +200,17 @@ def test_busy_grpc_port_keeps_rest_up() -> None:
         with running_server({"service": {"grpc_port": busy}}, grpc=False,
                             env={"QDRANT__SERVICE__GRPC_PORT": str(busy)}) as srv:
             assert srv.wait_for_log("Error while starting gRPC server")
-            assert httpx.get(srv.url("/readyz")).status_code == 200
+            assert httpx.get(srv.url("/readyz"), timeout=T).status_code == 200
 
 
-def test_faults_are_accepted_and_announced() -> None:
-    with running_server(None, extra_args=("--fault", "example-fault")) as srv:
-        assert "Faults switched on: example-fault" in srv.logs()
+def test_faults_are_announced_and_unknown_ones_refused() -> None:
+    from reference_server.faults import CATALOG
+
+    name = CATALOG[0].name
+    with running_server(None, extra_args=("--fault", name)) as srv:
+        assert f"Faults switched on: {name}" in srv.logs()
+    code, output, http_port, _ = run_to_exit(None, args=("--config-path", "config/test.yaml",
+                                                          "--fault", "no-such-fault"))
+    assert code == 1
+    assert len(output.splitlines()) == 1 and output.startswith("Error: unknown fault 'no-such-fault'"), output
+    assert not port_open(http_port)
