@@ -331,6 +331,23 @@ def test_upload_refused_as_text_before_body(http: httpx.Client, path: str) -> No
     assert http.post(path, files=files, headers=m()).status_code not in (401, 403)
 
 
+def test_upload_refusal_does_not_wait_for_the_body(srv: ServerProcess) -> None:
+    """GHSA-3v92-w72v-j994: the refusal arrives while the (huge) upload has barely started."""
+    head = (
+        f"POST /collections/c/snapshots/upload HTTP/1.1\r\nHost: 127.0.0.1\r\napi-key: {READ_ONLY}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1073741824\r\n\r\n--b\r\n"
+    ).encode()
+
+    def first_status_line(key: str) -> bytes:
+        with socket.create_connection(("127.0.0.1", srv.http_port), timeout=T) as conn:
+            conn.sendall(head.replace(READ_ONLY.encode(), key.encode()))
+            return conn.recv(4096).split(b"\r\n", 1)[0]
+
+    assert first_status_line(READ_ONLY) == b"HTTP/1.1 403 Forbidden"
+    # Positive twin: the manage key is not refused (here: 404, collection `c` does not exist).
+    assert first_status_line(MANAGE).split()[1] not in (b"401", b"403")
+
+
 def test_body_is_checked_before_access(http: httpx.Client) -> None:
     name = collection_name()
     broken = http.put(f"/collections/{name}/points", content=b"{not json", headers=m(READ_ONLY))
