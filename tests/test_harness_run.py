@@ -1,0 +1,219 @@
+"""End-to-end runs of ``pytest suites/`` as a user starts it: exit codes, bad input, secrets, clean-up.
+
+Each test runs the suite in a subprocess, exactly as the README does, and
+judges what a user would see: the exit code, the terminal output, the report
+files, and what is left running afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.server_helpers import free_port, start_server
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_IMAGE = "local/qsc-reference:latest"
+
+
+def run_suite(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest <args>`` from the repo root, with a private TMPDIR and report dir."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST", "QDRANT"))}
+    full_env["TMPDIR"] = str(tmp_path)
+    full_env.update(env or {})
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
+    if not any(a.startswith("--report-dir") for a in args):
+        cmd += ["--report-dir", str(tmp_path / "reports")]
+    return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def qsc_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in (proc.stdout + proc.stderr).splitlines() if "qsc:" in line]
+
+
+# -- bad input: one line, exit 4 ----------------------------------------------------
+
+
+def _garbage_file(tmp_path: Path) -> str:
+    path = tmp_path / "not-a-cert.pem"
+    path.write_text("hello\n")
+    return str(path)
+
+
+BAD_INPUT = [
+    ("unknown target", lambda tmp: ["--target", "nosuch"], {}, "--target must be one of"),
+    ("unknown gate", lambda tmp: ["--gate", "lenient"], {}, "--gate must be one of"),
+    ("unreachable external target",
+     lambda tmp: ["--target", "external", "--rest-url", f"http://127.0.0.1:{free_port()}", "--profile", "api-key"],
+     {}, "unreachable"),
+    ("external without profile",
+     lambda tmp: ["--target", "external", "--rest-url", "http://127.0.0.1:6333"], {}, "needs --profile"),
+    ("unreadable CA file", lambda tmp: ["--ca-cert", str(tmp / "missing.pem")], {}, "cannot read file"),
+    ("CA file that is not PEM", lambda tmp: ["--ca-cert", _garbage_file(tmp)], {}, "not a PEM file"),
+    ("missing qdrant binary", lambda tmp: ["--target", "binary", "--qdrant-binary", str(tmp / "qdrant")], {},
+     "not an executable"),
+    ("missing image", lambda tmp: ["--target", "docker", "--image", "local/qsc-no-such-image:0"], {},
+     "not present locally"),
+    ("no Docker engine", lambda tmp: ["--target", "docker"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+     "cannot reach the Docker engine"),
+    ("bad emulated version", lambda tmp: ["--reference-version", "one.two"], {}, "is not a version"),
+]
+
+
+@pytest.mark.parametrize("args, env, needle", [pytest.param(a, e, n, id=i) for i, a, e, n in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_4(tmp_path, args, env, needle):
+    proc = run_suite(["suites/test_auth_api_key.py", *args(tmp_path)], tmp_path, env=env, timeout=60)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 4, output[-2000:]
+    assert "Traceback" not in output, output[-2000:]
+    lines = qsc_lines(proc)
+    assert len(lines) == 1 and needle in lines[0], output[-2000:]
+    assert not list(tmp_path.glob("qsc-*")), "the per-run directory was left behind"
+
+
+def test_no_test_selected_is_an_error_not_a_pass(tmp_path):
+    proc = run_suite(["suites/test_auth_api_key.py", "-k", "no_such_test_anywhere"], tmp_path, timeout=120)
+    assert proc.returncode == 3, proc.stdout[-2000:]
+
+
+# -- an open server declared as keyed: fails, naming what is open; keys never printed ------------
+
+
+def test_open_server_is_not_secure_and_names_open_endpoints(tmp_path):
+    key_file = tmp_path / "api.key"
+    key_file.write_text("qsc-selftest-" + os.urandom(16).hex() + "\n")
+    key_file.chmod(0o600)
+    with_spy = {"QSC_SPY_FILE": str(tmp_path / "secrets.json")}
+    srv = start_server({})  # Qdrant's default: no key at all
+    try:
+        proc = run_suite(
+            ["suites/test_auth_api_key.py", "-p", "tests.key_spy", "--target", "external",
+             "--rest-url", srv.base_url, "--grpc-url", srv.grpc_target, "--profile", "api-key",
+             "--api-key-file", str(key_file)],
+            tmp_path, env=with_spy,
+        )
+    finally:
+        srv.stop()
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]
+    assert "NOT SECURE" in output and "AUTH-REST-001" in output, output[-3000:]
+    assert "GET /collections" in output and "GET /telemetry" in output, "the open routes are not named"
+    assert "/qdrant.Collections/List" in output, "the open gRPC methods are not named"
+    _assert_no_secret_anywhere(tmp_path, output)
+
+
+def _assert_no_secret_anywhere(tmp_path: Path, output: str) -> None:
+    secrets = json.loads((tmp_path / "secrets.json").read_text())
+    assert secrets, "the spy saw no registered secret: nothing was checked"
+    texts = [("terminal output", output)]
+    for path in (tmp_path / "reports").rglob("*"):
+        if path.is_file():
+            texts.append((str(path), path.read_text(errors="replace")))
+    assert len(texts) >= 4, "the run wrote no report files"
+    leaks = [(where, i) for where, text in texts for i, s in enumerate(secrets) if len(s) >= 8 and s in text]
+    assert not leaks, f"secrets appear in: {sorted({w for w, _ in leaks})}"
+
+
+def test_main_job_writes_reports_and_never_prints_keys(tmp_path):
+    proc = run_suite(["suites/test_auth_api_key.py", "suites/test_authz_special.py", "-p", "tests.key_spy"],
+                     tmp_path, env={"QSC_SPY_FILE": str(tmp_path / "secrets.json")})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "verdict: SECURE" in output, output[-2000:]
+    (run_dir,) = (tmp_path / "reports").iterdir()
+    assert {p.name for p in run_dir.iterdir()} >= {"results.json", "junit.xml", "report.html"}
+    _assert_no_secret_anywhere(tmp_path, output)
+
+
+# -- Ctrl-C: nothing the run started survives it ------------------------------------------
+
+
+def _processes_under(root: Path) -> list[int]:
+    """PIDs whose working directory lies under ``root`` (servers run in per-run work dirs)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(root)):
+            found.append(int(entry.name))
+    return found
+
+
+def _wait(check, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_ctrl_c_stops_every_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
+         "--report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert _wait(lambda: bool(_processes_under(tmp_path)), 60), "no server started"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out[-2000:]
+    assert _wait(lambda: not _processes_under(tmp_path), 10), "servers survived Ctrl-C"
+    assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
+
+
+# -- the Docker target -------------------------------------------------------------------
+
+
+def _docker_client():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception as exc:  # no engine: the Docker tests cannot run here
+        pytest.skip(f"no Docker engine: {exc}")
+    return client
+
+
+def _ensure_reference_image(client) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(REFERENCE_IMAGE)
+    except docker.errors.ImageNotFound:
+        subprocess.run(["bash", str(ROOT / "docker" / "build.sh")], check=True, timeout=900)
+
+
+def test_docker_target_passes_api_key_suite_and_leaves_nothing(tmp_path):
+    client = _docker_client()
+    _ensure_reference_image(client)
+    proc = run_suite(["suites/test_auth_api_key.py", "--target", "docker", "--image", REFERENCE_IMAGE],
+                     tmp_path, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "verdict: SECURE" in output
+    results = next((tmp_path / "reports").rglob("results.json"))
+    doc = json.loads(results.read_text())
+    assert doc["target"]["launcher"] == "docker"
+    left = client.containers.list(all=True, filters={"label": f"qsc.run-id={doc['run_id']}"})
+    assert not left, f"containers of run {doc['run_id']} were left behind"
+    networks = client.networks.list(filters={"label": f"qsc.run-id={doc['run_id']}"})
+    assert not networks, "networks were left behind"
