@@ -602,8 +602,8 @@ class ClusterNode:
             leader = answer.get("leader")
             self.leader = int(leader) if leader is not None else None
             self._last_update = _now_iso()
-        log.info("Joined the cluster via %s as peer %d at %s (%d peers known)", bootstrap, self.peer_id, own,
-                 len(peers) + 1)
+            known = len(self._peers)
+        log.info("Joined the cluster via %s as peer %d at %s (%d peers known)", bootstrap, self.peer_id, own, known)
 
     # -- handlers -----------------------------------------------------------
 
