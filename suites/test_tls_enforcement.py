@@ -162,17 +162,20 @@ BAD_IDS = [b.kind for b in BAD_CERTS]
 class BadCertFleet:
     """Servers of the ``tls`` profile whose ``tls/cert.pem`` is a bad certificate, started on first use."""
 
-    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, reference_version: str | None) -> None:
+    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, options: Any) -> None:
         self.launcher = launcher
         self.pki = pki
         self.keys = keys
-        self.reference_version = reference_version
+        # Rendered like every other server of the run: same emulated version, same injected faults.
+        self.reference_version: str | None = options.reference_version
+        self.reference_faults: tuple[str, ...] = tuple(getattr(options, "reference_faults", ()) or ())
         self._started: dict[str, Instance | LaunchError] | None = None
 
     def _start_one(self, bad: BadCert) -> Instance | LaunchError:
         prof = profile("tls")
         rendered = render(prof, self.pki, credentials_for(prof, self.keys),
-                          reference_version=self.reference_version)
+                          reference_version=self.reference_version,
+                          reference_faults=self.reference_faults)
         leaf = bad.cert(self.pki)
         files = dict(rendered.files)
         files["tls/cert.pem"] = (leaf.chain_pem, files["tls/cert.pem"][1])
@@ -211,7 +214,7 @@ class BadCertFleet:
 
 @pytest.fixture(scope="module")
 def bad_fleet(launcher, pki, run_keys, target_options) -> Iterator[BadCertFleet]:
-    fleet = BadCertFleet(launcher, pki, run_keys, target_options.reference_version)
+    fleet = BadCertFleet(launcher, pki, run_keys, target_options)
     yield fleet
     fleet.stop()
 

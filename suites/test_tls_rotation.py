@@ -40,7 +40,7 @@ import pytest
 
 from fixtures import tls_probe
 from fixtures.clients.rest import RestClient
-from fixtures.outcomes import disabled
+from fixtures.outcomes import disabled, unsupported
 from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI, ssl_client_context
 
 req = pytest.mark.requirement
@@ -291,8 +291,9 @@ def test_rest_presents_new_certificate_after_ttl(qdrant, rotator, record_propert
 @req("ROT-REST-002")
 def test_rest_connection_opened_before_rotation_keeps_working(qdrant, rotator):
     obs = rotator.run_rotate(_rotation_server(qdrant))
-    assert obs.reload_seconds is not None, (
-        f"the certificate never rotated ({obs.after.summary()}), so there is nothing to survive")
+    if obs.reload_seconds is None:
+        unsupported(f"the certificate never rotated ({obs.after.summary()}), so no connection can outlive a "
+                    "rotation; ROT-REST-001 reports that")
     (outcome,) = obs.kept_alive
     assert outcome.succeeded, f"the connection opened before the rotation failed afterwards: {outcome.summary()}"
     assert obs.first_connection is not None, (
@@ -309,9 +310,9 @@ def test_grpc_keeps_startup_certificate(qdrant, rotator):
     server = _rotation_server(qdrant)
     if not server.grpc_target:
         disabled("no gRPC endpoint for this target")
+    # Whether REST rotated or not, the files changed and the TTL passed long ago for a listener loaded at
+    # start-up, so a gRPC listener that reloaded would present the new certificate on a new handshake.
     obs = rotator.run_rotate(server)
-    assert obs.reload_seconds is not None, (
-        f"REST never picked up the new files ({obs.after.summary()}), so the TTL had no visible effect to compare")
     assert obs.grpc_before is not None and obs.grpc_before.completed, (
         f"no TLS handshake on the gRPC port: {obs.grpc_before.summary() if obs.grpc_before else None}")
     assert obs.grpc_after is not None and obs.grpc_after.completed, (
@@ -349,9 +350,6 @@ def test_rest_handshakes_abort_while_new_files_are_garbage(qdrant, rotator):
 @req("ROT-REST-005")
 def test_rest_never_falls_back_while_new_files_are_broken(qdrant, rotator, record_property):
     obs = rotator.run_broken(_rotation_server(qdrant))
-    assert obs.restore_seconds is not None, (
-        f"positive twin failed: valid files written after the broken ones were never served (serial "
-        f"{obs.restored_serial:x}), so the server may never have tried the broken ones")
     served_plain = [o for o in obs.plaintext if o.refused is None]
     assert not served_plain, (
         "the REST port answered plaintext HTTP while its certificate files were broken: "
@@ -362,6 +360,11 @@ def test_rest_never_falls_back_while_new_files_are_broken(qdrant, rotator, recor
            if not h.completed and h.error is not None and h.error.startswith("connect")]
     assert not odd, "the REST port stopped listening while the files were broken: " + odd[0].summary()
     assert obs.garbage.seen and obs.mismatch.seen, "no handshake was made while the files were broken"
+    if obs.restore_seconds is None:
+        # The positive twin: without it nothing shows the server ever read the broken files.
+        unsupported(f"the target never reloaded its certificate files (valid files written afterwards were not "
+                    f"served either: serial {obs.restored_serial:x}), so broken ones cannot affect it; "
+                    "ROT-REST-001/003 report the missing reload")
     record_property("while_garbage", obs.garbage.summary())
     # spec §7 (inferred): Qdrant accepts a mismatched pair and its handshakes fail until the next good reload;
     # keeping the previous certificate is as safe. Either is recorded, neither fails this requirement.

@@ -105,17 +105,20 @@ def _listening(host: str, port: int) -> bool:
 class StartupTrials:
     """Starts every broken configuration once (in parallel) and keeps what was observed."""
 
-    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, reference_version: str | None) -> None:
+    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, options: Any) -> None:
         self.launcher = launcher
         self.pki = pki
         self.keys = keys
-        self.reference_version = reference_version
+        # Rendered like every other server of the run: same emulated version, same injected faults.
+        self.reference_version: str | None = options.reference_version
+        self.reference_faults: tuple[str, ...] = tuple(getattr(options, "reference_faults", ()) or ())
         self._trials: dict[str, Trial] | None = None
         self._instances: list[Instance] = []
 
     def _rendering(self, case: Case) -> Any:
         prof = profile("tls")
-        rendered = render(prof, self.pki, credentials_for(prof, self.keys), reference_version=self.reference_version)
+        rendered = render(prof, self.pki, credentials_for(prof, self.keys), reference_version=self.reference_version,
+                          reference_faults=self.reference_faults)
         files = dict(rendered.files)
         if case.drop is not None:
             files.pop(case.drop)
@@ -199,7 +202,7 @@ class StartupTrials:
 
 @pytest.fixture(scope="module")
 def trials(launcher, pki, run_keys, target_options) -> Iterator[StartupTrials]:
-    yield StartupTrials(launcher, pki, run_keys, target_options.reference_version)
+    yield StartupTrials(launcher, pki, run_keys, target_options)
 
 
 def _twin(qdrant: Callable[[str], Any]) -> Any:
