@@ -474,6 +474,7 @@ class ClusterNode:
         self.leader: int | None = None
         self._peers: dict[int, PeerUri] = {}
         self._failures: dict[str, _SendFailure] = {}
+        self._inflight: set[str] = set()  # peers with an Exchange still under way
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: grpc.Server | None = None
@@ -688,27 +689,39 @@ class ClusterNode:
                 log.exception("p2p heartbeat failed")
 
     def _heartbeat_once(self, *, timeout: float) -> None:
+        """Send the table to every peer without waiting: a dead peer must not slow the others down."""
         with self._lock:
-            others = [(pid, uri) for pid, uri in self._peers.items() if pid != self.peer_id]
+            others = [uri for pid, uri in self._peers.items() if pid != self.peer_id and str(uri) not in self._inflight]
+            self._inflight.update(str(uri) for uri in others)
         message = {"peer_id": self.peer_id, "uri": str(self.uri), "peers": self._table()}
-        pending: list[tuple[PeerUri, grpc.Future]] = []
-        for _pid, uri in others:
+        for uri in others:
             try:
-                pending.append((uri, self.channels.future(uri, M_EXCHANGE, message, timeout=timeout)))
+                future = self.channels.future(uri, M_EXCHANGE, message, timeout=timeout)
             except PeerError as exc:
                 self._record_failure(uri, str(exc))
-        for uri, fut in pending:
-            try:
-                answer = _load(bytes(fut.result()))
-                peers = {int(pid): PeerUri.parse(str(u)) for pid, u in dict(answer.get("peers") or {}).items()}
-            except grpc.RpcError as exc:
-                self._record_failure(uri, describe_rpc_error(exc))
+                self._done(uri)
                 continue
-            except (TypeError, ValueError, ClusterError) as exc:
-                self._record_failure(uri, f"malformed answer: {exc}")
-                continue
+            future.add_done_callback(lambda fut, uri=uri: self._on_exchange_answer(uri, fut))
+
+    def _done(self, uri: PeerUri) -> None:
+        with self._lock:
+            self._inflight.discard(str(uri))
+
+    def _on_exchange_answer(self, uri: PeerUri, future: grpc.Future) -> None:
+        try:
+            answer = _load(bytes(future.result()))
+            peers = {int(pid): PeerUri.parse(str(u)) for pid, u in dict(answer.get("peers") or {}).items()}
+        except grpc.RpcError as exc:
+            self._record_failure(uri, describe_rpc_error(exc))
+        except (TypeError, ValueError, ClusterError) as exc:
+            self._record_failure(uri, f"malformed answer: {exc}")
+        except Exception as exc:  # cancelled at shutdown, or anything else: never kill grpc's callback thread
+            self._record_failure(uri, type(exc).__name__)
+        else:
             with self._lock:
                 self._merge(peers)
+        finally:
+            self._done(uri)
 
     def _record_failure(self, uri: PeerUri, error: str) -> None:
         with self._lock:
