@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 import secrets
 import socket
@@ -315,20 +316,32 @@ def test_missing_image_is_bad_input_without_pull(docker_client: Any, monkeypatch
 def test_image_removed_after_check_is_bad_input_without_pull(docker_client: Any, reference_image: str,
                                                              monkeypatch: pytest.MonkeyPatch, run_id: str,
                                                              tmp_path: Path) -> None:
+    # An image of its own (a label makes a new id), so removing it leaves the reference image alone.
     doomed = f"local/qsc-doomed-{secrets.token_hex(4)}:latest"
-    docker_client.images.get(reference_image).tag(doomed)
+    recipe = f"FROM {reference_image}\nLABEL qsc.selftest={secrets.token_hex(8)}\n".encode()
+    docker_client.images.build(fileobj=io.BytesIO(recipe), tag=doomed, rm=True, forcerm=True)
     try:
         launcher = DockerLauncher(doomed, run_id, workroot=tmp_path, client=docker_client)
     finally:
-        docker_client.images.remove(doomed)
+        docker_client.images.remove(doomed, force=True)
     pulls = _forbid_pulls(monkeypatch, docker_client)
     try:
-        with pytest.raises(BadTargetInput, match="not present locally"):
+        with pytest.raises(BadTargetInput, match="no longer present locally") as info:
             launcher.start(NodeSpec(rendered=api_key_config("k" * 16), name="n1"), http_ready(), timeout=5)
+        assert "\n" not in str(info.value)
     finally:
         launcher.close()
     assert pulls == []
     assert run_labelled(docker_client, run_id) == ([], [])
+
+
+def test_nodes_run_the_image_id_described(docker_client: Any, launcher_factory: Callable[..., DockerLauncher]
+                                          ) -> None:
+    launcher = launcher_factory()
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
+                              http_ready(), timeout=READY_TIMEOUT)
+    container = docker_client.containers.get(instance.description["container_id"])
+    assert container.image.id == launcher.image_id == instance.description["image_id"]
 
 
 def test_unreachable_engine_is_one_line_bad_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -343,8 +356,6 @@ def test_unreachable_engine_is_one_line_bad_input(monkeypatch: pytest.MonkeyPatc
 @pytest.fixture(scope="session")
 def nonroot_image(docker_client: Any, reference_image: str) -> Iterator[str]:
     """The reference image running as uid 1000, like qdrant/qdrant's ``-unprivileged`` variants."""
-    import io
-
     tag = f"local/qsc-selftest-nonroot:{secrets.token_hex(4)}"
     recipe = f"FROM {reference_image}\nUSER 1000:1000\n".encode()
     docker_client.images.build(fileobj=io.BytesIO(recipe), tag=tag, rm=True, forcerm=True,
