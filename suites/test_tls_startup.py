@@ -94,14 +94,6 @@ def _reserve_ports(n: int) -> list[int]:
             s.close()
 
 
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 class StartupTrials:
     """Starts every broken configuration once (in parallel) and keeps what was observed."""
 
@@ -143,7 +135,7 @@ class StartupTrials:
         def up(instance: Instance) -> bool:
             rest = tls_probe.endpoint(instance.rest_url, 6333)
             grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
-            return _listening(*rest) or (grpc is not None and _listening(*grpc))
+            return tls_probe.port_listening(*rest) or (grpc is not None and tls_probe.port_listening(*grpc))
 
         try:
             instance = self.launcher.start(NodeSpec(rendered=self._rendering(case), name=f"tls-startup-{case.name}"),
