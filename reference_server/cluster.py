@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 import grpc
 from cryptography import x509
 
-from reference_server import COMMIT, TITLE, tls
+from reference_server import COMMIT, TITLE, faults, tls
 from reference_server.auth import AuthFailure, AuthKeys
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
@@ -224,7 +224,8 @@ def prepare(settings: Settings) -> ClusterConfig | None:
         uri=uri,
         bootstrap=bootstrap,
         tls=p2p_tls,
-        keys=keys if internal_auth and settings.service.enforce_internal_auth else None,
+        keys=(keys if internal_auth and settings.service.enforce_internal_auth
+              and not faults.active("p2p-internal-auth-ignored") else None),  # fault seam
         outgoing_key=(keys.manage if keys is not None else None) if internal_auth else None,
         version=settings.version,
         faults=frozenset(f for f in settings.faults if f in FAULTS),
@@ -326,7 +327,7 @@ class InternalAuth(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         details: Any = handler_call_details
-        if details.method in HEALTH_METHODS:
+        if details.method in HEALTH_METHODS and not faults.active("p2p-health-requires-key"):  # fault seam
             return continuation(handler_call_details)
         first: dict[str, str] = {}
         for key, value in details.invocation_metadata or ():

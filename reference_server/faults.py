@@ -23,13 +23,18 @@ test tolerates failures there and counts only ``requirements`` as a kill.
 
 from __future__ import annotations
 
+import select
+import socket
 import ssl
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import grpc
+
+    from reference_server.settings import Settings
 
 FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG")
 
@@ -116,10 +121,13 @@ CATALOG: tuple[Fault, ...] = (
     # -- TLS --------------------------------------------------------------------------------
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
-    _f("tls-weak-cipher", "the REST TLS port offers CBC and static-RSA TLS 1.2 suites", "TLS",
+    _f("tls-weak-cipher", "the REST TLS port offers CBC (and, with an RSA certificate, static-RSA) TLS 1.2 suites",
+       "TLS",
        ["TLS-REST-008", "TLS-REST-009"]),
     _f("tls-anon-cipher", "the REST TLS port accepts anonymous (unauthenticated) ECDH/DH suites", "TLS",
        ["TLS-REST-007", "TLS-REST-008", "TLS-REST-009"]),
+    _f("tls-plaintext-also", "the TLS REST port also answers plaintext HTTP on the same port", "TLS",
+       ["TLS-REST-001", "TLS-REST-002", "AUTH-ANY-001", "AUTHZ-REST-018"]),
     _f("grpc-tls-missing", "with TLS enabled the public gRPC port still serves plaintext", "TLS",
        ["TLS-GRPC-001", "TLS-GRPC-002", "TLS-GRPC-003", "TLS-GRPC-004", "TLS-GRPC-005", "TLS-GRPC-006",
         "TLS-GRPC-007", "TLS-GRPC-008", "TLS-ANY-001", "TLS-ANY-002", "AUTH-ANY-001", "AUTHZ-REST-018"]),
@@ -128,16 +136,23 @@ CATALOG: tuple[Fault, ...] = (
     # -- MTLS -------------------------------------------------------------------------------
     _f("mtls-no-client-cert-required", "with verify_https_client_certificate on, REST never asks for a client "
        "certificate, so any or none is accepted", "MTLS",
-       ["MTLS-REST-001", "MTLS-REST-002", "MTLS-REST-003", "MTLS-REST-004", "MTLS-REST-005"]),
+       ["MTLS-REST-001", "MTLS-REST-002", "MTLS-REST-003", "MTLS-REST-004", "MTLS-REST-005"],
+       collateral=["MTLS-GRPC-001"]),  # as for mtls-client-cert-optional
     _f("mtls-client-cert-optional", "REST asks for a client certificate but lets a client without one in",
-       "MTLS", ["MTLS-REST-001", "MTLS-REST-005"]),
+       "MTLS", ["MTLS-REST-001", "MTLS-REST-005"],
+       # MTLS-GRPC-001 first checks that REST demands a client certificate, so gRPC's answer means something
+       collateral=["MTLS-GRPC-001"]),
     _f("mtls-expired-accepted", "REST client-certificate verification ignores validity dates "
-       "(X509_V_FLAG_NO_CHECK_TIME)", "MTLS", ["MTLS-REST-003"]),
+       "(X509_V_FLAG_NO_CHECK_TIME)", "MTLS", ["MTLS-REST-003", "MTLS-REST-005"]),
     _f("grpc-requests-client-cert", "the public gRPC port demands a client certificate when "
        "verify_https_client_certificate is on (Qdrant's never asks)", "MTLS", ["MTLS-GRPC-001"]),
     # -- ROT --------------------------------------------------------------------------------
     _f("rotation-never-reloads", "tls.cert_ttl is ignored: REST keeps its start-up certificate forever", "ROT",
-       ["ROT-REST-001", "ROT-REST-003"]),
+       ["ROT-REST-001", "ROT-REST-003"],
+       # ROT-GRPC-001 compares gRPC with a REST reload it first has to see
+       collateral=["ROT-GRPC-001"]),
+    _f("rotation-reloads-grpc", "the public gRPC port re-reads tls.cert/tls.key on new handshakes", "ROT",
+       ["ROT-GRPC-001"]),
     _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
        "and new handshakes fail", "ROT", ["ROT-REST-003"]),
     # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
@@ -146,6 +161,12 @@ CATALOG: tuple[Fault, ...] = (
                    "CLUSTER-P2P-005"]),
     _f("p2p-accepts-any-client-cert", "the p2p port does not verify client certificates", "CLUSTER",
        ["CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005", "CLUSTER-P2P-007"]),
+    _f("p2p-internal-auth-ignored", "service.enforce_internal_auth is ignored: the p2p port takes internal calls "
+       "without an API key", "CLUSTER", ["CLUSTER-P2P-010", "CLUSTER-P2P-011"]),
+    _f("p2p-health-requires-key", "with enforce_internal_auth the p2p health methods demand a credential too",
+       "CLUSTER", ["CLUSTER-P2P-012"]),
+    _f("cluster-node-open", "in cluster mode a node serves its REST and gRPC APIs without API-key checks",
+       "CLUSTER", ["CLUSTER-REST-001", "CLUSTER-GRPC-001"]),
     _f("p2p-skips-server-name-check", "a joining peer does not check the bootstrap peer's certificate against "
        "the host in its URI", "CLUSTER", ["CLUSTER-P2P-006"]),
 )
@@ -193,7 +214,9 @@ def weaken_server_context(ctx: ssl.SSLContext) -> None:
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     if active("tls-weak-cipher"):
-        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-RSA-AES128-SHA:AES128-SHA:AES256-SHA256:!aNULL:!eNULL")
+        # CBC with SHA-1/SHA-256 MACs for either certificate type, plus static-RSA key exchange.
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
+                        "ECDHE-ECDSA-AES256-SHA384:AES128-SHA:AES256-SHA256:!aNULL:!eNULL")
     if active("tls-anon-cipher"):
         ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
 
@@ -214,3 +237,100 @@ def grpc_credentials_requiring_client_cert(chain_pem: bytes, key_pem: bytes, ca_
 
     return grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=ca_pem.encode("ascii"),
                                        require_client_auth=True)
+
+
+def grpc_credentials_reloading(settings: Settings) -> grpc.ServerCredentials:
+    """``rotation-reloads-grpc``: gRPC re-reads ``tls.cert``/``tls.key`` on new handshakes (Qdrant's never does)."""
+    import grpc
+
+    from reference_server import tls
+
+    first = tls.load_identity(settings)
+    serving = {"chain": first.chain_pem}
+
+    def fetch() -> grpc.ServerCertificateConfiguration | None:
+        try:
+            fresh = tls.load_identity(settings)
+        except tls.TlsError:
+            return None
+        if fresh.chain_pem == serving["chain"]:
+            return None
+        serving["chain"] = fresh.chain_pem
+        return grpc.ssl_server_certificate_configuration([(fresh.key_pem, fresh.chain_pem)])
+
+    initial = grpc.ssl_server_certificate_configuration([(first.key_pem, first.chain_pem)])
+    return grpc.dynamic_ssl_server_credentials(initial, fetch, require_client_authentication=False)
+
+
+def plaintext_front(public: socket.socket) -> socket.socket:
+    """``tls-plaintext-also``: the TLS REST port answers plaintext HTTP too.
+
+    A thread accepts on the public socket and peeks at the first byte. A TLS
+    ClientHello (0x16) is relayed byte for byte to the real TLS listener, now on
+    an internal loopback socket (returned, for uvicorn to serve); anything
+    else is relayed to it through a TLS client connection made here, so
+    plaintext requests get answered.
+    """
+    inner = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    inner.bind(("127.0.0.1", 0))
+    inner.listen(128)
+    inner.setblocking(False)
+    target = inner.getsockname()[:2]
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    public.setblocking(True)
+
+    def accept_loop() -> None:
+        while True:
+            try:
+                conn, _ = public.accept()
+            except OSError:
+                return
+            threading.Thread(target=_front_one, args=(conn, target, client), daemon=True,
+                             name="fault-plaintext-front-conn").start()
+
+    threading.Thread(target=accept_loop, daemon=True, name="fault-plaintext-front").start()
+    return inner
+
+
+def _front_one(conn: socket.socket, target: tuple[str, int], client: ssl.SSLContext) -> None:
+    upstream: socket.socket | None = None
+    try:
+        conn.settimeout(10)
+        first = conn.recv(1, socket.MSG_PEEK)
+        if not first:
+            return
+        upstream = socket.create_connection(target, timeout=10)
+        if first != b"\x16":
+            upstream = client.wrap_socket(upstream)
+        _relay(conn, upstream)
+    except (OSError, ValueError):
+        pass
+    finally:
+        for sock in (conn, upstream):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways in one thread (an SSL socket must not be read and written concurrently)."""
+    a.settimeout(5)
+    b.settimeout(5)
+    while True:
+        pending = [s for s in (a, b) if isinstance(s, ssl.SSLSocket) and s.pending()]
+        readable = pending or select.select([a, b], [], [], 30)[0]
+        if not readable:
+            return
+        for source in readable:
+            sink = b if source is a else a
+            try:
+                data = source.recv(65536)
+            except (TimeoutError, ssl.SSLWantReadError):
+                continue
+            if not data:
+                return
+            sink.sendall(data)

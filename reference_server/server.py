@@ -91,6 +91,8 @@ def prepare(
             rest_tls = tls.rest_context(settings, identity)
             if settings.service.grpc_port is not None and not fault_catalog.active("grpc-tls-missing"):
                 grpc_credentials = tls.grpc_credentials(identity)
+                if fault_catalog.active("rotation-reloads-grpc"):  # fault seam
+                    grpc_credentials = fault_catalog.grpc_credentials_reloading(settings)
                 mtls = settings.service.verify_https_client_certificate
                 if mtls and fault_catalog.active("grpc-requests-client-cert"):  # fault seam
                     grpc_credentials = fault_catalog.grpc_credentials_requiring_client_cert(
@@ -99,7 +101,10 @@ def prepare(
             if not fault_catalog.active("tls-missing-cert-plaintext"):  # fault seam: falls back to plaintext
                 raise StartupError(str(exc)) from None
             rest_tls = grpc_credentials = None
-    return Prepared(settings, AuthKeys.from_settings(settings), rest_tls, grpc_credentials, p2p)
+    keys = AuthKeys.from_settings(settings)
+    if settings.cluster.enabled and fault_catalog.active("cluster-node-open"):  # fault seam
+        keys = None
+    return Prepared(settings, keys, rest_tls, grpc_credentials, p2p)
 
 
 def log_startup_notes(prepared: Prepared) -> None:
@@ -246,6 +251,8 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
         grpc_server = start_grpc(prepared, data)
         server = _uvicorn_server(prepared, RestApp(settings, prepared.keys, data), data)
         stopper.attach(server)
+        if prepared.rest_tls is not None and fault_catalog.active("tls-plaintext-also"):  # fault seam
+            rest_socket = fault_catalog.plaintext_front(rest_socket)
         asyncio.run(server.serve(sockets=[rest_socket]))
     finally:
         for sig, handler in previous.items():

@@ -77,6 +77,24 @@ def suite_files(requirements: Iterable[str], tests: dict[str, list[str]]) -> lis
     return sorted({test_file(n) for req in requirements for n in tests.get(req, [])})
 
 
+def selection(fault: Fault, tests: dict[str, list[str]], scope: str) -> list[str]:
+    """What a fault's run passes to pytest.
+
+    ``scope`` ``tests`` (the default): the node ids of the tests of the fault's
+    declared requirements (requirements and collateral), in collection order.
+    ``files``: the whole files holding the tests of its requirements; slower,
+    and every other test in those files must hold too.
+    """
+    if scope == "files":
+        return suite_files(fault.requirements, tests)
+    ids: dict[str, None] = {}
+    for req in fault.declared:
+        for nodeid in tests.get(req, []):
+            if test_file(nodeid) in suite_files(fault.requirements, tests):
+                ids[nodeid] = None
+    return list(ids)
+
+
 @dataclass
 class SuiteRun:
     """What one suite subprocess showed: per-requirement overall outcomes, or why there are none."""
@@ -93,11 +111,14 @@ class SuiteRun:
         return {req for req, outcome in self.outcomes.items() if outcome in FAILING}
 
 
-def run_suites(files: list[str], fault: str | None, report_dir: Path) -> SuiteRun:
-    """Run ``files`` against the embedded reference server, with ``fault`` switched on (or clean)."""
+def run_suites(files: list[str], fault: str | None, report_dir: Path, *, select: list[str] | None = None) -> SuiteRun:
+    """Run ``select`` (node ids or files; default ``files``) against the embedded reference server.
+
+    ``fault`` switched on, or the clean server when ``None``.
+    """
     report_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", *files, "--strict", "--report-dir", str(report_dir), "-q",
-           "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly"]
+    cmd = [sys.executable, "-m", "pytest", *(select or files), "--strict", "--report-dir", str(report_dir), "-q",
+           "-p", "no:cacheprovider"]
     if fault is not None:
         cmd += ["--reference-fault", fault]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "QDRANT__", "PYTEST_"))}

@@ -21,6 +21,9 @@ import pytest
 from reference_server.faults import BY_NAME, CATALOG
 from tests import kill_helpers
 
+#: ``tests`` (default): each fault runs the tests of its declared requirements; ``files``: whole suite files.
+SCOPE = os.environ.get("QSC_KILL_SCOPE", "tests")
+
 
 @pytest.fixture(scope="session")
 def requirement_tests() -> dict[str, list[str]]:
@@ -49,8 +52,16 @@ def test_fault_is_killed(name: str, requirement_tests: dict[str, list[str]], con
                                        f"no suite test names any of {list(fault.requirements)}")
     else:
         control = kill_helpers.control_for(files, control_dir)
-        run = kill_helpers.run_suites(files, name, tmp_path / "reports")
+        select = kill_helpers.selection(fault, requirement_tests, SCOPE)
+        run = kill_helpers.run_suites(files, name, tmp_path / "reports", select=select)
         verdict = kill_helpers.judge(fault, run, control)
+        if not verdict.killed:
+            # One more run: on a loaded machine a twin can time out. Both runs are reported.
+            again = kill_helpers.run_suites(files, name, tmp_path / "reports-retry", select=select)
+            retried = kill_helpers.judge(fault, again, control)
+            retried.detail = f"{retried.detail} [retried; first run: {verdict.detail}]"
+            retried.seconds += verdict.seconds
+            verdict = retried
     record_property("kill_verdict", json.dumps(verdict.to_dict()))
     assert verdict.killed, f"fault {name!r} ({fault.description}) is not killed: {verdict.detail}"
 
