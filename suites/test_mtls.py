@@ -86,7 +86,7 @@ def _request(server: Any, client: CertFiles | None) -> Any:
 def _twin(server: Any) -> None:
     rest = server.new_rest()  # the deployment's CA and its accepted client certificate
     try:
-        outcome = rest.request("GET", "/", headers=server.key_headers())
+        outcome = tls_probe.until_answered(lambda: rest.request("GET", "/", headers=server.key_headers()))
     finally:
         rest.close()
     assert outcome.succeeded, (
@@ -144,7 +144,9 @@ def _grpc_without_client_cert(server: Any) -> Any:
     # TLS with the deployment's CA, no client certificate.
     client = tls_probe.grpc_client(server.grpc_target, root_certificates=server.tls_material.ca_pem)
     try:
-        return client.call(HEALTH, metadata=list(server.key_headers().items()))
+        # A refusal is the verdict here; only a connection that timed out (a slow machine) is tried again.
+        return tls_probe.until_answered(lambda: client.call(HEALTH, metadata=list(server.key_headers().items())),
+                                        retry_if=tls_probe.slow_connection)
     finally:
         client.close()
 
@@ -182,7 +184,7 @@ def _grpc_twin(server: Any) -> None:
                                       private_key=material.client_key_pem,
                                       certificate_chain=material.client_chain_pem)
     try:
-        twin = with_cert.call(HEALTH, metadata=list(server.key_headers().items()))
+        twin = tls_probe.until_answered(lambda: with_cert.call(HEALTH, metadata=list(server.key_headers().items())))
     finally:
         with_cert.close()
     assert twin.succeeded, f"positive twin failed: gRPC with the valid client certificate: {twin.summary()}"

@@ -45,7 +45,7 @@ def _grpc_endpoint(server: Any) -> tuple[str, int]:
 
 def _rest_twin(server: Any) -> None:
     """HTTPS with the deployment's CA (and client certificate if it has one) gets 2xx."""
-    outcome = server.rest().request("GET", "/", headers=server.key_headers())
+    outcome = tls_probe.until_answered(lambda: server.rest().request("GET", "/", headers=server.key_headers()))
     assert outcome.succeeded and outcome.tls_version, (
         f"positive twin failed: HTTPS verified against the CA does not work, so refusals prove nothing: "
         f"{outcome.summary()}")
@@ -56,7 +56,7 @@ def _grpc_twin(server: Any) -> None:
     client = tls_probe.grpc_client(server.grpc_target, root_certificates=material.ca_pem,
                                    private_key=material.client_key_pem, certificate_chain=material.client_chain_pem)
     try:
-        outcome = client.call(HEALTH, metadata=list(server.key_headers().items()))
+        outcome = tls_probe.until_answered(lambda: client.call(HEALTH, metadata=list(server.key_headers().items())))
     finally:
         client.close()
     assert outcome.succeeded, (
@@ -110,7 +110,8 @@ def test_grpc_plaintext_is_refused(qdrant):
     _grpc_twin(server)
     plain = tls_probe.grpc_client(server.grpc_target, timeout=10.0)
     try:
-        outcomes = [plain.call(HEALTH), plain.call(LIST_COLLECTIONS)]
+        outcomes = [tls_probe.until_answered(lambda m=m: plain.call(m), retry_if=tls_probe.slow_connection)
+                    for m in (HEALTH, LIST_COLLECTIONS)]
     finally:
         plain.close()
     answered = [o for o in outcomes if not tls_probe.refused_outright(o)]
@@ -286,7 +287,7 @@ def test_grpc_client_refuses_bad_server_certificate(qdrant, bad_fleet, bad):
     # grpcio (BoringSSL) as a client: no key is sent, so an accepted handshake would show as any answer.
     client = tls_probe.grpc_client(node.grpc_target, root_certificates=pki.ca.cert_pem, timeout=10.0)
     try:
-        outcome = client.call(HEALTH)
+        outcome = tls_probe.until_answered(lambda: client.call(HEALTH), retry_if=tls_probe.slow_connection)
     finally:
         client.close()
     assert tls_probe.refused_outright(outcome), f"grpcio accepted a {bad.kind} certificate: {outcome.summary()}"

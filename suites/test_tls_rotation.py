@@ -200,7 +200,7 @@ class Rotator:
             return self.rotate
         keep = server.new_rest()
         try:
-            first = keep.request("GET", "/", headers=server.key_headers())
+            first = tls_probe.until_answered(lambda: keep.request("GET", "/", headers=server.key_headers()))
             assert first.succeeded, f"the rotation server does not answer over TLS: {first.summary()}"
             connection = keep.last_connection.local_address if keep.last_connection else None
             old = tls_probe.Handshake(completed=True, error=None,

@@ -170,7 +170,9 @@ class StartupTrials:
             if trial.grpc_target is not None:
                 grpc = GrpcClient(trial.grpc_target, timeout=10.0)
                 try:
-                    trial.plaintext.append(grpc.call("/qdrant.Qdrant/HealthCheck"))
+                    trial.plaintext.append(tls_probe.until_answered(
+                        lambda g=grpc: g.call("/qdrant.Qdrant/HealthCheck"), retry_if=tls_probe.slow_connection,
+                        deadline_s=10.0))
                 finally:
                     grpc.close()
                 host, port = tls_probe.endpoint(trial.grpc_target, 6334)
@@ -201,7 +203,7 @@ def _twin(qdrant: Callable[[str], Any]) -> Any:
     server = qdrant("tls")
     if not server.can_modify_files:
         disabled("needs servers started with broken TLS files; the suite never reconfigures an external target")
-    outcome = server.rest().request("GET", "/", headers=server.key_headers())
+    outcome = tls_probe.until_answered(lambda: server.rest().request("GET", "/", headers=server.key_headers()))
     assert outcome.succeeded and outcome.tls_version, (
         f"positive twin failed: the same configuration with valid files does not serve HTTPS: {outcome.summary()}")
     return server
