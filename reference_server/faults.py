@@ -118,6 +118,9 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTHZ-REST-017"]),
     _f("ro-legacy-refusal-message", 'the read-only key on a write gets v1.8\'s "Write access denied" instead of '
        '"Forbidden: Global manage access is required"', "AUTHZ", ["AUTHZ-REST-005", "AUTHZ-GRPC-005"]),
+    # -- HYG: what the server lets slip (fixtures/catalog/requirements/extra.yaml) ---------------
+    _f("key-logged", "the REST access log records the api-key or Authorization header of each request", "HYG",
+       ["HYG-ANY-001"]),
     # -- TLS --------------------------------------------------------------------------------
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),

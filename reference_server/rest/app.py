@@ -121,6 +121,9 @@ class RestApp:
         await _send(send, response)
         log.info("%s %s %d %.4f", request.method, request.path, response.status,
                  time.perf_counter() - request.started)
+        if faults.active("key-logged"):  # fault seam: the access log shows the credential presented
+            presented = request.header(b"api-key") or request.header(b"authorization")
+            log.info("credential for %s: %r", request.path, presented)
 
     # -- layers, outermost first --------------------------------------------------------
 
