@@ -40,6 +40,7 @@ class BadClient:
     """A client identity the REST port must refuse; ``attr`` is the RunPKI leaf (``None``: no certificate)."""
 
     case: str
+    what: str  # as a sentence says it
     attr: str | None
     needs_target_ca: bool  # minted by the run CA: meaningful only if the target trusts that CA
     note: str = ""  # how sure the spec is, when it is not
@@ -51,11 +52,13 @@ class BadClient:
         return leaf
 
 
-NO_CERT = BadClient("no-certificate", None, needs_target_ca=False)
-FOREIGN = BadClient("foreign-ca", "foreign_client", needs_target_ca=False)
-EXPIRED = BadClient("expired", "expired_client", needs_target_ca=True)
-NOT_YET_VALID = BadClient("not-yet-valid", "not_yet_valid_client", needs_target_ca=True)
-SERVER_ONLY_EKU = BadClient("server-only-eku", "server_only_eku_client", needs_target_ca=True,
+NO_CERT = BadClient("no-certificate", "no client certificate", None, needs_target_ca=False)
+FOREIGN = BadClient("foreign-ca", "a client certificate from another CA", "foreign_client", needs_target_ca=False)
+EXPIRED = BadClient("expired", "an expired client certificate", "expired_client", needs_target_ca=True)
+NOT_YET_VALID = BadClient("not-yet-valid", "a not-yet-valid client certificate", "not_yet_valid_client",
+                          needs_target_ca=True)
+SERVER_ONLY_EKU = BadClient("server-only-eku", "a client certificate without the clientAuth EKU",
+                            "server_only_eku_client", needs_target_ca=True,
                             note=" (spec §6, inferred: webpki requires clientAuth when the EKU extension is present)")
 ALL_BAD = [NO_CERT, FOREIGN, EXPIRED, NOT_YET_VALID, SERVER_ONLY_EKU]
 
@@ -72,8 +75,8 @@ def _mtls_server(qdrant: Any) -> Any:
 
 def _usable(server: Any, pki: RunPKI, bad: BadClient) -> None:
     if bad.needs_target_ca and server.tls_material.ca_path != pki.ca_path:
-        disabled(f"a {bad.case} certificate must come from the deployment's own CA to test only its "
-                 f"{bad.case} property; the suite has no key for --ca-cert")
+        disabled(f"{bad.what} must come from the deployment's own CA to test only that one defect; "
+                 "the suite has no key for --ca-cert")
 
 
 def _request(server: Any, client: CertFiles | None) -> Any:
@@ -101,7 +104,7 @@ def _check_refused(server: Any, pki: RunPKI, bad: BadClient) -> None:
     _twin(server)
     outcome = _request(server, bad.cert(pki))
     assert not outcome.succeeded, (
-        f"REST accepted a request with {bad.case.replace('-', ' ')} client certificate although "
+        f"REST accepted a request with {bad.what} although "
         f"service.verify_https_client_certificate is on{bad.note}: {outcome.summary()}")
 
 
@@ -135,7 +138,7 @@ def test_rest_refuses_client_certificates_at_the_tls_layer(qdrant, pki, bad):
     _twin(server)
     outcome = _request(server, bad.cert(pki))
     assert outcome.refused is not None, (
-        f"Qdrant refuses {bad.case.replace('-', ' ')} client certificate in the TLS handshake "
+        f"Qdrant refuses a request with {bad.what} in the TLS handshake "
         f"(spec §6: certificate_required / unknown_ca / certificate_expired / unsupported_certificate alerts), "
         f"never with an HTTP status; this target answered: {outcome.summary()}")
 
