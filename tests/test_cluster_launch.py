@@ -147,7 +147,7 @@ def test_get_cluster_reports_qdrant_shape(launcher, pki, keys):
         assert body["status"] == "ok" and isinstance(body["time"], float)
         assert result["status"] == "enabled"
         peers = result["peers"]
-        assert set(peers) == {str(result["peer_id"]), *[p for p in peers if p != str(result["peer_id"])]}
+        assert str(result["peer_id"]) in peers and len(peers) == 2, peers
         assert all(v["uri"].startswith("https://") and v["uri"].endswith("/") for v in peers.values())
         assert result["raft_info"]["role"] == "Follower"
         leader = result["raft_info"]["leader"]
@@ -157,6 +157,26 @@ def test_get_cluster_reports_qdrant_shape(launcher, pki, keys):
         assert cluster.rest(cluster.nodes[0]).request("GET", "/cluster").status == 401
     finally:
         cluster.stop()
+
+
+def test_get_cluster_without_cluster_mode_is_disabled(launcher, pki, keys):
+    import json
+
+    from fixtures.clients.rest import RestClient
+    from fixtures.launchers.base import NodeSpec
+    from fixtures.pki import ssl_client_context
+    from fixtures.profiles import profile, render
+
+    rendered = render(profile("api-key"), pki, keys)
+    node = launcher.start(NodeSpec(rendered=rendered, name="single"),
+                          lambda i: RestClient(i.rest_url).request("GET", "/readyz").status == 200)
+    client = RestClient(node.rest_url, ssl_context=ssl_client_context(pki.ca_path))
+    try:
+        outcome = client.request("GET", "/cluster", headers={"api-key": keys.api_key or ""})
+        assert outcome.status == 200, outcome.summary()
+        assert json.loads(outcome.body)["result"] == {"status": "disabled"}
+    finally:
+        client.close()
 
 
 # -- start-up and join failures of the reference server ----------------------------------------
