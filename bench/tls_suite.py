@@ -11,7 +11,9 @@ without the TLS modules (``--ignore``) and prints the difference.
 
 Per run: wall seconds, pytest's seconds, the slowest phases (from
 ``--durations``), the outcome line, and the 1-minute load average (other
-processes on a shared machine inflate every figure). Then min / median / max.
+processes on a shared machine inflate every figure), and the CPU seconds of
+pytest plus every server it started (load-independent: on an idle 2-core
+machine the wall time is at least half of it). Then min / median / max.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,9 +43,13 @@ def one_run(targets: list[str], extra: list[str]) -> dict[str, object]:
         cmd = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "--durations=6",
                "--report-dir", reports, *extra]
         load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
         wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of pytest and every server it started and reaped: what the run costs whatever else the machine does.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     out = proc.stdout
     found = list(_SUMMARY.finditer(out))
     summary = found[-1] if found else None
@@ -50,6 +57,7 @@ def one_run(targets: list[str], extra: list[str]) -> dict[str, object]:
             for m in _DURATION.finditer(out)][:4]
     return {
         "wall": wall,
+        "cpu": cpu,
         "pytest": float(summary.group("secs")) if summary else None,
         "counts": summary.group("counts") if summary else _last_error(out + proc.stderr),
         "rc": proc.returncode,
@@ -70,7 +78,7 @@ def _series(label: str, targets: list[str], n: int, extra: list[str]) -> list[fl
         run = one_run(targets, extra)
         walls.append(float(run["wall"]))  # type: ignore[arg-type]
         pytest_s = f"{run['pytest']:.1f}s" if run["pytest"] is not None else "?"
-        print(f"  run {i + 1}: wall {run['wall']:.1f}s (pytest {pytest_s}), exit {run['rc']}, "
+        print(f"  run {i + 1}: wall {run['wall']:.1f}s (pytest {pytest_s}), CPU {run['cpu']:.1f}s, exit {run['rc']}, "
               f"load {run['load']:.1f}: {run['counts']}")
         for line in run["slow"]:  # type: ignore[attr-defined]
             print(f"      {line}")
