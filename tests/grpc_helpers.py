@@ -27,7 +27,7 @@ from reference_server.grpc_api.server import start_grpc_server
 from reference_server.settings import Settings, load_settings
 from tests.server_helpers import free_port
 
-CALL_TIMEOUT_S = 10.0
+CALL_TIMEOUT_S = 30.0  # generous: a subprocess server may still be importing qdrant_client
 EMPTY_DIR = Path("/nonexistent-reference-server-config-dir")
 
 

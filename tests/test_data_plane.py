@@ -51,20 +51,18 @@ def ids(points: Any) -> list[Any]:
 
 
 def test_lazy_returns_before_qdrant_client_is_imported() -> None:
+    # "Not ready right after lazy()" proves it did not wait: the import takes a second or more.
     script = (
-        "import sys, time\n"
-        "t = time.monotonic()\n"
+        "import sys\n"
         "from reference_server.data_plane import DataPlane\n"
         "plane = DataPlane.lazy()\n"
-        "elapsed = time.monotonic() - t\n"
-        "plane.wait_ready(60)\n"
-        "print(f'{elapsed:.3f}', plane.ready, 'qdrant_client' in sys.modules)\n"
+        "ready_at_return = plane.ready\n"
+        "plane.wait_ready(120)\n"
+        "print(ready_at_return, plane.ready, 'qdrant_client' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
-                         timeout=90, check=True)
-    elapsed, ready, imported = out.stdout.split()
-    assert float(elapsed) < 0.5
-    assert ready == "True" and imported == "True"
+                         timeout=180, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
 
 
 def test_importing_the_module_does_not_import_qdrant_client() -> None:

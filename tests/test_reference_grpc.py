@@ -359,7 +359,7 @@ def test_reflection_sits_behind_auth(keyed: InProcessGrpc, path: str) -> None:
 
     def exchange(metadata: list[tuple[str, str]]) -> str:
         try:
-            list(stream(iter([b""]), metadata=metadata, timeout=10))
+            list(stream(iter([b""]), metadata=metadata, timeout=30))
         except grpc.RpcError as exc:
             return str(exc.code().name)
         return "OK"
@@ -466,7 +466,7 @@ def _client(srv: InProcessGrpc, api_key: str | None) -> QdrantClient:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
         return QdrantClient(host="127.0.0.1", grpc_port=srv.port, prefer_grpc=True, https=False,
-                            api_key=api_key, check_compatibility=False, timeout=10)
+                            api_key=api_key, check_compatibility=False, timeout=30)
 
 
 def test_official_client_round_trip(keyed: InProcessGrpc) -> None:
@@ -545,14 +545,14 @@ def test_tls_channel_with_key_succeeds(tls_server: InProcessGrpc) -> None:
 
 
 def test_plaintext_channel_to_tls_port_fails(tls_server: InProcessGrpc) -> None:
-    result = call(tls_server.channel(), "/qdrant.Collections/List", metadata=key(MANAGE), timeout=5)
+    result = call(tls_server.channel(), "/qdrant.Collections/List", metadata=key(MANAGE))
     assert result.code == "UNAVAILABLE"
 
 
 def test_official_client_over_tls(tls_server: InProcessGrpc) -> None:
     assert tls_server.tls_root is not None
     client = QdrantClient(host="127.0.0.1", grpc_port=tls_server.port, prefer_grpc=True, https=True,
-                          api_key=RO, check_compatibility=False, timeout=10,
+                          api_key=RO, check_compatibility=False, timeout=30,
                           grpc_options={"root_certificates": tls_server.tls_root})
     try:
         assert isinstance(client.get_collections().collections, list)
@@ -562,7 +562,7 @@ def test_official_client_over_tls(tls_server: InProcessGrpc) -> None:
 
 def test_tls_channel_trusting_another_ca_fails(tls_server: InProcessGrpc) -> None:
     channel = tls_server.secure_channel(trustme.CA().cert_pem.bytes())
-    result = call(channel, "/qdrant.Collections/List", metadata=key(MANAGE), timeout=5)
+    result = call(channel, "/qdrant.Collections/List", metadata=key(MANAGE))
     assert result.code == "UNAVAILABLE"
 
 
@@ -634,7 +634,7 @@ def test_a_replacement_policy_changes_the_decision() -> None:
 
 
 def test_subprocess_server_grpc_auth(reference_server: Callable[..., ServerProcess]) -> None:
-    srv = reference_server({"service": {"api_key": MANAGE, "read_only_api_key": RO}})
+    srv = reference_server({"service": {"api_key": MANAGE, "read_only_api_key": RO}}, ready_timeout=60)
     with grpc.insecure_channel(srv.grpc_target) as channel:
         assert_code(call(channel, "/qdrant.Collections/List"), "UNAUTHENTICATED", MSG_MISSING)
         assert_code(call(channel, "/qdrant.Collections/List", metadata=key(MANAGE)), "OK")
@@ -658,10 +658,11 @@ def test_subprocess_grpc_tls_never_asks_for_a_client_certificate(
         "tls/cacert.pem": ca.cert_pem.bytes(),
     }
     srv = reference_server({"service": {"api_key": MANAGE, "enable_tls": True,
-                                        "verify_https_client_certificate": True}}, files=files)
+                                        "verify_https_client_certificate": True}}, files=files,
+                           ready_timeout=60)
     creds = grpc.ssl_channel_credentials(root_certificates=ca.cert_pem.bytes())
     with grpc.secure_channel(srv.grpc_target, creds) as channel:
         assert_code(call(channel, "/qdrant.Collections/List", metadata=key(MANAGE)), "OK")
         assert_code(call(channel, "/qdrant.Collections/List"), "UNAUTHENTICATED", MSG_MISSING)
     with grpc.insecure_channel(srv.grpc_target) as plaintext:
-        assert call(plaintext, "/qdrant.Collections/List", metadata=key(MANAGE), timeout=5).code == "UNAVAILABLE"
+        assert call(plaintext, "/qdrant.Collections/List", metadata=key(MANAGE)).code == "UNAVAILABLE"
