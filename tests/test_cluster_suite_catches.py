@@ -76,7 +76,7 @@ def test_cluster_without_p2p_tls_fails(tmp_path):
     "fault, tests, expected",
     [
         ("p2p-skips-server-name-check", "forms_over_tls or name_not_in", {"CLUSTER-P2P-006"}),
-        ("p2p-accepts-plaintext", "forms_over_tls or refuses_plaintext", {"CLUSTER-P2P-002"}),
+        ("p2p-accepts-plaintext", "forms_over_tls or refuses_plaintext", {"CLUSTER-P2P-001", "CLUSTER-P2P-002"}),
         ("p2p-accepts-any-client-cert", "requires_a_client_certificate or foreign_ca_certificate or expired",
          {"CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005"}),
     ],
