@@ -163,11 +163,11 @@ DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     || { tail -n 30 "$build/docker-build.log" >&2; die "docker build failed (log: $build/docker-build.log)"; }
 rm -rf "$ctx"
 current="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
-# The image the tag moved away from would linger untagged; a container still
-# using it keeps it alive, hence no error when it cannot go.
-if [[ -n "$previous" && "$previous" != "$current" ]]; then
-    docker image rm "$previous" >/dev/null 2>&1 || true
-fi
+# Images the tag moved away from (this time or in an earlier build, while a
+# container still used them) would linger untagged; one still in use stays.
+for stale in $previous $(docker images -q --no-trunc --filter dangling=true --filter label=qsc.image=reference-server); do
+    [[ "$stale" == "$current" ]] || docker image rm "$stale" >/dev/null 2>&1 || true
+done
 log "image $IMAGE built in $(elapsed "$t0") s, size $(docker image inspect -f '{{.Size}}' "$IMAGE" \
     | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 printf '%s\n' "$current"
