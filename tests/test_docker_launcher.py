@@ -25,7 +25,16 @@ import httpx
 import pytest
 import trustme
 
-from fixtures.launchers.base import BadTargetInput, Instance, LaunchError, NodeSpec, RenderedConfig, poll_until
+from fixtures.launchers.base import (
+    BadTargetInput,
+    Instance,
+    LaunchError,
+    NodeSpec,
+    Ports,
+    RenderedConfig,
+    free_port,
+    poll_until,
+)
 from fixtures.launchers.docker import LABEL_NODE, LABEL_RUN, DockerLauncher, connect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -279,10 +288,14 @@ def test_exit_before_ready_raises_with_logs(docker_client: Any, launcher_factory
 def test_host_network_mode(launcher_factory: Callable[..., DockerLauncher]) -> None:
     key = secrets.token_urlsafe(16)
     launcher = launcher_factory("host")
-    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="h1"), http_ready(),
-                              timeout=READY_TIMEOUT)
-    assert instance.rest_url.startswith("http://127.0.0.1:")
-    assert instance.ports is not None and instance.ports.http not in (6333, 6334)
+    chosen = Ports(free_port(), free_port(), free_port())
+    p2p_override = free_port()
+    instance = launcher.start(
+        NodeSpec(rendered=api_key_config(key), name="h1", extra_env={"QDRANT__CLUSTER__P2P__PORT": str(p2p_override)}),
+        http_ready(), timeout=READY_TIMEOUT, ports=chosen)
+    assert instance.rest_url == f"http://127.0.0.1:{chosen.http}"
+    assert instance.grpc_target == f"127.0.0.1:{chosen.grpc}"
+    assert instance.ports == Ports(chosen.http, chosen.grpc, p2p_override)
     assert httpx.get(f"{instance.rest_url}/collections", timeout=DATA_TIMEOUT).status_code == 401
     with_key = httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, timeout=DATA_TIMEOUT)
     assert with_key.status_code == 200
