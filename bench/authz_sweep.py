@@ -6,7 +6,9 @@ Runs ``pytest suites/test_authz_sweep.py`` N times, each in its own process
 with its own server (start-up included, as a user sees it), and prints per
 run: wall seconds, pytest's own seconds, the slowest setup (the server start),
 the outcome counts, and then min / median / max. Load from other processes on
-the machine shows up here; ``os.getloadavg()`` is printed next to each run.
+the machine shows up here; ``os.getloadavg()`` is printed next to each run, and
+so is the CPU time pytest and the server it started used (their exchanges are
+sequential, so on an idle machine the wall time is close to that sum).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,18 +35,25 @@ _SUMMARY = re.compile(r"^(?P<counts>\d+ (?:passed|failed|error|errors|skipped|un
 _SETUP = re.compile(r"^(?P<secs>[\d.]+)s setup\s", re.MULTILINE)
 
 
-def one_run(extra: list[str]) -> tuple[float, float | None, float | None, str, int]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(extra: list[str]) -> tuple[float, float, float | None, float | None, str, int]:
     with tempfile.TemporaryDirectory(prefix="qsc-bench-authz-") as reports:
         cmd = [sys.executable, "-m", "pytest", "suites/test_authz_sweep.py", "-q", "-p", "no:cacheprovider",
                "--durations=5", "--report-dir", reports, *extra]
+        cpu_before = _children_cpu()
         started = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
         wall = time.monotonic() - started
+        cpu = _children_cpu() - cpu_before
     out = proc.stdout
     found = list(_SUMMARY.finditer(out))
     summary = found[-1] if found else None
     setups = [float(m.group("secs")) for m in _SETUP.finditer(out)]
-    return (wall, float(summary.group("secs")) if summary else None, max(setups) if setups else None,
+    return (wall, cpu, float(summary.group("secs")) if summary else None, max(setups) if setups else None,
             summary.group("counts") if summary else _last_error(out + proc.stderr), proc.returncode)
 
 
@@ -66,14 +76,14 @@ def main() -> int:
     worst_rc = 0
     for i in range(1, args.n + 1):
         load = os.getloadavg()[0]
-        wall, inner, setup, counts, rc = one_run(args.extra)
+        wall, cpu, inner, setup, counts, rc = one_run(args.extra)
         walls.append(wall)
         worst_rc = max(worst_rc, rc)
         inner_s = f"{inner:.2f}s" if inner is not None else "?"
         setup_s = f"{setup:.2f}s" if setup is not None else "?"
         verdict = "ok" if wall < TARGET_S else f"OVER {TARGET_S:.0f}s"
-        print(f"run {i}: wall {wall:.2f}s (pytest {inner_s}, slowest setup {setup_s}) "
-              f"load {load:.1f} rc {rc} [{counts}] {verdict}")
+        print(f"run {i}: wall {wall:.2f}s (pytest {inner_s}, slowest setup {setup_s}; "
+              f"CPU pytest+server {cpu:.2f}s) load {load:.1f} rc {rc} [{counts}] {verdict}")
     print(f"wall min {min(walls):.2f}s  median {statistics.median(walls):.2f}s  max {max(walls):.2f}s  "
           f"(target < {TARGET_S:.0f}s)")
     return 0 if worst_rc in (0, 1) else worst_rc
