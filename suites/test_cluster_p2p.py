@@ -18,7 +18,7 @@ names are checked by the peer that dials (CLUSTER-P2P-006).
 
 Environment for self-tests: ``QSC_CLUSTER_P2P_TLS=off`` starts the cluster
 without p2p TLS (an insecure cluster the suite must fail). For an external
-target, ``QSC_P2P_URL`` (``host:port`` of one node's p2p port) enables the
+target, ``--p2p-url`` (``host:port`` of one node's p2p port) enables the
 port checks; checks that must start peers are disabled there.
 """
 
@@ -65,9 +65,9 @@ def _p2p_tls_wanted() -> bool:
 
 
 def _external(target_options: Any, run_keys: Any) -> ExternalCluster:
-    p2p_url = os.environ.get("QSC_P2P_URL", "").strip()
+    p2p_url = (target_options.p2p_url or "").strip()
     if not p2p_url:
-        disabled("external target: the cluster checks need the address of a node's p2p port (QSC_P2P_URL=host:port)")
+        disabled("external target: the cluster checks need the address of a node's p2p port (--p2p-url host:port)")
     from fixtures.launchers.external import ExternalLauncher, _host_port
 
     launcher = ExternalLauncher(target_options.rest_url, target_options.grpc_url)
