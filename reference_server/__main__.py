@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from reference_server import logging_setup, server
+    from reference_server import logging_setup, server, watchdog
 
     try:
         prepared = server.prepare(args.config_path, uri=args.uri, bootstrap=args.bootstrap,
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     logging_setup.configure(prepared.settings.log_level)
     server.log_startup_notes(prepared)
+    watchdog.start_from_env()
     return server.run(prepared, rest_socket)
 
 

@@ -180,6 +180,23 @@ def test_ctrl_c_stops_every_server(tmp_path):
     assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
 
 
+def test_servers_stop_themselves_when_the_run_is_killed(tmp_path):
+    """SIGKILL leaves pytest no chance to clean up; the reference server's watchdog does it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
+         "--report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait(lambda: bool(_processes_under(tmp_path)), 60), "no server started"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert _wait(lambda: not _processes_under(tmp_path), 20), "servers outlived a killed run"
+
+
 # -- the Docker target -------------------------------------------------------------------
 
 
