@@ -35,7 +35,7 @@ from fixtures.launchers.base import (
     free_port,
     poll_until,
 )
-from fixtures.launchers.docker import LABEL_NODE, LABEL_RUN, DockerLauncher, connect
+from fixtures.launchers.docker import LABEL_NODE, LABEL_RUN, DockerLauncher, connect, listening_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "local/qsc-reference:latest"
@@ -448,3 +448,46 @@ def test_cluster_nodes_meet_over_p2p_tls_on_a_network(
         served = tls_sock.getpeercert(binary_form=True)
     assert served is not None
     assert ssl.DER_cert_to_PEM_cert(served).encode().strip() == leaf.cert_chain_pems[0].bytes().strip()
+
+
+def test_connect_only_ready_check_is_not_fooled_by_docker_proxy(
+        launcher_factory: Callable[..., DockerLauncher]) -> None:
+    # docker-proxy accepts on the published port before the server listens; a ready check that
+    # only connects must still not return before the server answers.
+    def connects(instance: Instance) -> bool:
+        host, port = instance.rest_url.rsplit("/", 1)[1].split(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    launcher = launcher_factory()
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"), connects,
+                              timeout=READY_TIMEOUT)
+    assert httpx.get(f"{instance.rest_url}/readyz", timeout=DATA_TIMEOUT).status_code == 200
+
+
+def test_bridge_mode_publishes_on_requested_ports(docker_client: Any,
+                                                  launcher_factory: Callable[..., DockerLauncher]) -> None:
+    chosen = Ports(free_port(), free_port(), free_port())
+    launcher = launcher_factory()
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
+                              http_ready(), timeout=READY_TIMEOUT, ports=chosen)
+    assert instance.rest_url == f"http://127.0.0.1:{chosen.http}"
+    assert instance.grpc_target == f"127.0.0.1:{chosen.grpc}"
+    container = docker_client.containers.get(instance.description["container_id"])
+    assert container.attrs["NetworkSettings"]["Ports"]["6333/tcp"] == [
+        {"HostIp": "127.0.0.1", "HostPort": str(chosen.http)}]
+
+
+def test_listening_ports_reads_the_process_namespace() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        found = listening_ports(os.getpid())
+        assert found is not None and port not in found
+        listener.listen()
+        found = listening_ports(os.getpid())
+        assert found is not None and port in found
+    assert listening_ports(2**22 + 12345) is None
