@@ -505,8 +505,12 @@ def _param(case: Case) -> Any:
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
-def test_authz(case: Case, qdrant: Callable[[str], Any], sweep_state: SweepState | None) -> None:
+def test_authz(case: Case, qdrant: Callable[[str], Any], sweep_state: SweepState | None,
+               target_options: Any) -> None:
     server = qdrant(PROFILE)  # reports disabled/unsupported as the plugin decides
+    if case.row.disruptive and server.launcher.kind == "external" and not target_options.allow_disruptive:
+        # A conformance run must not reset quotas or recover the cluster of a production deployment.
+        disabled(f"{case.target} changes server-wide state; pass --allow-disruptive to include it")
     if sweep_state is None:
         pytest.fail("the api-key profile has no manage key: give --api-key-file for an external target")
     version = server.version_tuple
