@@ -131,9 +131,8 @@ CATALOG: tuple[Fault, ...] = (
        ["TLS-REST-007", "TLS-REST-008", "TLS-REST-009"]),
     _f("tls-plaintext-also", "the TLS REST port also answers plaintext HTTP on the same port", "TLS",
        ["TLS-REST-001", "TLS-REST-002", "AUTH-ANY-001", "AUTHZ-REST-018"]),
-    _f("grpc-tls-missing", "with TLS enabled the public gRPC port still serves plaintext", "TLS",
-       ["TLS-GRPC-001", "TLS-GRPC-002", "TLS-GRPC-003", "TLS-GRPC-004", "TLS-GRPC-005", "TLS-GRPC-006",
-        "TLS-GRPC-007", "TLS-GRPC-008", "TLS-ANY-001", "TLS-ANY-002", "AUTH-ANY-001", "AUTHZ-REST-018"]),
+    _f("grpc-plaintext-also", "the TLS gRPC port also answers plaintext (h2c) calls on the same port", "TLS",
+       ["TLS-GRPC-001", "AUTH-ANY-001", "AUTHZ-REST-018"]),
     _f("tls-missing-cert-plaintext", "with TLS enabled and tls.cert or tls.key missing, the server starts and "
        "serves plaintext", "TLS", ["TLS-ANY-003", "TLS-ANY-004"]),
     # -- MTLS -------------------------------------------------------------------------------
@@ -268,20 +267,44 @@ def grpc_credentials_reloading(settings: Settings) -> grpc.ServerCredentials:
 def plaintext_front(public: socket.socket) -> socket.socket:
     """``tls-plaintext-also``: the TLS REST port answers plaintext HTTP too.
 
-    A thread accepts on the public socket and peeks at the first byte. A TLS
-    ClientHello (0x16) is relayed byte for byte to the real TLS listener, now on
-    an internal loopback socket (returned, for uvicorn to serve); anything
-    else is relayed to it through a TLS client connection made here, so
-    plaintext requests get answered.
+    The real TLS listener moves to an internal loopback socket (returned, for
+    uvicorn to serve) and :func:`_start_front` takes the public one.
     """
     inner = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     inner.bind(("127.0.0.1", 0))
     inner.listen(128)
     inner.setblocking(False)
-    target = inner.getsockname()[:2]
+    _start_front(public, inner.getsockname()[:2], alpn=None)
+    return inner
+
+
+def grpc_plaintext_front(settings: Settings) -> Settings:
+    """``grpc-plaintext-also``: the TLS gRPC port answers plaintext (h2c) calls too.
+
+    Binds the public gRPC address here and returns settings that put the real
+    TLS gRPC server on a free internal loopback port.
+    """
+    import dataclasses
+
+    svc = settings.service
+    assert svc.grpc_port is not None
+    public = socket.create_server((svc.host, svc.grpc_port), reuse_port=False, backlog=128)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a free port for the internal server
+        probe.bind(("127.0.0.1", 0))
+        internal = probe.getsockname()[1]
+    _start_front(public, ("127.0.0.1", internal), alpn="h2")
+    inner_service = dataclasses.replace(svc, host="127.0.0.1", grpc_port=internal)
+    return dataclasses.replace(settings, service=inner_service)
+
+
+def _start_front(public: socket.socket, target: tuple[str, int], alpn: str | None) -> None:
+    """Accept on ``public``; relay TLS ClientHellos (first byte 0x16) to ``target`` as they are, and
+    anything else through a TLS client connection made here, so plaintext gets answered too."""
     client = ssl.create_default_context()
     client.check_hostname = False
     client.verify_mode = ssl.CERT_NONE
+    if alpn is not None:
+        client.set_alpn_protocols([alpn])
     public.setblocking(True)
 
     def accept_loop() -> None:
@@ -294,7 +317,6 @@ def plaintext_front(public: socket.socket) -> socket.socket:
                              name="fault-plaintext-front-conn").start()
 
     threading.Thread(target=accept_loop, daemon=True, name="fault-plaintext-front").start()
-    return inner
 
 
 def _front_one(conn: socket.socket, target: tuple[str, int], client: ssl.SSLContext) -> None:

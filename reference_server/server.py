@@ -89,7 +89,7 @@ def prepare(
         try:
             identity = tls.load_identity(settings)
             rest_tls = tls.rest_context(settings, identity)
-            if settings.service.grpc_port is not None and not fault_catalog.active("grpc-tls-missing"):
+            if settings.service.grpc_port is not None:
                 grpc_credentials = tls.grpc_credentials(identity)
                 if fault_catalog.active("rotation-reloads-grpc"):  # fault seam
                     grpc_credentials = fault_catalog.grpc_credentials_reloading(settings)
@@ -164,6 +164,8 @@ def start_grpc(prepared: Prepared, data: DataPlane) -> grpc.Server | None:
     try:
         from reference_server.grpc_api.server import start_grpc_server
 
+        if prepared.grpc_credentials is not None and fault_catalog.active("grpc-plaintext-also"):  # fault seam
+            settings = fault_catalog.grpc_plaintext_front(settings)
         server = start_grpc_server(settings, prepared.keys, data, prepared.grpc_credentials)
     except Exception as exc:
         # Qdrant logs this and keeps serving REST without gRPC (spec §1.5).
