@@ -114,6 +114,11 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTHZ-REST-011", "AUTHZ-REST-012"]),
     _f("grpc-unknown-method-unimplemented", "gRPC answers unknown methods UNIMPLEMENTED before authentication",
        "AUTHZ", ["AUTHZ-GRPC-010"]),
+    _f("cors-preflight-requires-key", "CORS preflights go through authentication and get 401 without a key",
+       "AUTHZ", ["AUTHZ-REST-015"]),
+    _f("dot-segment-bypass", "the whitelist matches the raw path by prefix and routing then resolves dot segments, "
+       "so /readyz/%2e%2e/collections serves /collections without a key", "AUTHZ",
+       ["AUTHZ-REST-012", "AUTHZ-REST-013"]),
     _f("options-skips-auth", "any REST OPTIONS request skips authentication, preflight or not", "AUTHZ",
        ["AUTHZ-REST-017"]),
     _f("ro-legacy-refusal-message", 'the read-only key on a write gets v1.8\'s "Write access denied" instead of '
@@ -122,6 +127,8 @@ CATALOG: tuple[Fault, ...] = (
     _f("key-logged", "the REST access log records the api-key or Authorization header of each request", "HYG",
        ["HYG-ANY-001"]),
     # -- TLS --------------------------------------------------------------------------------
+    _f("tls-wrong-certificate", "the REST port presents a self-signed certificate of its own instead of tls.cert",
+       "TLS", ["TLS-REST-004", "TLS-REST-005"]),
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
     _f("tls-weak-cipher", "the REST TLS port offers CBC (and, with an RSA certificate, static-RSA) TLS 1.2 suites",
@@ -359,3 +366,38 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
             if not data:
                 return
             sink.sendall(data)
+
+
+def replace_certificate(ctx: ssl.SSLContext) -> None:
+    """``tls-wrong-certificate``: load a fresh self-signed certificate for localhost over the configured one."""
+    if not active("tls-wrong-certificate"):
+        return
+    import datetime
+    import ipaddress
+    import os
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qsc-fault-self-signed")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_path, key_path = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        with open(cert_path, "wb") as fh:
+            fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+        ctx.load_cert_chain(cert_path, key_path)

@@ -192,6 +192,7 @@ def new_server_context(
     except (ssl.SSLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         raise TlsError(f"TLS signing error: {reason}") from None
+    faults.replace_certificate(ctx)  # fault seam: tls-wrong-certificate
     if client_ca_pem is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=client_ca_pem)

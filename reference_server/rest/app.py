@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import posixpath
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ class RestApp:
         if origin is None:
             return await self.with_normalized_path(request)
         wanted = request.header(b"access-control-request-method")
-        if cors.is_preflight(request.method, origin, wanted):
+        if cors.is_preflight(request.method, origin, wanted) and not faults.active("cors-preflight-requires-key"):
             assert wanted is not None
             return cors.preflight(origin, wanted, request.header(b"access-control-request-headers"))
         return cors.decorate(await self.with_normalized_path(request), origin)
@@ -140,6 +141,8 @@ class RestApp:
     async def with_normalized_path(self, request: Request) -> Response:
         request.path = normalize(request.raw_path)
         request.route_path = decode_for_routing(request.path)
+        if faults.active("dot-segment-bypass"):  # fault seam: routing resolves ".." the auth check did not see
+            request.route_path = posixpath.normpath(request.route_path)
         return await self.with_auth(request)
 
     async def with_auth(self, request: Request) -> Response:

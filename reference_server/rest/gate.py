@@ -57,7 +57,8 @@ class Gate:
 
     def whitelisted(self, path: str, route_path: str) -> bool:
         """v1.18.2+: the matched route pattern; before: the normalised raw path, by prefix."""
-        if self.emulation.route_based_whitelist and not faults.active("whitelist-raw-prefix"):  # fault seam
+        raw_prefix = faults.active("whitelist-raw-prefix") or faults.active("dot-segment-bypass")  # fault seams
+        if self.emulation.route_based_whitelist and not raw_prefix:
             pattern = self.router.match_pattern(route_path)
             return pattern is not None and pattern in WHITELIST_EXACT + WHITELIST_PREFIX and self._listed(pattern)
         if path in WHITELIST_EXACT:
