@@ -234,3 +234,40 @@ def test_docker_target_passes_api_key_suite_and_leaves_nothing(tmp_path):
     assert not left, f"containers of run {doc['run_id']} were left behind"
     networks = client.networks.list(filters={"label": f"qsc.run-id={doc['run_id']}"})
     assert not networks, "networks were left behind"
+
+
+def test_ctrl_c_removes_every_container(tmp_path):
+    client = _docker_client()
+    _ensure_reference_image(client)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
+         "--target", "docker", "--image", REFERENCE_IMAGE, "--report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    run_ids: list[str] = []
+
+    def containers_of_run() -> list:
+        if not run_ids:
+            dirs = list(tmp_path.glob("qsc-*"))
+            if not dirs:
+                return []
+            # qsc-<run id>-<random>: the run id is what labels the containers.
+            run_ids.append(dirs[0].name.removeprefix("qsc-").rsplit("-", 1)[0])
+        import docker.errors
+
+        try:
+            return client.containers.list(all=True, filters={"label": f"qsc.run-id={run_ids[0]}"})
+        except docker.errors.NotFound:
+            return ["(a container vanished while being listed)"]  # mid-removal: look again
+
+    try:
+        assert _wait(lambda: bool(containers_of_run()), 120), "no container started"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out[-2000:]
+    assert _wait(lambda: not containers_of_run(), 30), "containers survived Ctrl-C"
