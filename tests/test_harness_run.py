@@ -236,6 +236,38 @@ def test_docker_target_passes_api_key_suite_and_leaves_nothing(tmp_path):
     assert not networks, "networks were left behind"
 
 
+def test_next_run_removes_containers_of_a_killed_run(tmp_path):
+    """SIGKILL leaves containers behind (nothing can stop that); the next Docker run removes them."""
+    from fixtures.launchers.docker import remove_orphans
+
+    client = _docker_client()
+    _ensure_reference_image(client)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
+         "--target", "docker", "--image", REFERENCE_IMAGE, "--report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    label = {}
+
+    def started() -> bool:
+        dirs = list(tmp_path.glob("qsc-*"))
+        if not dirs:
+            return False
+        label["run"] = "qsc.run-id=" + dirs[0].name.removeprefix("qsc-").rsplit("-", 1)[0]
+        return bool(client.containers.list(all=True, filters={"label": label["run"]}))
+
+    try:
+        assert _wait(started, 120), "no container started"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert client.containers.list(all=True, filters={"label": label["run"]}), "the killed run left nothing to test"
+    remove_orphans(client)
+    assert not client.containers.list(all=True, filters={"label": label["run"]})
+
+
 def test_ctrl_c_removes_every_container(tmp_path):
     client = _docker_client()
     _ensure_reference_image(client)
