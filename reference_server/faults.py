@@ -140,8 +140,8 @@ CATALOG: tuple[Fault, ...] = (
        ["TLS-REST-001", "TLS-REST-002", "AUTH-ANY-001", "AUTHZ-REST-018"]),
     _f("grpc-plaintext-also", "the TLS gRPC port also answers plaintext (h2c) calls on the same port", "TLS",
        ["TLS-GRPC-001", "AUTH-ANY-001", "AUTHZ-REST-018"]),
-    _f("tls-missing-cert-plaintext", "with TLS enabled and tls.cert or tls.key missing, the server starts and "
-       "serves plaintext", "TLS", ["TLS-ANY-003", "TLS-ANY-004"]),
+    _f("tls-missing-cert-plaintext", "with TLS enabled and tls.cert or tls.key missing or not matching, the server "
+       "starts and serves plaintext", "TLS", ["TLS-ANY-003", "TLS-ANY-004", "TLS-ANY-005"]),
     # -- MTLS -------------------------------------------------------------------------------
     _f("mtls-no-client-cert-required", "with verify_https_client_certificate on, REST never asks for a client "
        "certificate, so any or none is accepted", "MTLS",
@@ -167,7 +167,9 @@ CATALOG: tuple[Fault, ...] = (
     # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
     _f("p2p-accepts-plaintext", "the p2p port serves plaintext gRPC although cluster.p2p.enable_tls is on",
        "CLUSTER", ["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004",
-                   "CLUSTER-P2P-005"]),
+                   "CLUSTER-P2P-005", "CLUSTER-P2P-006", "CLUSTER-P2P-007"],
+       # their positive twins call the p2p port over mutual TLS, which a plaintext port cannot answer
+       collateral=["CLUSTER-P2P-011", "CLUSTER-P2P-012"]),
     _f("p2p-accepts-any-client-cert", "the p2p port does not verify client certificates", "CLUSTER",
        ["CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005", "CLUSTER-P2P-007"]),
     _f("p2p-internal-auth-ignored", "service.enforce_internal_auth is ignored: the p2p port takes internal calls "

@@ -78,7 +78,8 @@ class GrpcPolicy:
 
     def authorize(self, path: str, granted: Access) -> None:
         """Raise the version's write-denied failure when ``granted`` is not enough."""
-        if faults.active("ro-refused-for-reads") and granted is Access.READ:  # fault seam
+        if faults.active("ro-refused-for-reads") and granted is Access.READ and (  # fault seam
+                self.required_access(path) is Access.READ):
             assert self.keys is not None
             raise self.keys.write_denied()
         if faults.active("ro-write-grpc-method") and path == "/qdrant.Collections/Delete":  # fault seam

@@ -120,7 +120,7 @@ class Gate:
 
     def refuse(self, access: Access, route: Route, started: float) -> Response | None:
         """``None`` when ``access`` may call ``route``; else Qdrant's 403 in the route's format."""
-        if faults.active("ro-refused-for-reads") and access is Access.READ:  # fault seam
+        if faults.active("ro-refused-for-reads") and access is Access.READ and route.access == "read":  # fault seam
             return error(403, MSG_GLOBAL_MANAGE, started)
         if faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
                 route.path == "/collections/{collection_name}"):
