@@ -108,3 +108,10 @@ def test_unknown_fault_name_exits_1_with_one_line(how: str, tmp_path: Path) -> N
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("Error: unknown fault") and "qsc-no-such-fault" in lines[0], lines[0]
     assert proc.stdout == ""
+
+
+def test_every_fault_has_a_seam() -> None:
+    """Each name appears somewhere besides its catalog entry: a fault nothing switches on is dead weight."""
+    sources = [p.read_text() for p in (ROOT / "reference_server").rglob("*.py")]
+    unused = [f.name for f in CATALOG if sum(src.count(f'"{f.name}"') for src in sources) < 2]
+    assert not unused, f"faults with no seam in reference_server/: {unused}"
