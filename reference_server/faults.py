@@ -96,6 +96,8 @@ CATALOG: tuple[Fault, ...] = (
     # -- AUTHZ: what each principal may reach ---------------------------------------------
     _f("rest-route-unauthenticated", "GET /telemetry is served without any credential", "AUTHZ",
        ["AUTH-REST-001", "AUTHZ-REST-001", "AUTHZ-REST-002"]),
+    _f("grpc-method-unauthenticated", "qdrant.Points/Count is served without any credential over gRPC", "AUTHZ",
+       ["AUTHZ-GRPC-001", "AUTHZ-GRPC-002"]),
     _f("ro-write-rest-route", "the read-only key may delete collections over REST "
        "(DELETE /collections/{collection_name})", "AUTHZ", ["AUTHZ-REST-004", "AUTHZ-REST-005"]),
     _f("ro-write-grpc-method", "the read-only key may call qdrant.Collections/Delete over gRPC", "AUTHZ",

@@ -303,3 +303,48 @@ def test_ctrl_c_removes_every_container(tmp_path):
             proc.kill()
     assert proc.returncode == 2, out[-2000:]
     assert _wait(lambda: not containers_of_run(), 30), "containers survived Ctrl-C"
+
+
+# -- the sweep names what is wrong; compare shows what changed between versions -------------
+
+
+@pytest.mark.parametrize("fault, named", [
+    ("ro-write-rest-route", "DELETE /collections/{collection_name}"),
+    ("grpc-method-unauthenticated", "/qdrant.Points/Count"),
+    ("rest-route-unauthenticated", "GET /telemetry"),
+])
+def test_sweep_names_the_faulty_route_or_method(tmp_path, fault, named):
+    proc = run_suite(["suites/test_authz_sweep.py", "--reference-fault", fault], tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]
+    failed = [line for line in output.splitlines() if line.startswith("FAILED")]
+    assert failed, output[-3000:]
+    assert named in output, f"the failure does not name {named}"
+    wrong = [line for line in failed if named.split("/")[-1].split()[0] not in line and "telemetry" not in line
+             and "delete_collection" not in line and "count" not in line.lower()]
+    assert not wrong, f"unrelated rows failed: {wrong[:5]}"
+
+
+def test_compare_shows_version_dependent_answers(tmp_path):
+    runs = []
+    for version in ("1.19.0", "1.8.0"):
+        out = tmp_path / version
+        proc = run_suite(["suites/test_auth_api_key.py", "--reference-version", version,
+                          "--report-dir", str(out)], tmp_path)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        runs.append(str(next(out.rglob("results.json"))))
+    compare_dir = tmp_path / "compare"
+    proc = subprocess.run([sys.executable, "-m", "reports.compare", *runs, "-o", str(compare_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    table = (compare_dir / "compare.md").read_text()
+    differing = table.split("## Where the runs differ", 1)[1]
+    rows = {}
+    for line in differing.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 2 and cells[2].startswith("**AUTH-"):
+            rows.setdefault(cells[2].split("**")[1], line)
+    # 401 with Qdrant's body from v1.9.0; 403 before (spec §9).
+    assert "pass" in rows["AUTH-REST-003"] and "unsupported" in rows["AUTH-REST-003"], rows.get("AUTH-REST-003")
+    assert "pass" in rows["AUTH-REST-005"] and "unsupported" in rows["AUTH-REST-005"], rows.get("AUTH-REST-005")
+    assert (compare_dir / "compare.html").read_text().count("AUTH-REST-005") >= 1
