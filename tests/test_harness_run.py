@@ -23,12 +23,34 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_IMAGE = "local/qsc-reference:latest"
 
 
+def suite_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a user's run: no ambient suite, xdist or Qdrant settings; a private TMPDIR."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST", "QDRANT"))}
+    env["TMPDIR"] = str(tmp_path)
+    env.update(extra or {})
+    return env
+
+
+def spawn_sweep(tmp_path: Path, *extra_args: str, capture: bool = False) -> subprocess.Popen[str]:
+    """Start the authorization sweep (long enough to interrupt) in the background."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
+         *extra_args, "--report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, env=suite_env(tmp_path), stdout=out, stderr=subprocess.STDOUT if capture else out, text=True,
+    )
+
+
+def run_id_of(tmp_path: Path) -> str | None:
+    """The run id of the run using ``tmp_path`` as TMPDIR (its per-run dir is ``qsc-<run id>-<random>``)."""
+    dirs = list(tmp_path.glob("qsc-*"))
+    return dirs[0].name.removeprefix("qsc-").rsplit("-", 1)[0] if dirs else None
+
+
 def run_suite(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = None,
               timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -m pytest <args>`` from the repo root, with a private TMPDIR and report dir."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST", "QDRANT"))}
-    full_env["TMPDIR"] = str(tmp_path)
-    full_env.update(env or {})
+    full_env = suite_env(tmp_path, env)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
     if not any(a.startswith("--report-dir") for a in args):
         cmd += ["--report-dir", str(tmp_path / "reports")]
@@ -161,13 +183,7 @@ def _wait(check, timeout: float) -> bool:
 
 
 def test_ctrl_c_stops_every_server(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
-    env["TMPDIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
-         "--report-dir", str(tmp_path / "reports")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = spawn_sweep(tmp_path, capture=True)
     try:
         assert _wait(lambda: bool(_processes_under(tmp_path)), 60), "no server started"
         proc.send_signal(signal.SIGINT)
@@ -182,13 +198,7 @@ def test_ctrl_c_stops_every_server(tmp_path):
 
 def test_servers_stop_themselves_when_the_run_is_killed(tmp_path):
     """SIGKILL leaves pytest no chance to clean up; the reference server's watchdog does it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
-    env["TMPDIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
-         "--report-dir", str(tmp_path / "reports")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = spawn_sweep(tmp_path)
     try:
         assert _wait(lambda: bool(_processes_under(tmp_path)), 60), "no server started"
     finally:
@@ -242,20 +252,14 @@ def test_next_run_removes_containers_of_a_killed_run(tmp_path):
 
     client = _docker_client()
     _ensure_reference_image(client)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
-    env["TMPDIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
-         "--target", "docker", "--image", REFERENCE_IMAGE, "--report-dir", str(tmp_path / "reports")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = spawn_sweep(tmp_path, "--target", "docker", "--image", REFERENCE_IMAGE)
     label = {}
 
     def started() -> bool:
-        dirs = list(tmp_path.glob("qsc-*"))
-        if not dirs:
+        run_id = run_id_of(tmp_path)
+        if run_id is None:
             return False
-        label["run"] = "qsc.run-id=" + dirs[0].name.removeprefix("qsc-").rsplit("-", 1)[0]
+        label["run"] = f"qsc.run-id={run_id}"
         return bool(client.containers.list(all=True, filters={"label": label["run"]}))
 
     try:
@@ -271,22 +275,15 @@ def test_next_run_removes_containers_of_a_killed_run(tmp_path):
 def test_ctrl_c_removes_every_container(tmp_path):
     client = _docker_client()
     _ensure_reference_image(client)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "PYTEST_XDIST"))}
-    env["TMPDIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
-         "--target", "docker", "--image", REFERENCE_IMAGE, "--report-dir", str(tmp_path / "reports")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = spawn_sweep(tmp_path, "--target", "docker", "--image", REFERENCE_IMAGE, capture=True)
     run_ids: list[str] = []
 
     def containers_of_run() -> list:
         if not run_ids:
-            dirs = list(tmp_path.glob("qsc-*"))
-            if not dirs:
+            run_id = run_id_of(tmp_path)
+            if run_id is None:
                 return []
-            # qsc-<run id>-<random>: the run id is what labels the containers.
-            run_ids.append(dirs[0].name.removeprefix("qsc-").rsplit("-", 1)[0])
+            run_ids.append(run_id)
         import docker.errors
 
         try:
