@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -99,6 +100,7 @@ def main() -> int:
             results.extend(_docker(root, args, pki, keys))
     finally:
         pki.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
     print()
     for line in results:
         print(line)
