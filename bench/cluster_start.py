@@ -29,25 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cluster import start_cluster
 from fixtures.launchers.base import BadTargetInput, Launcher
-from fixtures.launchers.process import ProcessLauncher
+from fixtures.launchers.process import ProcessLauncher, processes_under
 from fixtures.pki import RunPKI
 from fixtures.profiles import Credentials
 
 TARGET_S = 10.0
 IMAGE = "local/qsc-reference:latest"
-
-
-def _processes_under(root: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cwd = Path(os.readlink(entry / "cwd"))
-            except OSError:
-                continue
-            if cwd == root or root in cwd.parents:
-                found.append(int(entry.name))
-    return found
 
 
 def bench(name: str, make: Callable[[int], Launcher], runs: int, nodes: int, pki: RunPKI,
@@ -93,7 +80,7 @@ def main() -> int:
         nodes_root = root / "process"
         times = bench("process", lambda i: ProcessLauncher(nodes_root / f"run{i}"), args.runs, args.nodes, pki, keys)
         results.append(summary("process", times))
-        left = _processes_under(nodes_root)
+        left = processes_under(nodes_root)
         results.append(f"process: {len(left)} processes left behind" if left else "process: nothing left behind")
 
         if not args.no_docker:

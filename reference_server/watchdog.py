@@ -16,7 +16,8 @@ ENV = "QSC_PARENT_PID"
 CHECK_INTERVAL_S = 1.0
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -36,7 +37,7 @@ def start_from_env() -> None:
 
     def watch() -> None:
         while not stop.wait(CHECK_INTERVAL_S):
-            if not _alive(parent):
+            if not pid_alive(parent):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
 

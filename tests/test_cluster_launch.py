@@ -19,7 +19,7 @@ import pytest
 
 from fixtures.cluster import Cluster, normalise_uri, start_cluster
 from fixtures.launchers.base import Instance, LaunchError, poll_until
-from fixtures.launchers.process import ProcessLauncher
+from fixtures.launchers.process import ProcessLauncher, processes_under
 from fixtures.pki import RunPKI
 from fixtures.profiles import Credentials
 
@@ -60,23 +60,6 @@ def _pid_of(instance: Instance) -> int:
     raise AssertionError(f"no process runs in {instance.workdir}")
 
 
-def _processes_in(root: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = Path(os.readlink(entry / "cwd"))
-        except OSError:
-            continue
-        if cwd == root or root in cwd.parents:
-            found.append(int(entry.name))
-    return found
-
-
-# -- process clusters ----------------------------------------------------------------------
-
-
 def test_process_cluster_forms_fast_and_tears_down(launcher, pki, keys, tmp_path):
     cluster = start_cluster(launcher, pki, keys, nodes=3)
     try:
@@ -88,7 +71,7 @@ def test_process_cluster_forms_fast_and_tears_down(launcher, pki, keys, tmp_path
         pids = [_pid_of(node) for node in cluster.nodes]
     finally:
         cluster.stop()
-    assert not _processes_in(tmp_path / "nodes"), "cluster nodes are still running after Cluster.stop()"
+    assert not processes_under(tmp_path / "nodes"), "cluster nodes are still running after Cluster.stop()"
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -110,10 +93,10 @@ def test_interrupted_start_leaves_nothing_running(launcher, pki, keys, tmp_path)
     nodes_dir = tmp_path / "nodes"
     # Nodes that finished starting were stopped by the cluster; the one interrupted inside
     # launcher.start() belongs to the launcher until its close(), as for any interrupted start.
-    left = {Path(os.readlink(f"/proc/{pid}/cwd")).name for pid in _processes_in(nodes_dir)}
+    left = {Path(os.readlink(f"/proc/{pid}/cwd")).name for pid in processes_under(nodes_dir)}
     assert all(name.endswith("node2") for name in left), left
     launcher.close()
-    assert poll_until(lambda: not _processes_in(nodes_dir), timeout=15), (
+    assert poll_until(lambda: not processes_under(nodes_dir), timeout=15), (
         "an interrupted cluster start left processes behind after the launcher closed")
 
 

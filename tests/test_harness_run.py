@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.launchers.process import processes_under
 from tests.server_helpers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,21 +159,6 @@ def test_main_job_writes_reports_and_never_prints_keys(tmp_path):
 # -- Ctrl-C: nothing the run started survives it ------------------------------------------
 
 
-def _processes_under(root: Path) -> list[int]:
-    """PIDs whose working directory lies under ``root`` (servers run in per-run work dirs)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if cwd.startswith(str(root)):
-            found.append(int(entry.name))
-    return found
-
-
 def _server_ready(root: Path) -> bool:
     """Some server under ``root`` has logged that it listens (so its start-up is over)."""
     return any("listening" in log.read_text(errors="replace") for log in root.rglob("server.log"))
@@ -190,7 +176,7 @@ def _wait(check, timeout: float) -> bool:
 def test_ctrl_c_stops_every_server(tmp_path):
     proc = spawn_sweep(tmp_path, capture=True)
     try:
-        assert _wait(lambda: bool(_processes_under(tmp_path)), 60), "no server started"
+        assert _wait(lambda: bool(processes_under(tmp_path)), 60), "no server started"
         # Interrupt mid-run, not at the instant of the server's fork (see the closing notes: a
         # Ctrl-C landing exactly there can end the run by signal rather than with exit code 2).
         assert _wait(lambda: (tmp_path / "reports").exists() or _server_ready(tmp_path), 60)
@@ -200,7 +186,7 @@ def test_ctrl_c_stops_every_server(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 2, out[-2000:]
-    assert _wait(lambda: not _processes_under(tmp_path), 10), "servers survived Ctrl-C"
+    assert _wait(lambda: not processes_under(tmp_path), 10), "servers survived Ctrl-C"
     assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
 
 
@@ -208,11 +194,11 @@ def test_servers_stop_themselves_when_the_run_is_killed(tmp_path):
     """SIGKILL leaves pytest no chance to clean up; the reference server's watchdog does it."""
     proc = spawn_sweep(tmp_path)
     try:
-        assert _wait(lambda: bool(_processes_under(tmp_path)), 60), "no server started"
+        assert _wait(lambda: bool(processes_under(tmp_path)), 60), "no server started"
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    assert _wait(lambda: not _processes_under(tmp_path), 20), "servers outlived a killed run"
+    assert _wait(lambda: not processes_under(tmp_path), 20), "servers outlived a killed run"
 
 
 # -- the Docker target -------------------------------------------------------------------
