@@ -78,8 +78,8 @@ CATALOG: tuple[Fault, ...] = (
         "AUTHZ-ANY-002"],
        # their twin "a protected method is refused without a key" no longer holds
        collateral=["AUTH-GRPC-007", "AUTH-GRPC-008"]),
-    _f("key-prefix-compare", "a presented key is accepted when it shares the configured key's first 8 characters",
-       "AUTH", ["AUTH-REST-002", "AUTH-GRPC-002"]),
+    _f("key-length-compare", "a presented key is accepted when it is as long as the configured manage key "
+       "(a length check left where the comparison should be)", "AUTH", ["AUTH-REST-002", "AUTH-GRPC-002"]),
     _f("bearer-case-insensitive", 'the Authorization scheme is matched case-insensitively ("bearer <key>" works)',
        "AUTH", ["AUTH-REST-009"]),
     _f("bearer-overrides-api-key", "a valid Bearer token is accepted even when a wrong or empty api-key header "
