@@ -152,6 +152,8 @@ CATALOG: tuple[Fault, ...] = (
        "TLS", ["TLS-REST-003", "TLS-GRPC-002"], certificate="rsa1024_server"),
     _f("tls-cert-sha1", "the deployment's certificate is signed with SHA-1 (and the server loads it)", "TLS",
        ["TLS-REST-003", "TLS-GRPC-002"], certificate="sha1_server"),
+    _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
+       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
     _f("tls-weak-cipher", "the REST TLS port offers CBC (and, with an RSA certificate, static-RSA) TLS 1.2 suites",
@@ -249,6 +251,8 @@ def weak_certificate_allowed() -> bool:
 
 def weaken_server_context(ctx: ssl.SSLContext) -> None:
     """REST server context seam (``tls.new_server_context``): protocol and cipher faults."""
+    if active("tls-rest-p521-group"):
+        ctx.set_ecdh_curve("secp521r1")
     if weak_certificate_allowed():
         # OpenSSL's security level 2 refuses to load a 1024-bit RSA or SHA-1-signed certificate.
         ctx.set_ciphers(_current_ciphers(ctx) + ":@SECLEVEL=0")
