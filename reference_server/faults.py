@@ -70,6 +70,10 @@ def _f(name: str, description: str, family: str, requirements: Iterable[str],
     return Fault(name, description, tuple(requirements), family, tuple(collateral), certificate)
 
 
+#: Requirements whose tests first reach the ``tls`` profile with a verifying client (their positive twin).
+_BAD_CERT_TWINS = ("TLS-REST-001", "TLS-REST-002", "TLS-GRPC-001", "TLS-REST-006", "TLS-GRPC-005",
+                   "TLS-ANY-003", "TLS-ANY-004", "TLS-ANY-005")
+
 CATALOG: tuple[Fault, ...] = (
     # -- AUTH: credentials and how they are read ------------------------------------------
     _f("grpc-no-auth", "the public gRPC port skips API-key authentication on every method", "AUTH",
@@ -140,18 +144,23 @@ CATALOG: tuple[Fault, ...] = (
     _f("tls-wrong-certificate", "the REST port presents a self-signed certificate of its own instead of tls.cert",
        "TLS", ["TLS-REST-004", "TLS-REST-005"]),
     # The deployment's certificate (Fault.certificate: the harness configures it, the server serves it).
+    # Collateral: tests whose positive twin is "a verifying client reaches the tls profile", which a bad
+    # certificate breaks, as it would for every user (measured on a full run with tls-cert-wrong-host).
     _f("tls-cert-foreign-ca", "the deployment's certificate was issued by a CA other than the one its users trust",
-       "TLS", ["TLS-REST-004", "TLS-GRPC-003"], certificate="foreign_server"),
+       "TLS", ["TLS-REST-004", "TLS-GRPC-003"], collateral=[*_BAD_CERT_TWINS, "TLS-REST-005", "TLS-GRPC-004"],
+       certificate="foreign_server"),
     _f("tls-cert-wrong-host", "the deployment's certificate names only wrong.example.invalid, not the host users "
-       "connect to", "TLS", ["TLS-REST-004", "TLS-GRPC-003"], certificate="wrong_host_server"),
+       "connect to", "TLS", ["TLS-REST-004", "TLS-GRPC-003"], collateral=_BAD_CERT_TWINS,
+       certificate="wrong_host_server"),
     _f("tls-cert-expired", "the deployment's certificate expired yesterday", "TLS",
-       ["TLS-REST-004", "TLS-GRPC-003"], certificate="expired_server"),
+       ["TLS-REST-004", "TLS-GRPC-003"], collateral=_BAD_CERT_TWINS, certificate="expired_server"),
     _f("tls-cert-expiring-soon", "the deployment's certificate expires in 10 days", "TLS",
        ["TLS-REST-003", "TLS-GRPC-002"], certificate="expiring_soon_server"),
+    # OpenSSL clients at their default security level refuse these, so the twins break as above.
     _f("tls-cert-rsa-1024", "the deployment's certificate has a 1024-bit RSA key (and the server loads it)",
-       "TLS", ["TLS-REST-003", "TLS-GRPC-002"], certificate="rsa1024_server"),
+       "TLS", ["TLS-REST-003", "TLS-GRPC-002"], collateral=_BAD_CERT_TWINS, certificate="rsa1024_server"),
     _f("tls-cert-sha1", "the deployment's certificate is signed with SHA-1 (and the server loads it)", "TLS",
-       ["TLS-REST-003", "TLS-GRPC-002"], certificate="sha1_server"),
+       ["TLS-REST-003", "TLS-GRPC-002"], collateral=_BAD_CERT_TWINS, certificate="sha1_server"),
     _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
        "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
