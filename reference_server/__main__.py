@@ -10,6 +10,10 @@ import argparse
 import os
 import sys
 
+# Before anything loads OpenSSL (it reads OPENSSL_CONF once, when ssl is first imported): offer only
+# Qdrant's key-exchange groups on the REST listener (spec §6). grpcio's BoringSSL does not read it.
+os.environ.setdefault("OPENSSL_CONF", os.path.join(os.path.dirname(os.path.abspath(__file__)), "openssl.cnf"))
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="reference_server", description="Qdrant-compatible reference server")

@@ -136,8 +136,8 @@ class AuthKeys:
         manage_ok = self.manage is not None and _ct_equal(credential, self.manage)
         alt_ok = self.alt is not None and _ct_equal(credential, self.alt)
         ro_ok = self.read_only is not None and _ct_equal(credential, self.read_only)
-        if faults.active("key-prefix-compare"):  # fault seam: only the first 8 characters are compared
-            manage_ok = self.manage is not None and credential[:8] == self.manage[:8] and len(credential) >= 8
+        if faults.active("key-length-compare"):  # fault seam: only the length is compared
+            manage_ok = self.manage is not None and len(credential) == len(self.manage)
         if faults.active("alt-key-ignored"):  # fault seam
             alt_ok = False
         if manage_ok or alt_ok:

@@ -14,6 +14,13 @@ name is a start-up error. Code elsewhere asks :func:`active` at its seam::
     if faults.active("grpc-no-auth"):
         ...
 
+A fault with a ``certificate`` is a deployment mistake rather than server code:
+the harness configures the ``tls`` profile with that leaf of the run PKI
+(``fixtures.pki.RunPKI`` attribute) as ``tls.cert``/``tls.key``, and the
+server serves it as Qdrant would. Where Qdrant's TLS stack would refuse such a
+key at start-up (RSA below 2048 bits, spec §1.5), the fault also has a seam here
+that lets the reference server load it, as a server on another stack would.
+
 ``requirements`` are the requirements whose text the faulty behaviour breaks.
 ``collateral`` are requirements the fault does not break by their text but
 whose tests legitimately cannot hold with it: their positive or negative twin
@@ -46,6 +53,7 @@ class Fault:
     requirements: tuple[str, ...]
     family: str
     collateral: tuple[str, ...] = ()
+    certificate: str | None = None  # RunPKI leaf the harness configures as the deployment's certificate
 
     @property
     def declared(self) -> tuple[str, ...]:
@@ -58,9 +66,13 @@ class UnknownFault(ValueError):
 
 
 def _f(name: str, description: str, family: str, requirements: Iterable[str],
-       collateral: Iterable[str] = ()) -> Fault:
-    return Fault(name, description, tuple(requirements), family, tuple(collateral))
+       collateral: Iterable[str] = (), certificate: str | None = None) -> Fault:
+    return Fault(name, description, tuple(requirements), family, tuple(collateral), certificate)
 
+
+#: Requirements whose tests first reach the ``tls`` profile with a verifying client (their positive twin).
+_BAD_CERT_TWINS = ("TLS-REST-001", "TLS-REST-002", "TLS-GRPC-001", "TLS-REST-006", "TLS-GRPC-005",
+                   "TLS-ANY-003", "TLS-ANY-004", "TLS-ANY-005")
 
 CATALOG: tuple[Fault, ...] = (
     # -- AUTH: credentials and how they are read ------------------------------------------
@@ -70,8 +82,8 @@ CATALOG: tuple[Fault, ...] = (
         "AUTHZ-ANY-002"],
        # their twin "a protected method is refused without a key" no longer holds
        collateral=["AUTH-GRPC-007", "AUTH-GRPC-008"]),
-    _f("key-prefix-compare", "a presented key is accepted when it shares the configured key's first 8 characters",
-       "AUTH", ["AUTH-REST-002", "AUTH-GRPC-002"]),
+    _f("key-length-compare", "a presented key is accepted when it is as long as the configured manage key "
+       "(a length check left where the comparison should be)", "AUTH", ["AUTH-REST-002", "AUTH-GRPC-002"]),
     _f("bearer-case-insensitive", 'the Authorization scheme is matched case-insensitively ("bearer <key>" works)',
        "AUTH", ["AUTH-REST-009"]),
     _f("bearer-overrides-api-key", "a valid Bearer token is accepted even when a wrong or empty api-key header "
@@ -131,6 +143,26 @@ CATALOG: tuple[Fault, ...] = (
     # -- TLS --------------------------------------------------------------------------------
     _f("tls-wrong-certificate", "the REST port presents a self-signed certificate of its own instead of tls.cert",
        "TLS", ["TLS-REST-004", "TLS-REST-005"]),
+    # The deployment's certificate (Fault.certificate: the harness configures it, the server serves it).
+    # Collateral: tests whose positive twin is "a verifying client reaches the tls profile", which a bad
+    # certificate breaks, as it would for every user (measured on a full run with tls-cert-wrong-host).
+    _f("tls-cert-foreign-ca", "the deployment's certificate was issued by a CA other than the one its users trust",
+       "TLS", ["TLS-REST-004", "TLS-GRPC-003"], collateral=[*_BAD_CERT_TWINS, "TLS-REST-005", "TLS-GRPC-004"],
+       certificate="foreign_server"),
+    _f("tls-cert-wrong-host", "the deployment's certificate names only wrong.example.invalid, not the host users "
+       "connect to", "TLS", ["TLS-REST-004", "TLS-GRPC-003"], collateral=_BAD_CERT_TWINS,
+       certificate="wrong_host_server"),
+    _f("tls-cert-expired", "the deployment's certificate expired yesterday", "TLS",
+       ["TLS-REST-004", "TLS-GRPC-003"], collateral=_BAD_CERT_TWINS, certificate="expired_server"),
+    _f("tls-cert-expiring-soon", "the deployment's certificate expires in 10 days", "TLS",
+       ["TLS-REST-003", "TLS-GRPC-002"], certificate="expiring_soon_server"),
+    # OpenSSL clients at their default security level refuse these, so the twins break as above.
+    _f("tls-cert-rsa-1024", "the deployment's certificate has a 1024-bit RSA key (and the server loads it)",
+       "TLS", ["TLS-REST-003", "TLS-GRPC-002"], collateral=_BAD_CERT_TWINS, certificate="rsa1024_server"),
+    _f("tls-cert-sha1", "the deployment's certificate is signed with SHA-1 (and the server loads it)", "TLS",
+       ["TLS-REST-003", "TLS-GRPC-002"], collateral=_BAD_CERT_TWINS, certificate="sha1_server"),
+    _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
+       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
     _f("tls-weak-cipher", "the REST TLS port offers CBC (and, with an RSA certificate, static-RSA) TLS 1.2 suites",
@@ -221,8 +253,18 @@ def active_names() -> frozenset[str]:
 X509_V_FLAG_NO_CHECK_TIME = 0x200000
 
 
+def weak_certificate_allowed() -> bool:
+    """``tls-cert-rsa-1024``, ``tls-cert-sha1``: the server loads a certificate its stack would refuse."""
+    return active("tls-cert-rsa-1024") or active("tls-cert-sha1")
+
+
 def weaken_server_context(ctx: ssl.SSLContext) -> None:
     """REST server context seam (``tls.new_server_context``): protocol and cipher faults."""
+    if active("tls-rest-p521-group"):
+        ctx.set_ecdh_curve("secp521r1")
+    if weak_certificate_allowed():
+        # OpenSSL's security level 2 refuses to load a 1024-bit RSA or SHA-1-signed certificate.
+        ctx.set_ciphers(_current_ciphers(ctx) + ":@SECLEVEL=0")
     if active("tls-legacy-versions"):
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
@@ -232,6 +274,10 @@ def weaken_server_context(ctx: ssl.SSLContext) -> None:
                         "ECDHE-ECDSA-AES256-SHA384:AES128-SHA:AES256-SHA256:!aNULL:!eNULL")
     if active("tls-anon-cipher"):
         ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
+
+
+def _current_ciphers(ctx: ssl.SSLContext) -> str:
+    return ":".join(c["name"] for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3")
 
 
 def weaken_client_verification(ctx: ssl.SSLContext) -> None:

@@ -95,7 +95,7 @@ def _no_password() -> bytes:
 def _check_signing_key(key: object) -> None:
     """Reject keys rustls/*ring* cannot sign with (spec §1.5: ``TLS signing error``)."""
     if isinstance(key, rsa.RSAPrivateKey):
-        if not 2048 <= key.key_size <= 8192:
+        if not 2048 <= key.key_size <= 8192 and not faults.active("tls-cert-rsa-1024"):  # fault seam
             raise TlsError(f"TLS signing error: RSA key size {key.key_size} is not supported")
         return
     if isinstance(key, ec.EllipticCurvePrivateKey):

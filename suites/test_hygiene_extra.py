@@ -56,5 +56,11 @@ def test_presented_keys_never_reach_the_server_log(qdrant: Callable[[str], Any],
         time.sleep(POLL)  # polling the log file with a deadline, not a fixed wait
         log = server.logs()
     assert log.strip(), "the server log is empty: nothing to inspect (positive twin)"
+    # The positive twin proper: this is the log of the server that got the requests, and it is written up to
+    # the last of them. Without it an absent key could mean a wrong or stale log file.
+    assert marker in log, (
+        f"the marker request GET {marker} (sent last, answered: {server.rest().request('GET', '/').answered}) "
+        f"did not appear in the server log within {LOG_DEADLINE:.0f} s, so the log read is not this server's "
+        f"request log and proves nothing (spec §2.6: the logger middleware wraps every request, before auth)")
     leaked = [name for name, key in (("an unknown key", wrong), ("the manage key", manage)) if key in log]
     assert not leaked, f"the server log contains {' and '.join(leaked)} as presented by the client"

@@ -113,5 +113,25 @@ def test_unknown_fault_name_exits_1_with_one_line(how: str, tmp_path: Path) -> N
 def test_every_fault_has_a_seam() -> None:
     """Each name appears somewhere besides its catalog entry: a fault nothing switches on is dead weight."""
     sources = [p.read_text() for p in (ROOT / "reference_server").rglob("*.py")]
-    unused = [f.name for f in CATALOG if sum(src.count(f'"{f.name}"') for src in sources) < 2]
+    unused = [f.name for f in CATALOG
+              if f.certificate is None and sum(src.count(f'"{f.name}"') for src in sources) < 2]
     assert not unused, f"faults with no seam in reference_server/: {unused}"
+
+
+def test_certificate_faults_name_pki_leaves_the_tls_profile_serves(tmp_path: Path) -> None:
+    """A certificate fault's seam is the harness: the ``tls`` profile is rendered with that leaf, others are not."""
+    from fixtures.pki import RunPKI
+    from fixtures.profiles import profile, served_certificate
+
+    pki = RunPKI.create(tmp_path / "pki")
+    try:
+        cert_faults = [f for f in CATALOG if f.certificate is not None]
+        assert len(cert_faults) >= 6
+        for fault in cert_faults:
+            leaf = getattr(pki, fault.certificate or "")
+            assert served_certificate(pki, profile("tls"), (fault.name,)) is leaf, fault.name
+            assert leaf is not pki.server, fault.name
+            assert served_certificate(pki, profile("mtls"), (fault.name,)) is pki.server, fault.name
+        assert served_certificate(pki, profile("tls"), ("grpc-no-auth",)) is pki.server
+    finally:
+        pki.cleanup()

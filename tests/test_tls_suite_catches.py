@@ -130,10 +130,11 @@ def test_clean_proxy_passes(clean: Run) -> None:
     outcomes = clean.outcomes()
     assert clean.rc == 0, f"exit {clean.rc}; failed security: {sorted(clean.failed_security())}\n{clean.output[-3000:]}"
     assert not clean.errors(), f"harness errors: {sorted(clean.errors())}\n{clean.output[-3000:]}"
-    for rid in ("TLS-REST-001", "TLS-REST-004", "TLS-REST-006", "TLS-REST-007", "MTLS-REST-001", "MTLS-REST-002"):
+    for rid in ("TLS-REST-001", "TLS-REST-003", "TLS-REST-004", "TLS-REST-006", "TLS-REST-007", "MTLS-REST-001",
+                "MTLS-REST-002"):
         assert outcomes.get(rid) == "pass", f"{rid}: {outcomes.get(rid)}\n{clean.output[-3000:]}"
     # What an external target cannot offer is disabled, never passed.
-    for rid in ("ROT-REST-001", "TLS-ANY-003", "TLS-REST-003", "MTLS-REST-003", "TLS-GRPC-001"):
+    for rid in ("ROT-REST-001", "TLS-ANY-003", "MTLS-REST-003", "TLS-GRPC-001"):
         assert outcomes.get(rid) == "disabled", f"{rid}: {outcomes.get(rid)}"
 
 
