@@ -16,7 +16,7 @@ holds the points of every shard key (see :mod:`reference_server.shard_keys`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +174,39 @@ class AdminOps:
             if not (isinstance(vectors, dict) and vector_name in vectors) and vector_name not in sparse:
                 raise NotFound(f"Not found: Vector with name {vector_name} does not exist")
             return client.delete_vector_name(name, vector_name)
+
+    # -- snapshot support ------------------------------------------------------------------
+
+    def export(self, name: str, page: int = 256) -> tuple[models.CollectionInfo, list[models.Record], Any]:
+        """Collection info, every point (vectors and payload) and the sharding state, read atomically."""
+        records: list[Any] = []
+        with self._locked(name) as client:
+            info = self.with_admin_state(name, client.get_collection(name))
+            offset: Any = None
+            while True:
+                found, offset = client.scroll(name, limit=page, offset=offset, with_payload=True, with_vectors=True)
+                records.extend(found)
+                if offset is None:
+                    break
+            return info, records, self.shards.snapshot(name)
+
+    def replace(self, name: str, create: Mapping[str, Any], points: Sequence[Mapping[str, Any]],
+                indexes: Mapping[str, str], sharding: Any) -> None:
+        """Make ``name`` hold exactly what a snapshot recorded (created if missing), atomically."""
+        m = self.rest_models
+        req = self._parse("CreateCollection", create)
+        parsed = [self._parse("PointStruct", p) for p in points]
+        with self._locked() as client:
+            if client.collection_exists(name):
+                client.delete_collection(name)
+            client.create_collection(name, vectors_config=req.vectors, sparse_vectors_config=req.sparse_vectors)
+            if parsed:
+                client.upsert(name, points=parsed)
+            table = self._index_table()
+            table.pop(name, None)
+            for field, schema in indexes.items():
+                table.setdefault(name, {})[field] = m.PayloadSchemaType(schema)
+            self.shards.restore(name, sharding)
 
     # -- optimizer ----------------------------------------------------------------------
 

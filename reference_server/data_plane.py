@@ -130,9 +130,8 @@ class DataPlane(SearchOps, AdminOps):
         self._backend: _Backend | None = None
         self._started = False
         self._start_lock = threading.Lock()
-        # One lock for every call into QdrantLocal: it is not thread-safe. Reentrant:
-        # snapshots and shard-key drops call public methods while holding it.
-        self.lock = threading.RLock()
+        # One lock for every call into QdrantLocal: it is not thread-safe.
+        self.lock = threading.Lock()
         self.shards = ShardKeyTable()
 
     @classmethod

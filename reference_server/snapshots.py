@@ -56,7 +56,6 @@ META = "qsc-snapshot.json"
 POINTS = "points.jsonl"
 FORMAT = "qsc-reference-snapshot/1"
 DOWNLOAD_TIMEOUT_S = 10.0
-SCROLL_PAGE = 256
 MSG_URL_DISABLED = "Forbidden: Snapshot recovery from remote URLs is disabled in the configuration"
 _NAME = re.compile(r"^[^/\\\x00]+$")
 
@@ -239,27 +238,17 @@ class SnapshotStore:
 
     def archive(self, collection: str) -> bytes:
         """One collection as a snapshot archive (config, sharding, indexes, every point)."""
-        data = self.data
-        with data.lock:
-            info = data.get_collection(collection)
-            params = info.config.params
-            meta = {
-                "format": FORMAT,
-                "collection": collection,
-                "vectors": _dump(params.vectors),
-                "sparse_vectors": _dump(params.sparse_vectors),
-                "sharding": data.shards.snapshot(collection),
-                "indexes": {k: v.data_type.value for k, v in (info.payload_schema or {}).items()},
-            }
-            lines: list[str] = []
-            offset: Any = None
-            while True:
-                page = data.scroll(collection, {"limit": SCROLL_PAGE, "offset": offset,
-                                                "with_payload": True, "with_vector": True})
-                lines.extend(json.dumps(_dump(p), separators=(",", ":")) for p in page.points)
-                offset = page.next_page_offset
-                if offset is None:
-                    break
+        info, records, sharding = self.data.export(collection)
+        params = info.config.params
+        meta = {
+            "format": FORMAT,
+            "collection": collection,
+            "vectors": _dump(params.vectors),
+            "sparse_vectors": _dump(params.sparse_vectors),
+            "sharding": sharding,
+            "indexes": {k: v.data_type.value for k, v in (info.payload_schema or {}).items()},
+        }
+        lines = [json.dumps(_dump(p), separators=(",", ":")) for p in records]
         return _tar({META: json.dumps(meta).encode(), POINTS: "\n".join(lines).encode()})
 
     def _write(self, directory: Path, name: str, content: bytes) -> Description:
@@ -319,17 +308,8 @@ class SnapshotStore:
         if checksum is not None and hashlib.sha256(content).hexdigest() != checksum.lower():
             raise BadRequest("Wrong input: Snapshot checksum mismatch")
         meta, points = _unpack(content)
-        data = self.data
-        with data.lock:
-            if data.collection_exists(collection).exists:
-                data.delete_collection(collection)
-            data.create_collection(collection, {"vectors": meta.get("vectors"),
-                                                "sparse_vectors": meta.get("sparse_vectors")})
-            if points:
-                data.upsert(collection, {"points": points})
-            for field, schema in (meta.get("indexes") or {}).items():
-                data.create_field_index(collection, {"field_name": field, "field_schema": schema})
-            data.shards.restore(collection, meta.get("sharding"))
+        create = {"vectors": meta.get("vectors"), "sparse_vectors": meta.get("sparse_vectors")}
+        self.data.replace(collection, create, points, meta.get("indexes") or {}, meta.get("sharding"))
         return True
 
     def recover_shard(self, collection: str, shard: int | str, content: bytes, checksum: str | None = None) -> bool:
