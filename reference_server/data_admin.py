@@ -16,6 +16,7 @@ holds the points of every shard key (see :mod:`reference_server.shard_keys`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -147,7 +148,8 @@ class AdminOps:
         data_type = getattr(schema, "type", schema)
         if data_type is None:
             raise self._invalid("Validation error in JSON body: field_schema is required")
-        with self._locked(name) as client:
+        with self._locked(name) as client, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # local mode's "indexes have no effect": recorded here instead
             client.create_payload_index(name, req.field_name, field_schema=schema)
             self._index_table().setdefault(name, {})[req.field_name] = m.PayloadSchemaType(
                 getattr(data_type, "value", data_type))

@@ -277,15 +277,9 @@ for _name, _fn in _SIMPLE.items():
 
 def handler_for(name: str) -> tuple[Handler, bool]:
     """The handler named in the route table and whether it blocks."""
-    _load_more()
     if name in INLINE:
         return INLINE[name], False
     return BLOCKING[name], True
-
-
-def _load_more() -> None:
-    # Registering modules: they import this one for the decorators, so they load on first use.
-    from reference_server.rest import service_handlers, snapshot_handlers  # noqa: F401
 
 
 def pre_access(ctx: Context, route_label: str, body: Any, started: float) -> Response | None:
@@ -326,3 +320,7 @@ def validate_body(data: DataPlane, model: str, body: Any) -> str | None:
         where = ".".join(str(p) for p in first[0].get("loc", ())) or "body"
         return f"{where}: {first[0].get('msg', 'invalid value')}"
     return None
+
+
+# Registering modules: they import this one for its decorators, so they load last.
+from reference_server.rest import service_handlers, snapshot_handlers  # noqa: E402, F401
