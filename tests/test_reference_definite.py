@@ -263,3 +263,30 @@ def test_data_plane_shapes_of_qdrant_clients(server: ServerProcess) -> None:
             assert "404404" in json.loads(missing.text)["status"]["error"]
         finally:
             http.delete(f"/collections/{name}")
+
+
+def test_recovery_locations_follow_qdrant_rules(server: ServerProcess) -> None:
+    """file:// confined to the snapshots dir (v1.17.1+); remote URLs fetched from loopback only (spec §10)."""
+    name = f"recover_{secrets.token_hex(4)}"
+    with httpx.Client(base_url=server.base_url, headers={"api-key": MANAGE}, timeout=T) as http:
+        outside = http.put(f"/collections/{name}/snapshots/recover", json={"location": "file:///etc/passwd"})
+        assert outside.status_code == 403
+        assert outside.json()["status"]["error"].startswith(
+            "Forbidden: Snapshot file path must be inside the snapshots directory")
+        missing = http.put(f"/collections/{name}/snapshots/recover",
+                           json={"location": f"file://{server.workdir}/snapshots/none.snapshot"})
+        assert missing.status_code == 400
+        remote = http.put(f"/collections/{name}/snapshots/recover",
+                          json={"location": "http://192.0.2.1/x.snapshot"})  # TEST-NET: never contacted
+        assert remote.status_code == 400 and "loopback" in remote.text
+
+
+def test_url_recovery_switched_off_refuses_before_rbac() -> None:
+    config = {"service": {**KEYED["service"], "enable_snapshot_url_recovery": False}}
+    with running_server(config, grpc=False) as srv, httpx.Client(base_url=srv.base_url, timeout=T) as http:
+        for key in (RO, MANAGE):
+            answer = http.put("/collections/c/snapshots/recover", headers={"api-key": key},
+                              json={"location": "http://127.0.0.1:9/x.snapshot"})
+            assert answer.status_code == 403
+            assert answer.json()["status"]["error"] == (
+                "Forbidden: Snapshot recovery from remote URLs is disabled in the configuration")
