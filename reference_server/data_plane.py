@@ -64,8 +64,10 @@ Readiness
     ``wait_ready(timeout=None) -> None`` (raises NotReady)
     ``ready -> bool``
 
-Shard keys, snapshots and payload indexes do not exist in local mode; the
-server answers those operations itself.
+Shard keys, cluster operations, payload indexes and named vectors
+(:mod:`reference_server.data_admin`, :mod:`reference_server.shard_keys`) and the
+read side (:mod:`reference_server.data_search`) are mixins of
+:class:`DataPlane`; snapshots live in :mod:`reference_server.snapshots`.
 """
 
 from __future__ import annotations
@@ -75,6 +77,19 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from reference_server.data_admin import SINGLE_NODE_PEER_ID, AdminOps
+from reference_server.data_errors import (
+    BadRequest,
+    DataPlaneError,
+    InvalidBody,
+    NotFound,
+    NotReady,
+    Unsupported,
+    collection_not_found,
+)
+from reference_server.data_search import SearchOps
+from reference_server.shard_keys import ShardKeyError, ShardKeyTable
+
 if TYPE_CHECKING:
     from types import ModuleType
 
@@ -82,42 +97,8 @@ if TYPE_CHECKING:
     from qdrant_client.http import models
 
 DEFAULT_READY_TIMEOUT = 30.0
-# Any fixed id will do for the one peer of a single-node deployment.
-SINGLE_NODE_PEER_ID = 1
 
 T = TypeVar("T")
-
-
-class DataPlaneError(Exception):
-    """A refusal of the data plane; ``message`` is what Qdrant would send."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(DataPlaneError):
-    """A collection, alias or point that does not exist."""
-
-
-class BadRequest(DataPlaneError):
-    """Input Qdrant would refuse with 400 / INVALID_ARGUMENT."""
-
-
-class InvalidBody(BadRequest):
-    """A body that does not have the shape of the request model (REST 422 in Qdrant)."""
-
-
-class Unsupported(DataPlaneError):
-    """An operation the in-memory backend cannot perform."""
-
-
-class NotReady(DataPlaneError):
-    """qdrant_client did not finish loading in time."""
-
-
-def collection_not_found(name: str) -> NotFound:
-    return NotFound(f"Not found: Collection `{name}` doesn't exist!")
 
 
 class _Backend:
@@ -137,7 +118,7 @@ def _load_backend() -> _Backend:
     return _Backend(models_module, QdrantClient(":memory:"))
 
 
-class DataPlane:
+class DataPlane(SearchOps, AdminOps):
     """Thread-safe collections and points; see the module docstring for the methods."""
 
     def __init__(self, *, ready_timeout: float = DEFAULT_READY_TIMEOUT,
@@ -151,6 +132,7 @@ class DataPlane:
         self._start_lock = threading.Lock()
         # One lock for every call into QdrantLocal: it is not thread-safe.
         self.lock = threading.Lock()
+        self.shards = ShardKeyTable()
 
     @classmethod
     def lazy(cls, *, ready_timeout: float = DEFAULT_READY_TIMEOUT) -> DataPlane:
@@ -211,6 +193,12 @@ class DataPlane:
                 yield backend.client
             except DataPlaneError:
                 raise
+            except ShardKeyError as exc:
+                raise (NotFound(exc.message) if exc.not_found else BadRequest(exc.message)) from None
+            except KeyError as exc:
+                # QdrantLocal's way of saying a point id is unknown.
+                missing = exc.args[0] if exc.args else "?"
+                raise NotFound(f"Not found: No point with id {missing} found") from None
             except NotImplementedError as exc:
                 raise Unsupported(f"Not implemented: {exc or 'not supported by this server'}") from None
             except (ValueError, TypeError, AssertionError) as exc:
@@ -228,6 +216,20 @@ class DataPlane:
         except ValidationError as exc:
             raise InvalidBody(f"Validation error in JSON body: {_first_error(exc)}") from None
 
+    def _invalid(self, message: str) -> Exception:
+        return InvalidBody(message)
+
+    def _narrow(self, name: str, selector: Any, flt: Any) -> Any:
+        """``flt`` limited to the points of the shard keys ``selector`` names (caller holds the lock)."""
+        ids = self.shards.ids_for(name, selector)
+        if ids is None:
+            return flt
+        m = self.rest_models
+        must: list[Any] = [m.HasIdCondition(has_id=sorted(ids, key=str))]
+        if flt is not None:
+            must.append(flt)
+        return m.Filter(must=must)
+
     # -- collections ----------------------------------------------------------
 
     def list_collections(self) -> models.CollectionsResponse:
@@ -239,7 +241,7 @@ class DataPlane:
         with self._locked() as client:
             if client.collection_exists(name):
                 raise BadRequest(f"Wrong input: Collection `{name}` already exists!")
-            return bool(
+            created = bool(
                 client.create_collection(
                     name,
                     vectors_config=req.vectors,
@@ -247,10 +249,14 @@ class DataPlane:
                     metadata=req.metadata,
                 )
             )
+            self.shards.configure(name, custom=req.sharding_method == self.rest_models.ShardingMethod.CUSTOM)
+            self.forget_indexes(name)
+            return created
 
     def get_collection(self, name: str) -> models.CollectionInfo:
         with self._locked(name) as client:
-            return client.get_collection(name)
+            info = client.get_collection(name)
+            return self.with_admin_state(name, info)
 
     def collection_exists(self, name: str) -> models.CollectionExistence:
         with self._locked() as client:
@@ -270,25 +276,11 @@ class DataPlane:
 
     def delete_collection(self, name: str) -> bool:
         with self._locked() as client:
-            return bool(client.delete_collection(name))
-
-    def collection_cluster_info(self, name: str) -> models.CollectionClusterInfo:
-        """A single node holding one active shard: local mode has no cluster to ask."""
-        m = self.rest_models
-        with self._locked(name) as client:
-            points = client.count(name, exact=True).count
-        return m.CollectionClusterInfo(
-            peer_id=SINGLE_NODE_PEER_ID,
-            shard_count=1,
-            local_shards=[m.LocalShardInfo(shard_id=0, points_count=points, state=m.ReplicaState.ACTIVE)],
-            remote_shards=[],
-            shard_transfers=[],
-        )
-
-    def list_shard_keys(self, name: str) -> models.ShardKeysResponse:
-        """No shard keys: local collections use automatic sharding."""
-        with self._locked(name):
-            return self.rest_models.ShardKeysResponse(shard_keys=[])
+            deleted = bool(client.delete_collection(name))
+            if deleted and not client.collection_exists(name):
+                self.shards.forget(name)
+                self.forget_indexes(name)
+            return deleted
 
     # -- aliases --------------------------------------------------------------
 
@@ -327,22 +319,26 @@ class DataPlane:
 
     def upsert(self, name: str, body: models.PointsList | models.PointsBatch | Mapping[str, Any]
                ) -> models.UpdateResult:
-        req = self._parse("PointInsertOperations", body)
+        req = self._parse("PointInsertOperations", vector_alias(body))
         m = self.rest_models
         if isinstance(req, m.PointsBatch):
             points: Any = m.Batch(ids=req.batch.ids, vectors=req.batch.vectors, payloads=req.batch.payloads)
+            ids = list(req.batch.ids)
         else:
             points = req.points
+            ids = [p.id for p in req.points]
         with self._locked(name) as client:
+            self.shards.route_write(name, req.shard_key, ids)
             return client.upsert(name, points=points, update_filter=req.update_filter,
                                  update_mode=req.update_mode)
 
     def retrieve(self, name: str, body: models.PointRequest | Mapping[str, Any]) -> list[models.Record]:
         req = self._parse("PointRequest", body)
         with self._locked(name) as client:
+            visible = self.shards.ids_for(name, req.shard_key)
             return client.retrieve(
                 name,
-                ids=req.ids,
+                ids=[i for i in req.ids if visible is None or i in visible],
                 with_payload=_default(req.with_payload, True),
                 with_vectors=_default(req.with_vector, False),
             )
@@ -366,7 +362,7 @@ class DataPlane:
         with self._locked(name) as client:
             points, next_offset = client.scroll(
                 name,
-                scroll_filter=req.filter,
+                scroll_filter=self._narrow(name, req.shard_key, req.filter),
                 limit=_default(req.limit, 10),
                 order_by=req.order_by,
                 offset=req.offset,
@@ -379,83 +375,8 @@ class DataPlane:
               ) -> models.CountResult:
         req = self._parse("CountRequest", body)
         with self._locked(name) as client:
-            return client.count(name, count_filter=req.filter, exact=_default(req.exact, True))
-
-    def query(self, name: str, body: models.QueryRequest | Mapping[str, Any] | None = None
-              ) -> models.QueryResponse:
-        req = self._parse("QueryRequest", body)
-        with self._locked(name) as client:
-            return self._query_locked(client, name, req)
-
-    def query_batch(self, name: str, body: models.QueryRequestBatch | Mapping[str, Any]
-                    ) -> list[models.QueryResponse]:
-        req = self._parse("QueryRequestBatch", body)
-        with self._locked(name) as client:
-            return [self._query_locked(client, name, one) for one in req.searches]
-
-    def _query_locked(self, client: QdrantClient, name: str, req: Any) -> models.QueryResponse:
-        return client.query_points(
-            name,
-            query=req.query,
-            using=req.using,
-            prefetch=req.prefetch,
-            query_filter=req.filter,
-            search_params=req.params,
-            limit=_default(req.limit, 10),
-            offset=req.offset,
-            with_payload=_default(req.with_payload, False),
-            with_vectors=_default(req.with_vector, False),
-            score_threshold=req.score_threshold,
-            lookup_from=req.lookup_from,
-        )
-
-    def search(self, name: str, body: Mapping[str, Any]) -> list[models.ScoredPoint]:
-        """Qdrant's legacy ``POST .../points/search`` body, answered as a nearest query."""
-        m = self.rest_models
-        if not isinstance(body, Mapping) or "vector" not in body:
-            raise InvalidBody("Validation error in JSON body: missing field `vector`")
-        using, vector = _named_vector(body["vector"])
-        query = {"nearest": vector}
-        return self._legacy_query(name, body, query, using, m.NearestQuery)
-
-    def recommend(self, name: str, body: Mapping[str, Any]) -> list[models.ScoredPoint]:
-        """Qdrant's legacy ``POST .../points/recommend`` body, answered as a recommend query."""
-        m = self.rest_models
-        if not isinstance(body, Mapping):
-            raise InvalidBody("Validation error in JSON body: expected an object")
-        recommend = {
-            "positive": body.get("positive") or [],
-            "negative": body.get("negative") or [],
-        }
-        if body.get("strategy") is not None:
-            recommend["strategy"] = body["strategy"]
-        return self._legacy_query(name, body, {"recommend": recommend}, body.get("using"), m.RecommendQuery)
-
-    def _legacy_query(self, name: str, body: Mapping[str, Any], query: Mapping[str, Any],
-                      using: str | None, query_model: Any) -> list[models.ScoredPoint]:
-        request = {
-            "query": query,
-            "using": using,
-            "filter": body.get("filter"),
-            "params": body.get("params"),
-            "limit": body.get("limit", 10),
-            "offset": body.get("offset"),
-            "with_payload": body.get("with_payload"),
-            "with_vector": body.get("with_vector", body.get("with_vectors")),
-            "score_threshold": body.get("score_threshold"),
-            "lookup_from": body.get("lookup_from"),
-        }
-        req = self._parse("QueryRequest", {k: v for k, v in request.items() if v is not None})
-        if not isinstance(req.query, query_model):
-            raise InvalidBody("Validation error in JSON body: malformed query")
-        with self._locked(name) as client:
-            return list(self._query_locked(client, name, req).points)
-
-    def facet(self, name: str, body: models.FacetRequest | Mapping[str, Any]) -> models.FacetResponse:
-        req = self._parse("FacetRequest", body)
-        with self._locked(name) as client:
-            return client.facet(name, key=req.key, facet_filter=req.filter,
-                                limit=_default(req.limit, 10), exact=_default(req.exact, False))
+            return client.count(name, count_filter=self._narrow(name, req.shard_key, req.filter),
+                                exact=_default(req.exact, True))
 
     # -- payload and vectors ----------------------------------------------------
 
@@ -487,9 +408,23 @@ class DataPlane:
 
     def update_vectors(self, name: str, body: models.UpdateVectors | Mapping[str, Any]
                        ) -> models.UpdateResult:
-        req = self._parse("UpdateVectors", body)
+        req = self._parse("UpdateVectors", vector_alias(body))
         with self._locked(name) as client:
             return client.update_vectors(name, points=req.points, update_filter=req.update_filter)
+
+    def batch_update(self, name: str, body: models.UpdateOperations | Mapping[str, Any]
+                     ) -> list[models.UpdateResult]:
+        if isinstance(body, Mapping) and isinstance(body.get("operations"), list):
+            body = {**body, "operations": [_op_alias(op) for op in body["operations"]]}
+        req = self._parse("UpdateOperations", body)
+        m = self.rest_models
+        with self._locked(name) as client:
+            for op in req.operations:
+                if isinstance(op, m.UpsertOperation):
+                    inner = op.upsert
+                    ids = list(inner.batch.ids) if isinstance(inner, m.PointsBatch) else [p.id for p in inner.points]
+                    self.shards.route_write(name, inner.shard_key, ids)
+            return client.batch_update_points(name, update_operations=req.operations)
 
     def delete_vectors(self, name: str, body: models.DeleteVectors | Mapping[str, Any]
                        ) -> models.UpdateResult:
@@ -506,20 +441,34 @@ def _default(value: T | None, fallback: T) -> T:
     return fallback if value is None else value
 
 
+def vector_alias(body: Any) -> Any:
+    """``vectors`` read as ``vector`` in each point of a REST body, as Qdrant's serde alias does.
+
+    Clients written for Qdrant send either name; the pydantic models know only
+    ``vector``. Returns the body (a new dict when something was renamed).
+    """
+    if not isinstance(body, Mapping) or not isinstance(body.get("points"), list):
+        return body
+    points = [
+        {**{k: v for k, v in p.items() if k != "vectors"}, "vector": p["vectors"]}
+        if isinstance(p, Mapping) and "vectors" in p and "vector" not in p else p
+        for p in body["points"]
+    ]
+    return {**body, "points": points}
+
+
+def _op_alias(op: Any) -> Any:
+    """:func:`vector_alias` inside one ``upsert`` / ``update_vectors`` operation of a batch."""
+    if not isinstance(op, Mapping):
+        return op
+    return {k: vector_alias(v) if k in ("upsert", "update_vectors") else v for k, v in op.items()}
+
+
 def _selector(points: Any, flt: Any) -> Any:
     """Qdrant's ``points`` / ``filter`` pair: exactly one of them must be given."""
     if (points is None) == (flt is None):
         raise BadRequest("Wrong input: Either list of point ids or filter must be provided")
     return points if points is not None else flt
-
-
-def _named_vector(raw: Any) -> tuple[str | None, Any]:
-    """Legacy ``vector`` field: a bare vector, or ``{"name": ..., "vector": ...}``."""
-    if isinstance(raw, Mapping):
-        if "name" not in raw or "vector" not in raw:
-            raise InvalidBody("Validation error in JSON body: `vector` needs `name` and `vector`")
-        return str(raw["name"]), raw["vector"]
-    return None, raw
 
 
 def _bad_input(exc: BaseException) -> BadRequest:
@@ -536,3 +485,17 @@ def _first_error(exc: Any) -> str:
     first = errors[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "body"
     return f"{where}: {first.get('msg', 'invalid value')}"
+
+
+__all__ = [
+    "SINGLE_NODE_PEER_ID",
+    "BadRequest",
+    "DataPlane",
+    "DataPlaneError",
+    "InvalidBody",
+    "NotFound",
+    "NotReady",
+    "Unsupported",
+    "collection_not_found",
+    "vector_alias",
+]

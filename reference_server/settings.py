@@ -48,6 +48,8 @@ class ServiceSettings:
     enforce_internal_auth: bool
     enable_cors: bool
     max_request_size_mb: int
+    # v1.18.0+: false refuses http(s) snapshot recovery with 403 (spec §10).
+    enable_snapshot_url_recovery: bool = True
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,8 @@ def _typed(
         enforce_internal_auth=_as_bool(svc.get("enforce_internal_auth", False), "service.enforce_internal_auth"),
         enable_cors=_as_bool(svc.get("enable_cors", True), "service.enable_cors"),
         max_request_size_mb=_as_int(svc.get("max_request_size_mb", 32), "service.max_request_size_mb") or 32,
+        enable_snapshot_url_recovery=_as_bool(svc.get("enable_snapshot_url_recovery", True),
+                                              "service.enable_snapshot_url_recovery"),
     )
     return Settings(
         service=service,

@@ -12,6 +12,8 @@ through :meth:`InProcessGrpc.channel` are closed with them.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -163,9 +165,19 @@ def grpc_server(
     retried on a fresh port a few times.
     """
     plane = data if data is not None else DataPlane.lazy()
+    # Snapshots are real files: each server keeps them in a scratch dir, never the checkout.
+    scratch = tempfile.mkdtemp(prefix="grpc-snapshots-")
+    try:
+        yield from _start(env, credentials, tls_root, plane, policy, attempts, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _start(env: Mapping[str, str] | None, credentials: grpc.ServerCredentials | None, tls_root: bytes | None,
+           plane: DataPlane, policy: GrpcPolicy | None, attempts: int, scratch: str) -> Iterator[InProcessGrpc]:
     last: Exception | None = None
     for _ in range(attempts):
-        settings = settings_for(env or {})
+        settings = settings_for({"QDRANT__STORAGE__SNAPSHOTS_PATH": scratch, **(env or {})})
         try:
             server = start_grpc_server(settings, AuthKeys.from_settings(settings), plane, credentials,
                                        policy=policy)

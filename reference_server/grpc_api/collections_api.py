@@ -12,7 +12,6 @@ from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 from qdrant_client.http import models
 
 from reference_server.grpc_api.call import Call, Handler
-from reference_server.grpc_api.errors import not_implemented
 
 
 def get(req: Any, call: Call) -> Any:
@@ -28,7 +27,8 @@ def list_collections(req: Any, call: Call) -> Any:
 
 
 def create(req: Any, call: Call) -> Any:
-    # Local mode keeps only vectors, sparse vectors and metadata; the rest of the
+    # Local mode keeps only vectors, sparse vectors and metadata (the server adds the
+    # sharding method); the rest of the
     # request is accepted and ignored, as a single node would not act on most of it.
     body = models.CreateCollection(
         vectors=GrpcToRest.convert_vectors_config(req.vectors_config) if req.HasField("vectors_config")
@@ -36,6 +36,8 @@ def create(req: Any, call: Call) -> Any:
         sparse_vectors=GrpcToRest.convert_sparse_vector_config(req.sparse_vectors_config)
         if req.HasField("sparse_vectors_config") else None,
         metadata=GrpcToRest.convert_payload(req.metadata) if len(req.metadata) else None,
+        sharding_method=GrpcToRest.convert_sharding_method(req.sharding_method)
+        if req.HasField("sharding_method") else None,
     )
     return qg.CollectionOperationResponse(result=call.data.create_collection(req.collection_name, body))
 
@@ -88,10 +90,22 @@ def list_shard_keys(req: Any, call: Call) -> Any:
     )
 
 
-def _needs_cluster(req: Any, call: Call) -> Any:
-    # Cluster set-up and shard keys need distributed mode, which this server never runs.
-    call.data.get_collection(req.collection_name)  # NOT_FOUND first, as Qdrant would
-    raise not_implemented(call.path, "requires distributed mode, which this server does not run")
+def create_shard_key(req: Any, call: Call) -> Any:
+    body = GrpcToRest.convert_create_shard_key(req.request)
+    return qg.CreateShardKeyResponse(result=call.data.create_shard_key(req.collection_name, body))
+
+
+def delete_shard_key(req: Any, call: Call) -> Any:
+    body = GrpcToRest.convert_delete_shard_key(req.request)
+    return qg.DeleteShardKeyResponse(result=call.data.delete_shard_key(req.collection_name, body))
+
+
+def update_cluster_setup(req: Any, call: Call) -> Any:
+    which = req.WhichOneof("operation")
+    if which is None:
+        raise ValueError("no cluster operation given")
+    body = GrpcToRest.convert_cluster_operations(getattr(req, which))
+    return qg.UpdateCollectionClusterSetupResponse(result=call.data.update_cluster(req.collection_name, body))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -105,8 +119,8 @@ HANDLERS: dict[str, Handler] = {
     "/qdrant.Collections/ListAliases": list_aliases,
     "/qdrant.Collections/CollectionClusterInfo": collection_cluster_info,
     "/qdrant.Collections/CollectionExists": collection_exists,
-    "/qdrant.Collections/UpdateCollectionClusterSetup": _needs_cluster,
-    "/qdrant.Collections/CreateShardKey": _needs_cluster,
-    "/qdrant.Collections/DeleteShardKey": _needs_cluster,
+    "/qdrant.Collections/UpdateCollectionClusterSetup": update_cluster_setup,
+    "/qdrant.Collections/CreateShardKey": create_shard_key,
+    "/qdrant.Collections/DeleteShardKey": delete_shard_key,
     "/qdrant.Collections/ListShardKeys": list_shard_keys,
 }

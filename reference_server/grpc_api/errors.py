@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from reference_server.data_plane import BadRequest, DataPlaneError, NotFound, NotReady, Unsupported
+from reference_server.data_errors import BadRequest, DataPlaneError, Forbidden, NotFound, NotReady, Unsupported
 
 
 class GrpcError(Exception):
@@ -27,6 +27,8 @@ def not_implemented(path: str, why: str = "not implemented by this server") -> G
 def from_data_plane(exc: DataPlaneError) -> GrpcError:
     if isinstance(exc, NotFound):
         return GrpcError(grpc.StatusCode.NOT_FOUND, exc.message)
+    if isinstance(exc, Forbidden):
+        return GrpcError(grpc.StatusCode.PERMISSION_DENIED, exc.message)
     if isinstance(exc, BadRequest):
         return GrpcError(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
     if isinstance(exc, Unsupported):

@@ -13,11 +13,11 @@ from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 from qdrant_client.http import models
 
 from reference_server.grpc_api.call import Call, Handler
-from reference_server.grpc_api.errors import not_implemented
 
 
 def _optional(req: Any, field: str, convert: Any = None) -> Any:
-    if not req.HasField(field):
+    # Request types share helpers; a field one of them lacks reads as unset.
+    if field not in req.DESCRIPTOR.fields_by_name or not req.HasField(field):
         return None
     value = getattr(req, field)
     return convert(value) if convert is not None else value
@@ -29,6 +29,10 @@ def _selector_fields(selector: Any) -> tuple[Any, Any]:
     if isinstance(rest, models.PointIdsList):
         return rest.points, None
     return None, rest.filter
+
+
+def _shard_key(req: Any) -> Any:
+    return _optional(req, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
 
 
 def _update_response(result: models.UpdateResult) -> Any:
@@ -47,6 +51,7 @@ def upsert(req: Any, call: Call) -> Any:
         points=[GrpcToRest.convert_point_struct(p) for p in req.points],
         update_filter=_optional(req, "update_filter", GrpcToRest.convert_filter),
         update_mode=_optional(req, "update_mode", GrpcToRest.convert_update_mode),
+        shard_key=_shard_key(req),
     )
     return _update_response(call.data.upsert(req.collection_name, body))
 
@@ -109,6 +114,7 @@ def get(req: Any, call: Call) -> Any:
         ids=[GrpcToRest.convert_point_id(i) for i in req.ids],
         with_payload=_optional(req, "with_payload", GrpcToRest.convert_with_payload_selector),
         with_vector=_optional(req, "with_vectors", GrpcToRest.convert_with_vectors_selector),
+        shard_key=_shard_key(req),
     )
     records = call.data.retrieve(req.collection_name, body)
     return qg.GetResponse(result=[RestToGrpc.convert_retrieved_point(r) for r in records])
@@ -122,6 +128,7 @@ def scroll(req: Any, call: Call) -> Any:
         with_payload=_optional(req, "with_payload", GrpcToRest.convert_with_payload_selector),
         with_vector=_optional(req, "with_vectors", GrpcToRest.convert_with_vectors_selector),
         order_by=_optional(req, "order_by", GrpcToRest.convert_order_by),
+        shard_key=_shard_key(req),
     )
     found = call.data.scroll(req.collection_name, body)
     response = qg.ScrollResponse(result=[RestToGrpc.convert_retrieved_point(r) for r in found.points])
@@ -134,6 +141,7 @@ def count(req: Any, call: Call) -> Any:
     body = models.CountRequest(
         filter=_optional(req, "filter", GrpcToRest.convert_filter),
         exact=_optional(req, "exact"),
+        shard_key=_shard_key(req),
     )
     found = call.data.count(req.collection_name, body)
     return qg.CountResponse(result=qg.CountResult(count=found.count))
@@ -159,6 +167,7 @@ def _legacy_common(req: Any) -> dict[str, Any]:
         "with_payload": _optional(req, "with_payload", GrpcToRest.convert_with_payload_selector),
         "with_vector": _optional(req, "with_vectors", GrpcToRest.convert_with_vectors_selector),
         "score_threshold": _optional(req, "score_threshold"),
+        "shard_key": _shard_key(req),
     }
 
 
@@ -221,11 +230,6 @@ def facet(req: Any, call: Call) -> Any:
     return qg.FacetResponse(hits=[RestToGrpc.convert_facet_value_hit(h) for h in found.hits])
 
 
-def _not_here(req: Any, call: Call) -> Any:
-    call.data.get_collection(req.collection_name)  # NOT_FOUND first, as Qdrant would
-    raise not_implemented(call.path)
-
-
 HANDLERS: dict[str, Handler] = {
     "/qdrant.Points/Upsert": upsert,
     "/qdrant.Points/Delete": delete,
@@ -236,25 +240,13 @@ HANDLERS: dict[str, Handler] = {
     "/qdrant.Points/OverwritePayload": overwrite_payload,
     "/qdrant.Points/DeletePayload": delete_payload,
     "/qdrant.Points/ClearPayload": clear_payload,
-    "/qdrant.Points/CreateFieldIndex": _not_here,
-    "/qdrant.Points/DeleteFieldIndex": _not_here,
-    "/qdrant.Points/CreateVectorName": _not_here,
-    "/qdrant.Points/DeleteVectorName": _not_here,
     "/qdrant.Points/Search": search,
     "/qdrant.Points/SearchBatch": search_batch,
-    "/qdrant.Points/SearchGroups": _not_here,
     "/qdrant.Points/Scroll": scroll,
     "/qdrant.Points/Recommend": recommend,
     "/qdrant.Points/RecommendBatch": recommend_batch,
-    "/qdrant.Points/RecommendGroups": _not_here,
-    "/qdrant.Points/Discover": _not_here,
-    "/qdrant.Points/DiscoverBatch": _not_here,
     "/qdrant.Points/Count": count,
-    "/qdrant.Points/UpdateBatch": _not_here,
     "/qdrant.Points/Query": query,
     "/qdrant.Points/QueryBatch": query_batch,
-    "/qdrant.Points/QueryGroups": _not_here,
     "/qdrant.Points/Facet": facet,
-    "/qdrant.Points/SearchMatrixPairs": _not_here,
-    "/qdrant.Points/SearchMatrixOffsets": _not_here,
 }

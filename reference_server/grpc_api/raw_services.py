@@ -1,5 +1,10 @@
 """Services without shipped stubs: ``qdrant.StorageRead``, ``qdrant.ShardSnapshots``, ``qdrant.Quotas``.
 
+ShardSnapshots answers with the ``qdrant.Snapshots`` response messages (the
+same messages in Qdrant's proto) and keeps its files through
+:mod:`reference_server.snapshots`. Quotas keeps nothing: Get answers an
+all-default status, Update accepts.
+
 Requests arrive as bytes; :mod:`reference_server.grpc_api.wire` reads their
 leading scalar fields. This server keeps no shard files, so StorageRead finds
 none, but it applies Qdrant's checks first (spec §10): a missing shard is
@@ -10,11 +15,13 @@ fields all hold defaults (no files, ``exists: false``, no snapshots).
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from reference_server.grpc_api import wire
 from reference_server.grpc_api.call import Call, Handler
-from reference_server.grpc_api.errors import GrpcError, not_implemented
+from reference_server.grpc_api.errors import GrpcError
 
 EMPTY_RESPONSE = b""
 
@@ -72,24 +79,75 @@ def storage_read(raw: bytes, call: Call) -> bytes:
     raise GrpcError(grpc.StatusCode.NOT_FOUND, f"File not found: {path}")
 
 
-def _shard_snapshot_collection(call: Call) -> None:
+_SNAPSHOT_NAME = 3
+_LOCATION = 3
+_CHECKSUM = 5
+_API_KEY = 6
+# ShardSnapshotLocation: oneof url = 1 | path = 2.
+_LOCATION_URL = 1
+_LOCATION_PATH = 2
+
+
+def _shard(call: Call) -> tuple[dict[int, int | bytes], str, int]:
     fields = _fields(call)
-    collection = wire.text_field(fields, _COLLECTION)
-    call.data.get_collection(collection)  # NOT_FOUND for a missing collection
+    try:
+        return fields, wire.text_field(fields, _COLLECTION), wire.int_field(fields, _SHARD)
+    except wire.WireError as exc:
+        raise GrpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
 
 
-def shard_snapshots_list(raw: bytes, call: Call) -> bytes:
-    _shard_snapshot_collection(call)
+def _store(call: Call) -> Any:
+    from reference_server.snapshots import store_for
+
+    return store_for(call.data, call.settings)
+
+
+def shard_snapshots_create(raw: bytes, call: Call) -> Any:
+    from reference_server.grpc_api.snapshots_api import create_response
+
+    _, collection, shard = _shard(call)
+    return create_response(_store(call).create_shard_snapshot(collection, shard))
+
+
+def shard_snapshots_list(raw: bytes, call: Call) -> Any:
+    from reference_server.grpc_api.snapshots_api import list_response
+
+    _, collection, shard = _shard(call)
+    return list_response(_store(call).list_shard(collection, shard))
+
+
+def shard_snapshots_delete(raw: bytes, call: Call) -> bytes:
+    fields, collection, shard = _shard(call)
+    _store(call).delete_shard_snapshot(collection, shard, wire.text_field(fields, _SNAPSHOT_NAME))
+    return EMPTY_RESPONSE  # DeleteSnapshotResponse: only the time
+
+
+def shard_snapshots_recover(raw: bytes, call: Call) -> bytes:
+    fields, collection, shard = _shard(call)
+    store = _store(call)
+    store.data.check_shard(collection, shard)
+    location = fields.get(_LOCATION, b"")
+    where = wire.scalar_fields(location) if isinstance(location, bytes) else {}
+    if _LOCATION_URL in where:
+        url = wire.text_field(where, _LOCATION_URL)
+    elif _LOCATION_PATH in where:
+        url = "file://" + wire.text_field(where, _LOCATION_PATH)
+    else:
+        raise GrpcError(grpc.StatusCode.INVALID_ARGUMENT, "Validation error: snapshot_location is required")
+    api_key = wire.text_field(fields, _API_KEY) or None
+    checksum = wire.text_field(fields, _CHECKSUM) or None
+    store.recover_shard(collection, shard, store.read_location(url, api_key), checksum)
+    return EMPTY_RESPONSE  # RecoverSnapshotResponse: only the time
+
+
+def quotas_get(raw: bytes, call: Call) -> bytes:
+    # No quota configured: every field of the answer holds its default.
     return EMPTY_RESPONSE
 
 
-def shard_snapshots_change(raw: bytes, call: Call) -> bytes:
-    _shard_snapshot_collection(call)
-    raise not_implemented(call.path, "snapshots are not supported by this server")
-
-
-def quotas(raw: bytes, call: Call) -> bytes:
-    raise not_implemented(call.path, "quotas are not supported by this server")
+def quotas_update(raw: bytes, call: Call) -> bytes:
+    _fields(call)  # a request that does not parse is refused, as any other
+    return EMPTY_RESPONSE
 
 
 RAW_HANDLERS: dict[str, Handler] = {
@@ -101,9 +159,9 @@ RAW_HANDLERS: dict[str, Handler] = {
     "/qdrant.StorageRead/ReadWhole": storage_read,
     "/qdrant.StorageRead/ReadBatch": storage_read,
     "/qdrant.ShardSnapshots/List": shard_snapshots_list,
-    "/qdrant.ShardSnapshots/Create": shard_snapshots_change,
-    "/qdrant.ShardSnapshots/Delete": shard_snapshots_change,
-    "/qdrant.ShardSnapshots/Recover": shard_snapshots_change,
-    "/qdrant.Quotas/Get": quotas,
-    "/qdrant.Quotas/Update": quotas,
+    "/qdrant.ShardSnapshots/Create": shard_snapshots_create,
+    "/qdrant.ShardSnapshots/Delete": shard_snapshots_delete,
+    "/qdrant.ShardSnapshots/Recover": shard_snapshots_recover,
+    "/qdrant.Quotas/Get": quotas_get,
+    "/qdrant.Quotas/Update": quotas_update,
 }

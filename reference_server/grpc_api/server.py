@@ -7,7 +7,7 @@ Order per call, as Qdrant's tonic stack does it (spec §3, §4):
 3. decoding the request (a bad message → INTERNAL, as tonic reports it), then
    Qdrant's first handler step, request validation (→ INVALID_ARGUMENT);
 4. per-method access (read-only principal on a write → PERMISSION_DENIED);
-5. the implementation, or UNIMPLEMENTED for methods this server cannot perform.
+5. the implementation (Health/Watch answers UNIMPLEMENTED, as Qdrant does).
 
 Nothing here imports qdrant_client: the stub-based implementations load on the
 first call that needs them, after the data plane finished its background import.
@@ -19,7 +19,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
 
@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError, Message
 from reference_server import faults
 from reference_server.auth import Access, AuthFailure, AuthKeys
 from reference_server.data_plane import DataPlane, DataPlaneError
-from reference_server.grpc_api import access, messages
+from reference_server.grpc_api import access, messages, reflection
 from reference_server.grpc_api.call import Call, Handler
 from reference_server.grpc_api.errors import (
     GrpcError,
@@ -42,6 +42,7 @@ from reference_server.grpc_api.health_api import EARLY_HANDLERS
 from reference_server.grpc_api.policy import GrpcPolicy
 from reference_server.grpc_api.raw_services import RAW_HANDLERS
 from reference_server.settings import Settings
+from reference_server.versioning import Emulation
 
 log = logging.getLogger("reference_server.grpc")
 
@@ -63,10 +64,10 @@ class GrpcBindError(RuntimeError):
 @functools.cache
 def _stub_handlers() -> dict[str, Handler]:
     """Implementations built on qdrant_client's stubs (imported on first use)."""
-    from reference_server.grpc_api import collections_api, health_api, points_api, snapshots_api
+    from reference_server.grpc_api import collections_api, health_api, points_api, points_extra_api, snapshots_api
 
     table: dict[str, Handler] = {}
-    for module in (collections_api, points_api, snapshots_api, health_api):
+    for module in (collections_api, points_api, points_extra_api, snapshots_api, health_api):
         table.update(module.HANDLERS)
     return table
 
@@ -142,11 +143,35 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
 
     def _stream_stream(self, path: str, requests: Iterator[bytes], context: grpc.ServicerContext
                        ) -> Iterator[bytes]:
-        yield self._answer(path, b"", context)
+        if path not in reflection.PATHS:
+            yield self._answer(path, b"", context)
+            return
+        # Reflection: authenticated once per stream, then one answer per request (spec §3).
+        self._guarded(path, context, lambda: self._admit(path, context))
+        emulation = self._policy.emulation
+        for raw in requests:
+            yield self._guarded(path, context, functools.partial(self._reflect, raw, emulation))
+
+    def _admit(self, path: str, context: grpc.ServicerContext) -> bytes:
+        granted = self._policy.authenticate(path, context.invocation_metadata())
+        if not self._policy.is_served(path):
+            raise unknown_method(path)
+        self._policy.authorize(path, granted)
+        return b""
+
+    def _reflect(self, raw: bytes, emulation: Emulation) -> bytes:
+        try:
+            return reflection.answer(raw, emulation, self._data)
+        except DecodeError as exc:
+            raise GrpcError(grpc.StatusCode.INTERNAL, f"failed to decode Protobuf message: {exc}") from None
 
     def _answer(self, path: str, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._guarded(path, context, lambda: self._process(path, raw, context))
+
+    def _guarded(self, path: str, context: grpc.ServicerContext, work: Callable[[], bytes]) -> bytes:
+        """``work()``, with every refusal turned into the status Qdrant sends."""
         try:
-            return self._process(path, raw, context)
+            return work()
         except AuthFailure as failure:
             if faults.active("key-echo-grpc"):  # fault seam: the refusal repeats what was presented
                 presented = [(k, v) for k, v in context.invocation_metadata() if k in ("api-key", "authorization")]
@@ -197,7 +222,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
         if _needs_backend(path):
             self._data.wait_ready()
         if not messages.has_messages(path):
-            # Known to the table but not decodable here (reflection, Health/Watch).
+            # Known to the table but not implemented by Qdrant either (Health/Watch, spec §3).
             self._policy.authorize(path, granted)
             raise not_implemented(path)
         request = self._decode(messages.request_class(path), raw)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import posixpath
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from reference_server import faults
 from reference_server.auth import Access, AuthKeys
 from reference_server.data_plane import DataPlane, DataPlaneError
 from reference_server.rest import cors
-from reference_server.rest.gate import Gate, first_header
-from reference_server.rest.handlers import Call, Context, data_error, handler_for, not_implemented, validate_body
+from reference_server.rest.gate import Gate, first_header, visible_ascii
+from reference_server.rest.handlers import Call, Context, data_error, handler_for, pre_access, validate_body
 from reference_server.rest.paths import decode_for_routing, normalize
 from reference_server.rest.responses import Response, empty, error, plain
 from reference_server.rest.router import Match, Router
@@ -159,14 +160,20 @@ class RestApp:
         if route.body == "upload":
             # Authorised before a byte of the upload is read (spec §4, v1.18.1+).
             refusal = self.gate.refuse(access, route, request.started)
-            return refusal or await self.run_handler(route, match, None, request.started)
+            if refusal is not None:
+                return refusal
+            # Multipart snapshot uploads have no size limit in Qdrant (spec §10).
+            raw = await request.read_body(sys.maxsize)
+            return await self.run_handler(route, match, None, request.started, raw=raw or b"",
+                                          content_type=visible_ascii(request.header(b"content-type")))
         body: Any = None
         if route.body in ("json", "json_small"):
             parsed = await self.parse_body(request, route)
             if isinstance(parsed, Response):
                 return parsed
             body = parsed
-        refusal = self.gate.refuse(access, route, request.started)
+        refusal = pre_access(self.context, route.path, body, request.started) or self.gate.refuse(
+            access, route, request.started)
         if refusal is not None:
             return refusal
         return await self.run_handler(route, match, body, request.started)
@@ -198,10 +205,9 @@ class RestApp:
 
     # -- handler -------------------------------------------------------------------------
 
-    async def run_handler(self, route: Route, match: Match, body: Any, started: float) -> Response:
-        call = Call(params=match.params, body=body, started=started)
-        if route.handler is None:
-            return await asyncio.to_thread(not_implemented, self.context, call, route.label)
+    async def run_handler(self, route: Route, match: Match, body: Any, started: float, *,
+                          raw: bytes = b"", content_type: str | None = None) -> Response:
+        call = Call(params=match.params, body=body, started=started, raw=raw, content_type=content_type)
         handler, blocks = handler_for(route.handler)
         if blocks:
             return await asyncio.to_thread(handler, self.context, call)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference_server import COMMIT, TITLE
+from reference_server.data_errors import Forbidden
 from reference_server.data_plane import (
     BadRequest,
     DataPlane,
@@ -22,6 +23,7 @@ from reference_server.data_plane import (
     NotFound,
     NotReady,
     Unsupported,
+    vector_alias,
 )
 from reference_server.rest.responses import Response, error, ok, plain
 from reference_server.settings import Settings
@@ -35,6 +37,9 @@ class Call:
     body: Any
     started: float
     query: dict[str, str] = field(default_factory=dict)
+    # Uploads only: the raw body (read after the access check) and its content type.
+    raw: bytes = b""
+    content_type: str | None = None
 
     @property
     def collection(self) -> str:
@@ -46,6 +51,8 @@ class Context:
     settings: Settings
     data: DataPlane
     telemetry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Server-wide settings the API changes at run time (logger, debugger, quotas, cluster metadata).
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Context, Call], Response]
@@ -87,6 +94,8 @@ def jsonable(value: Any) -> Any:
 def data_error(exc: DataPlaneError, started: float) -> Response:
     if isinstance(exc, NotFound):
         return error(404, exc.message, started)
+    if isinstance(exc, Forbidden):
+        return error(403, exc.message, started)
     if isinstance(exc, InvalidBody):
         return error(422, exc.message, started)
     if isinstance(exc, BadRequest):
@@ -96,19 +105,6 @@ def data_error(exc: DataPlaneError, started: float) -> Response:
     if isinstance(exc, NotReady):
         return error(503, exc.message, started)
     return error(500, exc.message, started)
-
-
-def not_implemented(ctx: Context, call: Call, label: str) -> Response:
-    """A route the reference server does not serve: Qdrant's 404 first, if it applies."""
-    name = call.params.get("collection_name")
-    if name is not None:
-        try:
-            exists = ctx.data.collection_exists(name).exists
-        except DataPlaneError as exc:
-            return data_error(exc, call.started)
-        if not exists:
-            return error(404, f"Not found: Collection `{name}` doesn't exist!", call.started)
-    return error(501, f"Not implemented by the reference server: {label}", call.started)
 
 
 # -- service ----------------------------------------------------------------------
@@ -183,7 +179,7 @@ def clear_issues(ctx: Context, call: Call) -> Response:
 
 @inline("get_logger")
 def get_logger(ctx: Context, call: Call) -> Response:
-    return ok({"log_level": ctx.settings.log_level}, call.started)
+    return ok({"log_level": ctx.state.get("log_level", ctx.settings.log_level)}, call.started)
 
 
 @inline("cluster_status")
@@ -224,7 +220,34 @@ _SIMPLE: dict[str, Callable[[DataPlane, Call], Any]] = {
     "clear_payload": lambda d, c: d.clear_payload(c.collection, c.body),
     "update_vectors": lambda d, c: d.update_vectors(c.collection, c.body),
     "delete_vectors": lambda d, c: d.delete_vectors(c.collection, c.body),
+    "batch_update": lambda d, c: d.batch_update(c.collection, c.body),
+    "search_batch": lambda d, c: d.search_batch(c.collection, c.body),
+    "search_groups": lambda d, c: d.search_groups(c.collection, c.body),
+    "recommend_batch": lambda d, c: d.recommend_batch(c.collection, c.body),
+    "recommend_groups": lambda d, c: d.recommend_groups(c.collection, c.body),
+    "discover": lambda d, c: d.discover(c.collection, c.body),
+    "discover_batch": lambda d, c: d.discover_batch(c.collection, c.body),
+    "query_groups": lambda d, c: d.query_groups(c.collection, c.body),
+    "matrix_pairs": lambda d, c: d.matrix_pairs(c.collection, c.body),
+    "matrix_offsets": lambda d, c: d.matrix_offsets(c.collection, c.body),
+    "create_field_index": lambda d, c: d.create_field_index(c.collection, c.body),
+    "delete_field_index": lambda d, c: d.delete_field_index(c.collection, c.params["field_name"]),
+    "create_vector_name": lambda d, c: d.create_vector_name(c.collection, c.params["vector_name"], c.body),
+    "delete_vector_name": lambda d, c: d.delete_vector_name(c.collection, c.params["vector_name"]),
+    "create_shard_key": lambda d, c: d.create_shard_key(c.collection, c.body),
+    "delete_shard_key": lambda d, c: d.delete_shard_key(c.collection, c.body),
+    "update_cluster": lambda d, c: d.update_cluster(c.collection, c.body),
+    "optimizations": lambda d, c: d.optimizations(c.collection),
+    # Shard-level reads (used between peers): shard 0 holds every point here.
+    "shard_get_points": lambda d, c: _on_shard(d, c, d.retrieve),
+    "shard_scroll": lambda d, c: _on_shard(d, c, d.scroll),
+    "shard_count": lambda d, c: _on_shard(d, c, d.count),
 }
+
+
+def _on_shard(data: DataPlane, call: Call, read: Callable[[str, Any], Any]) -> Any:
+    data.check_shard(call.collection, call.params["shard_id"])
+    return read(call.collection, call.body)
 
 
 def _point_id(raw: str) -> int | str:
@@ -259,13 +282,32 @@ def handler_for(name: str) -> tuple[Handler, bool]:
     return BLOCKING[name], True
 
 
+def pre_access(ctx: Context, route_label: str, body: Any, started: float) -> Response | None:
+    """Refusals Qdrant gives before its access check: URL snapshot recovery switched off (spec §10)."""
+    if not route_label.endswith("/snapshots/recover") or not isinstance(body, Mapping):
+        return None
+    from reference_server.snapshots import url_recovery_refusal
+
+    refusal = url_recovery_refusal(ctx.settings, body.get("location"))
+    return error(403, refusal, started) if refusal is not None else None
+
+
 _ADAPTERS: dict[str, Any] = {}
 
 
 def validate_body(data: DataPlane, model: str, body: Any) -> str | None:
-    """Why ``body`` does not fit ``qdrant_client.http.models.<model>``, or ``None``."""
+    """Why ``body`` does not fit ``qdrant_client.http.models.<model>``, or ``None``.
+
+    A point's ``vectors`` counts as ``vector`` (Qdrant's serde alias), as the
+    data plane reads it too.
+    """
     from pydantic import TypeAdapter, ValidationError
 
+    body = vector_alias(body)
+    if model == "UpdateOperations" and isinstance(body, Mapping) and isinstance(body.get("operations"), list):
+        body = {**body, "operations": [
+            {k: vector_alias(v) for k, v in op.items()} if isinstance(op, Mapping) else op
+            for op in body["operations"]]}
     adapter = _ADAPTERS.get(model)
     if adapter is None:
         adapter = _ADAPTERS[model] = TypeAdapter(getattr(data.rest_models, model))
@@ -278,3 +320,7 @@ def validate_body(data: DataPlane, model: str, body: Any) -> str | None:
         where = ".".join(str(p) for p in first[0].get("loc", ())) or "body"
         return f"{where}: {first[0].get('msg', 'invalid value')}"
     return None
+
+
+# Registering modules: they import this one for its decorators, so they load last.
+from reference_server.rest import service_handlers, snapshot_handlers  # noqa: E402, F401
