@@ -184,7 +184,15 @@ CATALOG: tuple[Fault, ...] = (
        "the host in its URI", "CLUSTER", ["CLUSTER-P2P-006"]),
 )
 
-BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG}
+#: Self-test probes: not security mistakes, so not in :data:`CATALOG` and not in the kill score.
+#: Each makes the server unable to show something, and a self-test checks the suite reports
+#: *error* there, never a pass (a fault that only makes a check inconclusive cannot be "killed").
+PROBES: tuple[Fault, ...] = (
+    _f("route-answers-501", "GET /aliases answers 501 and qdrant.Collections/ListAliases UNIMPLEMENTED to "
+       "every credential that passes authentication, as an unfinished server would", "AUTHZ", []),
+)
+
+BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG + PROBES}
 
 _active: frozenset[str] = frozenset()
 

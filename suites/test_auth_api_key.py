@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome
+from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, note
 from fixtures.outcomes import inconclusive
 
 req = pytest.mark.requirement
@@ -220,13 +220,17 @@ def test_official_client_rest(keyed):
     with _quiet_insecure_key_warning():
         good = QdrantClient(api_key=keyed.credentials.api_key, **kwargs)
         try:
-            good.get_collections()
+            listed = good.get_collections()
+            note(f"qdrant-client REST get_collections() [credential: manage] at {keyed.rest_url} -> "
+                 f"{len(listed.collections)} collection(s)")
         finally:
             good.close()
         anonymous = QdrantClient(**kwargs)
         try:
             with pytest.raises(UnexpectedResponse) as info:
                 anonymous.get_collections()
+            note(f"qdrant-client REST get_collections() [credential: none] -> UnexpectedResponse "
+                 f"HTTP {info.value.status_code} {info.value.content[:200]!r}")
             assert info.value.status_code == 401
         finally:
             anonymous.close()
@@ -344,13 +348,17 @@ def test_official_client_grpc(keyed):
     with _quiet_insecure_key_warning():
         good = QdrantClient(api_key=keyed.credentials.api_key, **kwargs)
         try:
-            good.get_collections()
+            listed = good.get_collections()
+            note(f"qdrant-client gRPC get_collections() [credential: manage] at {keyed.grpc_target} -> "
+                 f"{len(listed.collections)} collection(s)")
         finally:
             good.close()
         anonymous = QdrantClient(**kwargs)
         try:
             with pytest.raises(grpclib.RpcError) as info:
                 anonymous.get_collections()
+            note(f"qdrant-client gRPC get_collections() [credential: none] -> {info.value.code().name} "
+                 f"{str(info.value.details())[:200]!r}")
             assert info.value.code() == grpclib.StatusCode.UNAUTHENTICATED
         finally:
             anonymous.close()
