@@ -160,8 +160,9 @@ CATALOG: tuple[Fault, ...] = (
     # -- ROT --------------------------------------------------------------------------------
     _f("rotation-never-reloads", "tls.cert_ttl is ignored: REST keeps its start-up certificate forever", "ROT",
        ["ROT-REST-001", "ROT-REST-003"],
-       # ROT-GRPC-001 compares gRPC with a REST reload it first has to see
-       collateral=["ROT-GRPC-001"]),
+       # ROT-GRPC-001 compares gRPC with a REST reload it first has to see; ROT-REST-002/005 need a
+       # reload to show anything, and without one they end in error (never unsupported)
+       collateral=["ROT-GRPC-001", "ROT-REST-002", "ROT-REST-005"]),
     _f("rotation-reloads-grpc", "the public gRPC port re-reads tls.cert/tls.key on new handshakes", "ROT",
        ["ROT-GRPC-001"]),
     _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
