@@ -192,8 +192,9 @@ CATALOG: tuple[Fault, ...] = (
     # -- ROT --------------------------------------------------------------------------------
     _f("rotation-never-reloads", "tls.cert_ttl is ignored: REST keeps its start-up certificate forever", "ROT",
        ["ROT-REST-001", "ROT-REST-003"],
-       # ROT-GRPC-001 compares gRPC with a REST reload it first has to see
-       collateral=["ROT-GRPC-001"]),
+       # ROT-GRPC-001 compares gRPC with a REST reload it first has to see; ROT-REST-002/005 need a
+       # reload to show anything, and without one they end in error (never unsupported)
+       collateral=["ROT-GRPC-001", "ROT-REST-002", "ROT-REST-005"]),
     _f("rotation-reloads-grpc", "the public gRPC port re-reads tls.cert/tls.key on new handshakes", "ROT",
        ["ROT-GRPC-001"]),
     _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
@@ -216,7 +217,15 @@ CATALOG: tuple[Fault, ...] = (
        "the host in its URI", "CLUSTER", ["CLUSTER-P2P-006"]),
 )
 
-BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG}
+#: Self-test probes: not security mistakes, so not in :data:`CATALOG` and not in the kill score.
+#: Each makes the server unable to show something, and a self-test checks the suite reports
+#: *error* there, never a pass (a fault that only makes a check inconclusive cannot be "killed").
+PROBES: tuple[Fault, ...] = (
+    _f("route-answers-501", "GET /aliases answers 501 and qdrant.Collections/ListAliases UNIMPLEMENTED to "
+       "every credential that passes authentication, as an unfinished server would", "AUTHZ", []),
+)
+
+BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG + PROBES}
 
 _active: frozenset[str] = frozenset()
 

@@ -25,6 +25,7 @@ VERDICT_CLASS = {
     "holds": "v-holds",
     "holds_with_deviations": "v-deviations",
     "fails": "v-fails",
+    "incomplete": "v-inconclusive",
     "inconclusive": "v-inconclusive",
 }
 

@@ -4,8 +4,10 @@ Each requirement x protocol cell aggregates its records with a fixed
 precedence (error > fail > warning > pass > unsupported > disabled); a
 requirement with no record is *not run*. The **secure** verdict is decided by
 security requirements only, **compatible with Qdrant vX.Y.Z** by compatibility
-requirements only. A verdict with nothing that held is *inconclusive*, never
-a pass.
+requirements only. A failure decides a verdict (*fails*); otherwise a MUST that
+ended in error (the harness or the target could not show it) makes the verdict
+*incomplete*: an unrun MUST is not a pass. A verdict with nothing that held is
+*inconclusive*. Neither is ever a pass.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "EXIT_HARNESS_ERROR",
     "EXIT_HOLDS",
     "EXIT_NOT_CONFORMANT",
+    "INCOMPLETE",
     "RequirementResult",
     "Verdict",
     "Verdicts",
@@ -55,8 +58,9 @@ __all__ = [
 HOLDS = "holds"
 HOLDS_WITH_DEVIATIONS = "holds_with_deviations"
 FAILS = "fails"
+INCOMPLETE = "incomplete"
 INCONCLUSIVE = "inconclusive"
-VERDICT_STATUSES: tuple[str, ...] = (HOLDS, HOLDS_WITH_DEVIATIONS, FAILS, INCONCLUSIVE)
+VERDICT_STATUSES: tuple[str, ...] = (HOLDS, HOLDS_WITH_DEVIATIONS, FAILS, INCOMPLETE, INCONCLUSIVE)
 
 EXIT_HOLDS = 0
 EXIT_NOT_CONFORMANT = 1
@@ -76,6 +80,21 @@ def aggregate(outcomes: Iterable[str]) -> str:
 def is_failing(outcome: str, strict: bool) -> bool:
     """Whether ``outcome`` breaks a verdict (a SHOULD-level warning does only when strict)."""
     return outcome in ("error", "fail") or (strict and outcome == "warning")
+
+
+def is_finding(outcome: str, strict: bool) -> bool:
+    """Whether ``outcome`` is a finding about the target: a fail (a warning only when strict)."""
+    return outcome == "fail" or (strict and outcome == "warning")
+
+
+def has_finding(result: RequirementResult, strict: bool) -> bool:
+    """A fail among the requirement's records, even when another record errored: a failure wins."""
+    return is_finding(result.outcome, strict) or any(is_finding(r.outcome, strict) for r in result.records)
+
+
+def leaves_unshown(result: RequirementResult, strict: bool) -> bool:
+    """An errored requirement the verdict depends on: a MUST, or a SHOULD in a strict run."""
+    return result.outcome == "error" and (result.requirement.level == "MUST" or strict)
 
 
 @dataclass(frozen=True)
@@ -230,17 +249,26 @@ def _verdict(
 ) -> Verdict:
     rows = [r for r in results if r.requirement.kind == kind]
     applicable = [r for r in rows if r.outcome in EXERCISED or r.outcome == "error"]
-    failing = [r for r in rows if is_failing(r.outcome, strict)]
+    failing = [r for r in rows if has_finding(r, strict)]
     accepted = [r.requirement.id for r in failing if r.accepted]
     blocking = [r.requirement.id for r in failing if not r.accepted]
     # A record outside the catalog cannot be assigned to a kind; if it failed,
     # neither verdict may claim that everything held.
-    blocking += [f"unattributed test {rec.nodeid}" for rec in unattributed if is_failing(rec.outcome, strict)]
+    blocking += [f"unattributed test {rec.nodeid}" for rec in unattributed if is_finding(rec.outcome, strict)]
+    # An error is no finding about the target, but a MUST it leaves unshown is no pass either.
+    unshown = [r.requirement.id for r in rows if leaves_unshown(r, strict) and not has_finding(r, strict)]
+    unshown += [f"unattributed test {rec.nodeid}" for rec in unattributed if rec.outcome == "error"]
+    should_errors = [r.requirement.id for r in rows if r.outcome == "error" and not leaves_unshown(r, strict)]
     held = [r for r in rows if r.outcome in ("pass", "warning") and not is_failing(r.outcome, strict)]
     warnings = [r.requirement.id for r in rows if r.outcome == "warning"]
     word = "security" if kind == "security" else "compatibility"
     positive = "SECURE" if name == "secure" else f"COMPATIBLE with {label.removeprefix('compatible with ')}"
     negative = "NOT " + positive
+    incomplete = (
+        "SECURITY INCOMPLETE"
+        if name == "secure"
+        else f"COMPATIBILITY INCOMPLETE: {label.removeprefix('compatible with ')}"
+    )
     undecided = (
         "SECURITY INCONCLUSIVE"
         if name == "secure"
@@ -263,14 +291,19 @@ def _verdict(
         )
 
     if blocking:
-        errors = [r.requirement.id for r in failing if not r.accepted and r.outcome == "error"]
-        what = "failed" if not errors else ("errored" if len(errors) == len(blocking) else "failed or errored")
         return make(
             FAILS,
             negative,
-            f"{_plural(len(blocking), word + ' requirement')} {what}: {_list_ids(blocking)}",
+            f"{_plural(len(blocking), word + ' requirement')} failed: {_list_ids(blocking)}",
             blocking,
         )
+    if unshown:
+        parts = [f"{_plural(len(unshown), word + ' requirement')} could not be shown (error: the harness or "
+                 f"target gave no definite answer): {_list_ids(unshown)}",
+                 f"{len(held)} of {len(applicable)} applicable held"]
+        if should_errors:
+            parts.append(f"{_plural(len(should_errors), 'SHOULD-level error')}: {_list_ids(should_errors)}")
+        return make(INCOMPLETE, incomplete, "; ".join(parts), unshown)
     if not held:
         counts: dict[str, int] = {}
         for r in rows:
@@ -287,6 +320,8 @@ def _verdict(
         parts = [f"all {len(applicable)} applicable {word} requirements held"]
     if warnings:
         parts.append(_plural(len(warnings), "SHOULD-level warning"))
+    if should_errors:
+        parts.append(f"{_plural(len(should_errors), 'SHOULD-level error')}: {_list_ids(should_errors)}")
     # A verdict that holds must still say how much of the catalog it did not cover.
     skipped: dict[str, int] = {}
     for r in rows:
@@ -339,10 +374,11 @@ def nothing_ran(run: RunResult) -> bool:
 
 
 def exit_code(run: RunResult, verdicts: Verdicts) -> int:
-    """0 the gate holds; 1 a gated verdict fails; 3 nothing ran or the gated verdict is inconclusive.
+    """0 the gate holds; 1 a gated verdict fails; 3 nothing ran, or a gated verdict is incomplete or inconclusive.
 
-    An inconclusive gate means the run could not tell, which is a harness
-    outcome (3), not a finding about the target (1).
+    An incomplete or inconclusive gate means the run could not tell (a MUST
+    errored, or nothing held), which is a harness outcome (3), not a finding
+    about the target (1). A failure anywhere in the gate wins: 1.
     """
     if nothing_ran(run):
         return EXIT_HARNESS_ERROR

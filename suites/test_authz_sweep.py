@@ -10,7 +10,9 @@ does (spec §2-§4).
 
 Refusal checks always look at the manage key's answer on the same row too (its
 positive twin): a dead or broken server fails them instead of passing "the
-read-only key is refused".
+read-only key is refused". "Allowed" is three-valued (``Outcome.allowance``): a
+twin or an allowed credential that gets a 5xx, UNIMPLEMENTED or no answer
+decides nothing, and the row is reported *error*, never pass.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -37,8 +39,8 @@ from fixtures.catalog.access import (
     rest_path,
     sweep_coverage,
 )
-from fixtures.outcome import Outcome
-from fixtures.outcomes import disabled, unsupported
+from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, no_evidence, record
+from fixtures.outcomes import disabled, inconclusive, unsupported
 from fixtures.secrets import REDACTOR
 
 __all__ = ["CASES", "case_ids", "sweep_coverage"]
@@ -169,7 +171,9 @@ class SweepState:
         key = (row.id, protocol)
         if key not in self.answers:
             send = self._rest if protocol == "rest" else self._grpc
-            self.answers[key] = {cls: send(row, cls) for cls in self.classes()}
+            # Sent once, shown by every test that judges them (see :func:`show`).
+            with no_evidence():
+                self.answers[key] = {cls: send(row, cls) for cls in self.classes()}
         return self.answers[key]
 
     def _rest(self, row: AccessRow, cls: str) -> Outcome:
@@ -327,16 +331,16 @@ def got(outcome: Outcome) -> str:
     return f"{outcome.code} {text!r}"
 
 
-def _allowed(outcome: Outcome) -> bool:
-    """Answered, and not refused by authentication or RBAC (spec §5.5: allowed = not the deny codes)."""
-    return outcome.answered and not outcome.denied
-
-
 def _twin(answers: dict[str, Outcome]) -> list[Problem]:
+    """A manage key refused on the row: the refusal of the other credentials proves nothing.
+
+    An inconclusive twin (5xx, UNIMPLEMENTED, no answer) is not a problem of the server's
+    auth; :func:`undecided` turns it into an error instead of a pass.
+    """
     manage = answers.get("manage")
     if manage is None:
         return [("manage", "not sent", "the manage key's answer, to show the route works at all")]
-    if not _allowed(manage):
+    if manage.allowance == DENIED:
         return [("manage (positive twin)", got(manage),
                  "not refused: a refusal of the other credentials proves nothing when the manage key "
                  "is refused too")]
@@ -423,8 +427,8 @@ def check_ro_write_403(case: Case, answers: dict[str, Outcome], version: tuple[i
 
 
 def _allowed_for(answers: dict[str, Outcome], classes: tuple[str, ...]) -> list[Problem]:
-    return [(cls, got(answers[cls]), "answered and not refused (no 401/403, UNAUTHENTICATED, PERMISSION_DENIED)")
-            for cls in classes if cls in answers and not _allowed(answers[cls])]
+    return [(cls, got(answers[cls]), "a definite answer past authentication (no 401/403, UNAUTHENTICATED, "
+             "PERMISSION_DENIED)") for cls in classes if cls in answers and answers[cls].allowance == DENIED]
 
 
 def check_manage(case: Case, answers: dict[str, Outcome], version: tuple[int, int, int]) -> list[Problem]:
@@ -473,6 +477,28 @@ def check_hygiene(case: Case, answers: dict[str, Outcome], version: tuple[int, i
     return problems
 
 
+#: check → the credential classes whose answer must be *allowed* for the check to decide anything:
+#: the positive twin of a refusal check, or the credential an allowance check is about.
+DECIDING: dict[str, tuple[str, ...]] = {
+    "unauth": ("manage",),
+    "unauth_403": ("manage",),
+    "ro_write": ("manage",),
+    "manage": ("manage", "manage_bearer"),
+    "alt": ("alt",),
+    "ro_read": ("read_only",),
+}
+
+
+def undecided(case: Case, answers: dict[str, Outcome], version: tuple[int, int, int]) -> list[Problem]:
+    """Deciding answers that were neither allowed nor denied (5xx, UNIMPLEMENTED, no answer)."""
+    classes = DECIDING.get(case.check, ())
+    if case.check == "manage" and version < V1_7:
+        classes = ("manage",)
+    return [(cls, got(answers[cls]), "a definite answer: HTTP < 500 other than 401/403, or gRPC OK, "
+             "INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS")
+            for cls in classes if cls in answers and answers[cls].allowance == INCONCLUSIVE]
+
+
 CHECKS: dict[str, Callable[[Case, dict[str, Outcome], tuple[int, int, int]], list[Problem]]] = {
     "unauth": check_unauth,
     "unauth_401": check_unauth_401,
@@ -486,8 +512,8 @@ CHECKS: dict[str, Callable[[Case, dict[str, Outcome], tuple[int, int, int]], lis
 }
 
 
-def report(case: Case, problems: list[Problem]) -> str:
-    lines = [f"{case.target} ({case.row.id}, {case.protocol}): {len(problems)} mismatch(es) with Qdrant "
+def report(case: Case, problems: list[Problem], what: str = "mismatch(es) with Qdrant") -> str:
+    lines = [f"{case.target} ({case.row.id}, {case.protocol}): {len(problems)} {what} "
              f"[{case.requirement}; access {case.row.access}; {case.row.source}]"]
     lines += [f"  - {case.target} | credential: {cls} | got: {seen} | expected: {want}"
               for cls, seen, want in problems]
@@ -495,6 +521,12 @@ def report(case: Case, problems: list[Problem]) -> str:
         lines.append(f"  note: {case.row.note}")
     # Keys never reach a failure message, whatever a server echoed.
     return REDACTOR.redact("\n".join(lines))
+
+
+def show(answers: dict[str, Outcome]) -> None:
+    """Put the row's exchanges into this test's evidence, each labelled with its credential class."""
+    for cls, outcome in answers.items():
+        record(replace(outcome, request=f"[credential: {cls}] {outcome.request}"))
 
 
 def _param(case: Case) -> Any:
@@ -522,9 +554,15 @@ def test_authz(case: Case, qdrant: Callable[[str], Any], sweep_state: SweepState
         unsupported(f"{case.target} is whitelisted from Qdrant {row.whitelisted_since}; "
                     f"the target is {server.version}")
     answers = sweep_state.exchanges(row, case.protocol)
+    show(answers)
     if case.check == "hygiene":
         problems = check_hygiene(case, answers, version, sweep_state.presented())
     else:
         problems = CHECKS[case.check](case, answers, version)
     if problems:
         pytest.fail(report(case, problems), pytrace=False)
+    if case.check != "hygiene":
+        unknown = undecided(case, answers, version)
+        if unknown:
+            # Neither pass nor fail: a route that answers 501 cannot show who may call it.
+            inconclusive(report(case, unknown, "answer(s) that decide nothing"))

@@ -40,9 +40,9 @@ from fixtures.cluster import (
     start_cluster,
 )
 from fixtures.launchers.base import Instance, LaunchError, poll_until
-from fixtures.outcome import Outcome, no_evidence
+from fixtures.outcome import Outcome, no_evidence, note
 from fixtures.outcomes import disabled
-from fixtures.plugin import PROFILES_KEY, _gate_version, requirement_of
+from fixtures.plugin import PROFILES_KEY, gate_version, requirement_of
 from fixtures.secrets import REDACTOR
 
 req = pytest.mark.requirement
@@ -115,7 +115,7 @@ def cluster(p2p_cluster, request, qsc_state):
     qsc_state.target_version = version
     requirement = requirement_of(request.node)
     if requirement is not None:
-        _gate_version(requirement, version)
+        gate_version(request.node, requirement, version)
     return p2p_cluster
 
 
@@ -183,6 +183,14 @@ def ca_required_attempt(p2p_cluster) -> Iterator[dict[str, Any]]:
 # -- helpers -------------------------------------------------------------------
 
 
+def _note_attempt(attempt: dict[str, Any]) -> None:
+    """The start-up attempts a test judges, as evidence (the fixture ran them once for two tests)."""
+    started = "started and serves" if attempt["started"] is not None else f"did not start: {attempt['error']}"
+    note(f"node with cluster.p2p.enable_tls and tls.ca_cert: null -> {started}; last log line: "
+         f"{_log_tail(attempt['logs'], 1)!r}")
+    note(f"the same node with tls.ca_cert (twin) -> {attempt['twin_error'] or 'started'}")
+
+
 def p2p_client(cluster: Cluster | ExternalCluster, node: Instance, *, tls: bool = True,
                identity: PeerIdentity | None = None, timeout: float = 5.0) -> GrpcClient:
     """A gRPC client for ``node``'s p2p port: plaintext, or TLS trusting the cluster's CA only."""
@@ -248,7 +256,10 @@ def watch_join(cluster: Cluster, joiner: Instance, uri: str, window: float = JOI
     poll_until(appeared, timeout=window, interval=0.1, abort=exited)
     if not listed_by:
         appeared()  # one last look after it exited
-    return {"listed_by": sorted(set(listed_by)), "exited": not joiner.alive(), "logs": joiner.logs()}
+    seen = {"listed_by": sorted(set(listed_by)), "exited": not joiner.alive(), "logs": joiner.logs()}
+    note(f"p2p join of {joiner.name} as {uri} for up to {window:g}s -> listed by {seen['listed_by'] or 'no peer'}, "
+         f"{'exited' if seen['exited'] else 'still running'}; last log line: {_log_tail(seen['logs'], 1)!r}")
+    return seen
 
 
 def _log_tail(text: str, lines: int = 6) -> str:
@@ -416,6 +427,7 @@ def test_node_with_foreign_ca_certificate_cannot_join(cluster):
 @req("CLUSTER-P2P-008")
 def test_p2p_tls_without_ca_refuses_to_start(cluster, ca_required_attempt):
     attempt = ca_required_attempt
+    _note_attempt(attempt)
     assert attempt["twin_error"] is None, (
         f"the same node with tls.ca_cert set did not start either, so this proves nothing: {attempt['twin_error']}")
     node = attempt["started"]
@@ -430,6 +442,7 @@ def test_p2p_tls_without_ca_refuses_to_start(cluster, ca_required_attempt):
 @req("CLUSTER-P2P-009")
 def test_p2p_tls_without_ca_names_the_reason(cluster, ca_required_attempt):
     attempt = ca_required_attempt
+    _note_attempt(attempt)
     assert attempt["started"] is None, "the node started without tls.ca_cert (see CLUSTER-P2P-008)"
     assert CA_REQUIRED in attempt["logs"], (
         f"start-up failed without the message {CA_REQUIRED!r}.\nlog:\n{_log_tail(attempt['logs'])}")

@@ -6,12 +6,13 @@ Two independent oracles:
 
 - sslyze 6.3.1 scans each port once per run (``fixtures.tls_probe.scan``
   caches it): SSL 2.0 to TLS 1.3 with every suite it knows, groups, and the
-  checks Mozilla's profile needs. If sslyze cannot be imported, the tests that
-  need it are *unsupported: scanner unavailable*; if a scan cannot complete,
-  they end in *error* (set-up), never in a pass.
+  checks Mozilla's profile needs. sslyze is a hard dependency: if it cannot
+  be imported, or a scan cannot complete, the tests that need it end in
+  *error* (set-up), never in a pass or *unsupported*.
 - the stdlib: a client offering exactly TLS 1.0 or TLS 1.1 (``@SECLEVEL=0``)
   must not complete a handshake, while the same client offering TLS 1.2+
-  does.
+  does. A local OpenSSL that cannot offer the old protocol cannot show
+  anything: *error*, not *unsupported*.
 
 The comparison with Mozilla's *intermediate* profile is information for the
 security engineer (a SHOULD: a warning unless ``--strict``). The profile
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 
 from fixtures import tls_probe
-from fixtures.outcomes import disabled, unsupported
+from fixtures.outcomes import disabled, inconclusive
 
 req = pytest.mark.requirement
 
@@ -79,14 +80,15 @@ def _scan(server: Any, protocol: str) -> tls_probe.TlsScan:
     try:
         tls_probe.scanner_version()
     except tls_probe.ScannerUnavailable as exc:
-        unsupported(f"scanner unavailable: {exc}")
+        # A missing tool is the harness's fault, and must not turn a security MUST into "unsupported".
+        raise ScanError(f"sslyze (a hard dependency) is unavailable: {exc}") from None
     targets = {"rest": _scan_target(server, "rest")}
     if server.grpc_target:
         targets["grpc"] = _scan_target(server, "grpc")
     try:
         results = tls_probe.scan(targets.values())
     except tls_probe.ScannerUnavailable as exc:
-        unsupported(f"scanner unavailable: {exc}")
+        raise ScanError(f"sslyze (a hard dependency) is unavailable: {exc}") from None
     result = results[targets[protocol]]
     if not result.completed:
         raise ScanError(result.summary())
@@ -174,7 +176,8 @@ def _check_legacy_stdlib(server: Any, protocol: str) -> None:
     for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
         why_not = tls_probe.local_support(version)
         if why_not is not None:
-            unsupported(f"the stdlib oracle cannot run here: {why_not}")
+            inconclusive(f"the local OpenSSL cannot offer {version.name}, so this oracle shows nothing here "
+                         f"(a harness limit, not the target's): {why_not}")
         ctx = tls_probe.legacy_client_context(
             material.ca_path if material else None, version,
             client_cert=material.client_cert_path if material else None,

@@ -40,7 +40,8 @@ import pytest
 
 from fixtures import tls_probe
 from fixtures.clients.rest import RestClient
-from fixtures.outcomes import disabled, unsupported
+from fixtures.outcome import note, record
+from fixtures.outcomes import disabled, inconclusive
 from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI, ssl_client_context
 
 req = pytest.mark.requirement
@@ -91,6 +92,16 @@ class RotateObservation:
     grpc_before: tls_probe.Handshake | None
     grpc_after: tls_probe.Handshake | None
 
+    def show(self) -> None:
+        """Put what the shared rotation saw into the current test's evidence."""
+        note(f"rotation (made once for the ROT tests): startup serial {self.startup_serial:x}, old {self.old_serial}, "
+             f"new {self.new_serial:x}, reload after {self.reload_seconds}s; after: {self.after.summary()}")
+        for outcome in self.kept_alive:
+            record(outcome)
+        note(f"connection opened before the rotation reused: {self.first_connection is not None}; gRPC before: "
+             f"{self.grpc_before.summary() if self.grpc_before else None}; after: "
+             f"{self.grpc_after.summary() if self.grpc_after else None}")
+
 
 @dataclass
 class BrokenObservation:
@@ -102,6 +113,14 @@ class BrokenObservation:
     restored_serial: int
     restore_seconds: float | None
     log_mentions_failure: bool | None
+
+    def show(self) -> None:
+        """Put what the shared broken-files phase saw into the current test's evidence."""
+        note(f"broken files (made once for the ROT tests): serving {self.serving}; garbage: {self.garbage.summary()}; "
+             f"after the TTL: {self.garbage_after_ttl.summary()}; key mismatch: {self.mismatch.summary()}")
+        for outcome in self.plaintext:
+            record(outcome)
+        note(f"valid files restored (serial {self.restored_serial:x}) served after {self.restore_seconds}s")
 
 
 class Rotator:
@@ -197,6 +216,7 @@ class Rotator:
 
     def run_rotate(self, server: Any) -> RotateObservation:
         if self.rotate is not None:
+            self.rotate.show()
             return self.rotate
         keep = server.new_rest()
         try:
@@ -227,6 +247,7 @@ class Rotator:
 
     def run_broken(self, server: Any) -> BrokenObservation:
         if self.broken is not None:
+            self.broken.show()
             return self.broken
         before = self.handshake(server)
         serving = before.leaf_serial if before.completed else None
@@ -292,8 +313,9 @@ def test_rest_presents_new_certificate_after_ttl(qdrant, rotator, record_propert
 def test_rest_connection_opened_before_rotation_keeps_working(qdrant, rotator):
     obs = rotator.run_rotate(_rotation_server(qdrant))
     if obs.reload_seconds is None:
-        unsupported(f"the certificate never rotated ({obs.after.summary()}), so no connection can outlive a "
-                    "rotation; ROT-REST-001 reports that")
+        # No rotation means nothing here was shown: an error, never "unsupported" (the profile asks for it).
+        inconclusive(f"the certificate never rotated ({obs.after.summary()}), so no connection can outlive a "
+                     "rotation; ROT-REST-001 reports the missing reload")
     (outcome,) = obs.kept_alive
     assert outcome.succeeded, f"the connection opened before the rotation failed afterwards: {outcome.summary()}"
     assert obs.first_connection is not None, (
@@ -362,9 +384,9 @@ def test_rest_never_falls_back_while_new_files_are_broken(qdrant, rotator, recor
     assert obs.garbage.seen and obs.mismatch.seen, "no handshake was made while the files were broken"
     if obs.restore_seconds is None:
         # The positive twin: without it nothing shows the server ever read the broken files.
-        unsupported(f"the target never reloaded its certificate files (valid files written afterwards were not "
-                    f"served either: serial {obs.restored_serial:x}), so broken ones cannot affect it; "
-                    "ROT-REST-001/003 report the missing reload")
+        inconclusive(f"the target never reloaded its certificate files (valid files written afterwards were not "
+                     f"served either: serial {obs.restored_serial:x}), so nothing shows it ever read the broken "
+                     "ones; ROT-REST-001/003 report the missing reload")
     record_property("while_garbage", obs.garbage.summary())
     # spec §7 (inferred): Qdrant accepts a mismatched pair and its handshakes fail until the next good reload;
     # keeping the previous certificate is as safe. Either is recorded, neither fails this requirement.

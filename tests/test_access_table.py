@@ -382,16 +382,40 @@ def sweep() -> Iterator[ModuleType]:
 V = (1, 19, 0)
 
 
-def test_dead_server_fails_every_refusal_check(sweep):
+def test_dead_server_never_passes_a_refusal_check(sweep):
+    """No answer is no allowance: each check either fails or is undecided (reported as error)."""
     dead_rest = {c: _rest(None) for c in CLASSES}
     dead_grpc = {c: _grpc(None) for c in CLASSES}
     for check in ("unauth", "unauth_401", "unauth_403", "ro_write", "ro_write_403", "manage", "alt"):
-        case = _case(sweep, "create_collection", "rest", check)
-        assert sweep.CHECKS[check](case, dead_rest, V), check
-        case = _case(sweep, "create_collection", "grpc", check)
-        assert sweep.CHECKS[check](case, dead_grpc, V), check
+        for protocol, answers in (("rest", dead_rest), ("grpc", dead_grpc)):
+            case = _case(sweep, "create_collection", protocol, check)
+            assert sweep.CHECKS[check](case, answers, V) or sweep.undecided(case, answers, V), (check, protocol)
     case = _case(sweep, "list_collections", "rest", "hygiene")
     assert sweep.check_hygiene(case, dead_rest, V, {"manage": "k"})
+
+
+@pytest.mark.parametrize(("protocol", "inconclusive", "denied", "allowed"), [
+    ("rest", [500, 501, 502, 503], [401, 403], [200, 400, 404, 409, 422]),
+    ("grpc", ["UNIMPLEMENTED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"],
+     ["UNAUTHENTICATED", "PERMISSION_DENIED"],
+     ["OK", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "ALREADY_EXISTS"]),
+])
+def test_allowance_is_three_valued(sweep, protocol, inconclusive, denied, allowed):
+    def answer(value: Any) -> Outcome:
+        return _rest(value) if protocol == "rest" else _grpc(value)
+
+    assert [answer(v).allowance for v in inconclusive] == ["inconclusive"] * len(inconclusive)
+    assert [answer(v).allowance for v in denied] == ["denied"] * len(denied)
+    assert [answer(v).allowance for v in allowed] == ["allowed"] * len(allowed)
+    assert answer(None).allowance == "inconclusive"  # no answer at all
+    # A twin that is not allowed never lets a refusal row pass: a 501 is undecided, a 403 a failure.
+    refused = {c: answer(denied[0]) for c in CLASSES}
+    for twin, outcome in ((inconclusive[0], "undecided"), (denied[0], "fail"), (allowed[0], "pass")):
+        answers = dict(refused, manage=answer(twin), manage_bearer=answer(twin))
+        case = _case(sweep, "create_collection", protocol, "unauth")
+        problems, undecided = sweep.CHECKS["unauth"](case, answers, V), sweep.undecided(case, answers, V)
+        got = "fail" if problems else "undecided" if undecided else "pass"
+        assert got == outcome, (twin, problems, undecided)
 
 
 def test_open_server_fails_the_refusal_checks(sweep):

@@ -104,7 +104,7 @@ def test_report_has_verdicts_target_and_matrix() -> None:
     markup = render_html(run, compute_verdicts(run))
     page = _parse(markup)
     text = " ".join(" ".join(page.text).split())
-    assert "NOT SECURE" in text and "NOT COMPATIBLE with Qdrant v1.19.0" in text
+    assert "NOT SECURE" in text and "COMPATIBILITY INCOMPLETE: Qdrant v1.19.0" in text
     assert "qdrant/qdrant:v1.19.0" in text and "sslyze" in text and "6.3.1" in text
     assert page.matrix_head == ["Requirement", "Level", "Kind", "REST", "gRPC", "p2p", "any"]
     rows = [row for row in page.matrix_rows if len(row) == len(page.matrix_head)]

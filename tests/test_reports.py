@@ -190,11 +190,50 @@ def test_compatible_but_not_secure() -> None:
     assert exit_code(dataclasses.replace(run, gate="compatible"), v) == 0
 
 
-def test_error_breaks_the_verdict() -> None:
+def test_an_errored_must_makes_the_verdict_incomplete_not_a_pass() -> None:
     run = make_run([SEC, SEC2], [rec("AUTH-REST-001", "error"), rec("AUTH-GRPC-001", "pass")])
     v = compute_verdicts(run)
-    assert v.secure.status == "fails"
-    assert "errored" in v.secure.explanation and v.secure.deciding == ["AUTH-REST-001"]
+    assert v.secure.status == "incomplete" and not v.secure.holds
+    assert v.secure.headline == "SECURITY INCOMPLETE"
+    assert "could not be shown" in v.secure.explanation and v.secure.deciding == ["AUTH-REST-001"]
+    assert exit_code(run, v) == 3
+    assert any("SECURITY INCOMPLETE" in line and "exit 3" not in line for line in summary_lines(run, v, None))
+    assert any("does not hold (exit 3)" in line for line in summary_lines(run, v, None))
+
+
+def test_a_fail_wins_over_an_error() -> None:
+    elsewhere = make_run([SEC, SEC2], [rec("AUTH-REST-001", "error"), rec("AUTH-GRPC-001", "fail")])
+    v = compute_verdicts(elsewhere)
+    assert v.secure.status == "fails" and v.secure.deciding == ["AUTH-GRPC-001"]
+    assert exit_code(elsewhere, v) == 1
+    # The same requirement: one row failed, another errored. The requirement aggregates to error,
+    # but the failure is a finding about the target and decides the verdict.
+    same = make_run([SEC, SEC2], [rec("AUTH-REST-001", "fail", name="a"), rec("AUTH-REST-001", "error", name="b"),
+                                  rec("AUTH-GRPC-001", "pass")])
+    v = compute_verdicts(same)
+    assert v.secure.status == "fails" and v.secure.deciding == ["AUTH-REST-001"]
+    assert exit_code(same, v) == 1
+
+
+def test_an_errored_should_is_named_and_counts_only_when_strict() -> None:
+    records = [rec("AUTH-REST-001", "pass"), rec("HYG-REST-001", "error")]
+    lenient_run = make_run([SEC, SHOULD], records)
+    lenient = compute_verdicts(lenient_run)
+    assert lenient.secure.status == "holds" and "1 SHOULD-level error: HYG-REST-001" in lenient.secure.explanation
+    assert exit_code(lenient_run, lenient) == 0
+    strict_run = make_run([SEC, SHOULD], records, strict=True)
+    strict = compute_verdicts(strict_run)
+    assert strict.secure.status == "incomplete" and strict.secure.deciding == ["HYG-REST-001"]
+    assert exit_code(strict_run, strict) == 3
+
+
+def test_incomplete_results_json_validates(tmp_path: Path) -> None:
+    run = make_run([SEC, SEC2], [rec("AUTH-REST-001", "error"), rec("AUTH-GRPC-001", "pass")])
+    v = compute_verdicts(run)
+    doc = results_document(run, v)
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    assert doc["verdicts"]["secure"]["status"] == "incomplete" and doc["gate_result"]["exit_code"] == 3
 
 
 def test_should_warning_fails_only_when_strict() -> None:
@@ -267,11 +306,12 @@ def test_unknown_version_label() -> None:
     assert v2.compatible.label == "compatible with Qdrant v1.12.6"
 
 
-def test_record_outside_the_catalog_breaks_both_verdicts() -> None:
-    stray = dataclasses.replace(rec("AUTH-REST-001", "error"), requirement="NOPE-REST-001")
+@pytest.mark.parametrize(("outcome", "status"), [("fail", "fails"), ("error", "incomplete")])
+def test_record_outside_the_catalog_breaks_both_verdicts(outcome: str, status: str) -> None:
+    stray = dataclasses.replace(rec("AUTH-REST-001", outcome), requirement="NOPE-REST-001")
     run = make_run([SEC, COMPAT], [rec("AUTH-REST-001", "pass"), rec("AUTH-REST-003", "pass"), stray])
     v = compute_verdicts(run)
-    assert v.secure.status == "fails" and v.compatible.status == "fails"
+    assert v.secure.status == status and v.compatible.status == status
     assert v.unattributed == [stray]
     assert any("unattributed" in d for d in v.secure.deciding)
 
@@ -323,7 +363,7 @@ def test_baseline_never_covers_an_error() -> None:
         baseline=[BaselineEntry("AUTH-REST-001", "flaky")],
     )
     v = compute_verdicts(run)
-    assert v.secure.status == "fails"
+    assert v.secure.status == "incomplete"
     assert v.baseline[0].status == "error-not-covered"
 
 
@@ -403,7 +443,8 @@ def test_summary_is_short_and_names_what_matters(tmp_path: Path) -> None:
     text = "\n".join(lines)
     assert len(lines) <= 15
     assert lines[0].startswith("verdict: NOT SECURE") and "AUTHZ-ANY-002" in lines[0]
-    assert lines[1].startswith("verdict: NOT COMPATIBLE with Qdrant v1.19.0") and "ROT-REST-001" in lines[1]
+    # The demo's only compatibility problem is an error: the verdict is incomplete, not a failure.
+    assert lines[1].startswith("verdict: COMPATIBILITY INCOMPLETE: Qdrant v1.19.0") and "ROT-REST-001" in lines[1]
     assert "gate (secure): does not hold (exit 1)" in text
     assert "4 pass, 2 fail, 1 warning, 1 error, 1 unsupported, 1 disabled" in text
     assert "warning HYG-REST-001 (SHOULD, rest): An API key SHOULD NOT be accepted over plain HTTP." in text

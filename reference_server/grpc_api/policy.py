@@ -79,6 +79,8 @@ class GrpcPolicy:
 
     def authorize(self, path: str, granted: Access) -> None:
         """Raise the version's write-denied failure when ``granted`` is not enough."""
+        if faults.active("route-answers-501") and path == "/qdrant.Collections/ListAliases":  # probe seam
+            raise AuthFailure(501, "UNIMPLEMENTED", "Not implemented (self-test probe route-answers-501)")
         if faults.active("ro-refused-for-reads") and granted is Access.READ and (  # fault seam
                 self.required_access(path) is Access.READ):
             assert self.keys is not None

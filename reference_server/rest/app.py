@@ -176,6 +176,8 @@ class RestApp:
             access, route, request.started)
         if refusal is not None:
             return refusal
+        if faults.active("route-answers-501") and request.method == "GET" and request.route_path == "/aliases":
+            return error(501, "Not implemented (self-test probe route-answers-501)", request.started)  # probe seam
         return await self.run_handler(route, match, body, request.started)
 
     # -- body ----------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""Verdicts that are hard to earn wrongly (issue 16), checked end to end as a user runs the suite.
+
+- a route that answers 501 / UNIMPLEMENTED to the manage key makes its rows *error*, never pass;
+- a target claiming an old release still runs the security checks of later fixes, and a failure
+  says "vulnerable release" and names the fix;
+- sslyze made unimportable gives an INCOMPLETE secure verdict and a non-zero exit, not "unsupported";
+- every pass / fail / warning record of a default run carries the exchange that decided it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_harness_run import run_suite
+
+
+def _records(tmp_path: Path) -> list[dict[str, Any]]:
+    (results,) = (tmp_path / "reports").rglob("results.json")
+    doc = json.loads(results.read_text())
+    records: list[dict[str, Any]] = doc["records"]
+    return records
+
+
+def _results(tmp_path: Path) -> dict[str, Any]:
+    (results,) = (tmp_path / "reports").rglob("results.json")
+    doc: dict[str, Any] = json.loads(results.read_text())
+    return doc
+
+
+def _by_test(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["nodeid"].split("::", 1)[1]: r for r in records}
+
+
+# -- three-valued allowance -------------------------------------------------------------------
+
+ALIAS_SELECTION = ["suites/test_authz_sweep.py", "suites/test_auth_api_key.py",
+                   "-k", "list_aliases- or test_grpc_refuses_calls_without_credential"]
+#: Checks whose verdict rests on an *allowed* answer (the positive twin, or the credential checked).
+RESTING_ON_ALLOWED = ("unauth", "manage", "alt", "ro_read")
+
+
+@pytest.mark.parametrize("fault", [None, "route-answers-501"], ids=["clean", "route-answers-501"])
+def test_a_route_answering_501_makes_its_rows_error_never_pass(tmp_path: Path, fault: str | None) -> None:
+    args = [*ALIAS_SELECTION, *(["--reference-fault", fault] if fault else [])]
+    proc = run_suite(args, tmp_path)
+    output = proc.stdout + proc.stderr
+    tests = _by_test(_records(tmp_path))
+    rows = {name: r for name, r in tests.items() if name.startswith("test_authz[list_aliases-")}
+    assert {f"test_authz[list_aliases-{p}-{c}]" for p in ("rest", "grpc") for c in RESTING_ON_ALLOWED} <= set(rows)
+    twin_test = tests["test_grpc_refuses_calls_without_credential"]
+    if fault is None:
+        # The control: the same selection on a server that answers the route passes, so the
+        # errors below come from the 501, not from the selection.
+        assert proc.returncode == 0, output[-3000:]
+        # (unauth_403 describes releases before v1.9.0: unsupported on the default v1.19.0)
+        assert {r["outcome"] for r in rows.values()} == {"pass", "unsupported"}
+        assert twin_test["outcome"] == "pass"
+        return
+    for name, record in rows.items():
+        check = name.removesuffix("]").rsplit("-", 1)[1]
+        if check in RESTING_ON_ALLOWED:
+            assert record["outcome"] == "error", (name, record["outcome"], record["reason"])
+            assert "inconclusive" in record["reason"] and ("501" in record["reason"] or "UNIMPLEMENTED" in
+                                                           record["reason"]), record["reason"]
+        elif record["outcome"] != "unsupported":
+            # Exact refusals (401 bodies) and hygiene do not rest on the manage key's answer.
+            assert record["outcome"] == "pass", (name, record["reason"])
+    assert twin_test["outcome"] == "error" and "UNIMPLEMENTED" in twin_test["reason"]
+    assert "SECURITY INCOMPLETE" in output and proc.returncode == 3, output[-3000:]
+
+
+# -- security is not gated by a claimed version ----------------------------------------------
+
+WHITELIST_FIX = ["suites/test_authz_special.py", "-k", "unknown_paths_get_401 or lookalike_paths_get_401"]
+
+
+def test_claimed_vulnerable_release_is_checked_and_named(tmp_path: Path) -> None:
+    # The reference server emulating v1.18.1 has that release's raw-prefix whitelist (spec §9, #9254).
+    proc = run_suite([*WHITELIST_FIX, "--reference-version", "1.18.1"], tmp_path)
+    output = proc.stdout + proc.stderr
+    records = {r["requirement"]: r for r in _records(tmp_path)}
+    # Both run as security checks: neither is "unsupported" for a target claiming a release before the fix.
+    assert set(records) == {"AUTHZ-REST-011", "AUTHZ-REST-012"}
+    for record in records.values():
+        assert any("version gate: vulnerable release" in e and "1.18.1" in e for e in record["evidence"])
+    # v1.18.1's raw-prefix whitelist lets /readyzX, /livez/x ... skip authentication: a failure, named.
+    lookalike = records["AUTHZ-REST-012"]
+    assert lookalike["outcome"] == "fail", (lookalike["outcome"], lookalike["reason"])
+    reason = lookalike["reason"]
+    assert reason.startswith("vulnerable release: the target claims Qdrant 1.18.1"), reason
+    assert "#9254" in reason and "20ea023e7d" in reason, reason
+    # Unknown paths are not whitelisted by any prefix, so v1.18.1 already refuses them: judged on behaviour.
+    assert records["AUTHZ-REST-011"]["outcome"] == "pass", records["AUTHZ-REST-011"]["reason"]
+    assert proc.returncode == 1 and "NOT SECURE" in output, output[-3000:]
+
+
+def test_fixed_release_passes_the_same_checks(tmp_path: Path) -> None:
+    proc = run_suite([*WHITELIST_FIX, "--reference-version", "1.19.0"], tmp_path)
+    records = _records(tmp_path)
+    assert {r["requirement"]: r["outcome"] for r in records} == {"AUTHZ-REST-011": "pass", "AUTHZ-REST-012": "pass"}
+    assert not any("vulnerable" in e for r in records for e in r["evidence"])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+# -- an unrun MUST is not a pass ----------------------------------------------------------------
+
+
+def test_unimportable_sslyze_is_incomplete_with_a_non_zero_exit(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "sslyze"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("sslyze made unimportable by a self-test")\n')
+    proc = run_suite(["suites/test_tls_posture.py", "-k", "legacy_protocols or broken_cipher"], tmp_path,
+                     env={"PYTHONPATH": str(shadow.parent)})
+    output = proc.stdout + proc.stderr
+    by_req: dict[str, set[str]] = {}
+    for record in _records(tmp_path):
+        by_req.setdefault(record["requirement"], set()).add(record["outcome"])
+    for rid in ("TLS-REST-006", "TLS-GRPC-005", "TLS-REST-007", "TLS-GRPC-006"):
+        assert "error" in by_req[rid] and "unsupported" not in by_req[rid], (rid, by_req[rid])
+    doc = _results(tmp_path)
+    secure = doc["verdicts"]["secure"]
+    assert secure["status"] == "incomplete" and not secure["holds"], secure
+    assert {"TLS-REST-007", "TLS-GRPC-006"} <= set(secure["deciding"])
+    assert doc["gate_result"]["exit_code"] == 3 and proc.returncode == 3, output[-3000:]
+    assert "SECURITY INCOMPLETE" in output
+
+
+# -- evidence on every record ----------------------------------------------------------------
+
+
+def test_every_decided_record_of_a_default_run_has_evidence(tmp_path: Path) -> None:
+    run_suite(["suites/"], tmp_path, timeout=900)
+    records = _records(tmp_path)
+    assert len(records) > 1000
+    decided = [r for r in records if r["outcome"] in ("pass", "fail", "warning")]
+    bare = [r["nodeid"] for r in decided if not r["evidence"]]
+    assert not bare, f"{len(bare)} of {len(decided)} decided records carry no evidence: {bare[:10]}"
+    sweep = [r for r in decided if "test_authz_sweep.py" in r["nodeid"]]
+    assert sweep and all(any(e.startswith("[credential: ") for e in r["evidence"]) for r in sweep)
