@@ -48,6 +48,10 @@ class ServiceSettings:
     enforce_internal_auth: bool
     enable_cors: bool
     max_request_size_mb: int
+    #: The Web UI at ``/dashboard`` (spec §1.1): served, and whitelisted, only
+    #: when enabled (unset means true) and ``static_content_dir`` is a directory.
+    enable_static_content: bool = True
+    static_content_dir: str = "./static"
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,11 @@ def _typed(
         enforce_internal_auth=_as_bool(svc.get("enforce_internal_auth", False), "service.enforce_internal_auth"),
         enable_cors=_as_bool(svc.get("enable_cors", True), "service.enable_cors"),
         max_request_size_mb=_as_int(svc.get("max_request_size_mb", 32), "service.max_request_size_mb") or 32,
+        enable_static_content=_as_bool(
+            True if svc.get("enable_static_content") is None else svc["enable_static_content"],
+            "service.enable_static_content",
+        ),
+        static_content_dir=_as_path(svc.get("static_content_dir"), "service.static_content_dir") or "./static",
     )
     return Settings(
         service=service,
