@@ -98,7 +98,7 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTH-GRPC-009", "AUTHZ-ANY-001", "AUTHZ-ANY-002"]),
     _f("unauthenticated-403", "REST answers a missing or unknown credential with 403 instead of v1.9.0+'s 401",
        "AUTH", ["AUTH-REST-003", "AUTH-REST-004", "AUTH-REST-008", "AUTH-REST-009", "AUTH-REST-013",
-                "AUTHZ-REST-002", "AUTHZ-REST-011", "AUTHZ-REST-012", "AUTHZ-REST-017"]),
+                "AUTHZ-REST-002", "AUTHZ-REST-011", "AUTHZ-REST-017", "AUTHZ-REST-019", "AUTHZ-REST-022"]),
     _f("wrong-401-body", 'REST 401 refusals carry the body "Unauthorized" instead of Qdrant\'s messages', "AUTH",
        ["AUTH-REST-003", "AUTH-REST-004", "AUTH-REST-009", "AUTHZ-REST-002", "AUTHZ-REST-017"]),
     _f("health-requires-key", "REST /healthz and /livez demand a credential", "AUTH",
@@ -123,16 +123,20 @@ CATALOG: tuple[Fault, ...] = (
        # its positive twin "the read-only key works over TLS" fails
        collateral=["AUTHZ-REST-018"]),
     _f("whitelist-raw-prefix", "the REST health whitelist matches the raw path by prefix (pre-v1.18.2), so "
-       "/readyzX and /livez/x skip authentication", "AUTHZ", ["AUTHZ-REST-012"]),
+       "/readyzX and /livez/x skip authentication", "AUTHZ", ["AUTHZ-REST-019"]),
     _f("unknown-path-404", "REST paths that match no route are answered 404 without a credential", "AUTHZ",
-       ["AUTHZ-REST-011", "AUTHZ-REST-012"]),
+       ["AUTHZ-REST-011", "AUTHZ-REST-019", "AUTHZ-REST-022"]),
     _f("grpc-unknown-method-unimplemented", "gRPC answers unknown methods UNIMPLEMENTED before authentication",
        "AUTHZ", ["AUTHZ-GRPC-010"]),
     _f("cors-preflight-requires-key", "CORS preflights go through authentication and get 401 without a key",
        "AUTHZ", ["AUTHZ-REST-015"]),
     _f("dot-segment-bypass", "the whitelist matches the raw path by prefix and routing then resolves dot segments, "
        "so /readyz/%2e%2e/collections serves /collections without a key", "AUTHZ",
-       ["AUTHZ-REST-012", "AUTHZ-REST-013"]),
+       ["AUTHZ-REST-012", "AUTHZ-REST-013", "AUTHZ-REST-019"]),
+    _f("dashboard-dot-fallthrough", "with the Web UI present, a path under /dashboard whose dot segments climb "
+       "out of it (/dashboard/../collections) is handed to the API after the whitelist let it skip "
+       "authentication, so it serves and deletes collections without a key", "AUTHZ",
+       ["AUTHZ-REST-012", "AUTHZ-REST-019"]),
     _f("options-skips-auth", "any REST OPTIONS request skips authentication, preflight or not", "AUTHZ",
        ["AUTHZ-REST-017"]),
     _f("ro-legacy-refusal-message", 'the read-only key on a write gets v1.8\'s "Write access denied" instead of '

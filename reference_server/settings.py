@@ -50,6 +50,10 @@ class ServiceSettings:
     max_request_size_mb: int
     # v1.18.0+: false refuses http(s) snapshot recovery with 403 (spec §10).
     enable_snapshot_url_recovery: bool = True
+    #: The Web UI at ``/dashboard`` (spec §1.1): served, and whitelisted, only
+    #: when enabled (unset means true) and ``static_content_dir`` is a directory.
+    enable_static_content: bool = True
+    static_content_dir: str = "./static"
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,11 @@ def _typed(
         max_request_size_mb=_as_int(svc.get("max_request_size_mb", 32), "service.max_request_size_mb") or 32,
         enable_snapshot_url_recovery=_as_bool(svc.get("enable_snapshot_url_recovery", True),
                                               "service.enable_snapshot_url_recovery"),
+        enable_static_content=_as_bool(
+            True if svc.get("enable_static_content") is None else svc["enable_static_content"],
+            "service.enable_static_content",
+        ),
+        static_content_dir=_as_path(svc.get("static_content_dir"), "service.static_content_dir") or "./static",
     )
     return Settings(
         service=service,

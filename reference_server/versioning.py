@@ -59,6 +59,16 @@ class Emulation:
         return self.at_least("1.18.2")
 
     @property
+    def has_web_ui(self) -> bool:
+        """The Web UI at ``/dashboard`` and its whitelist entry, when static content exists (v1.3.0, spec §9)."""
+        return self.at_least("1.3.0")
+
+    @property
+    def web_ui_frame_deny(self) -> bool:
+        """``X-Frame-Options: DENY`` on the Web UI's responses (v1.9.7, spec §9)."""
+        return self.at_least("1.9.7")
+
+    @property
     def empty_key_is_unset(self) -> bool:
         return self.at_least("1.19.0")
 

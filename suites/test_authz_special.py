@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,12 +27,21 @@ PROFILE = "api-key"
 ORIGIN = "https://qsc-cors-probe.example"
 
 
+#: Without and with the Web UI's static content: what a path under /dashboard reaches depends on it
+#: (spec §1.1, §2.5, §9b).
+WEB_UI_PROFILES = ["api-key", "dashboard"]
+
+
+def keyed_server(qdrant: Callable[[str], Any], name: str) -> Any:
+    server = qdrant(name)
+    if not server.credentials.api_key:
+        pytest.fail(f"the {name} profile has no manage key: give --api-key-file for an external target")
+    return server
+
+
 @pytest.fixture
 def keyed(qdrant: Callable[[str], Any]) -> Any:
-    server = qdrant(PROFILE)
-    if not server.credentials.api_key:
-        pytest.fail("the api-key profile has no manage key: give --api-key-file for an external target")
-    return server
+    return keyed_server(qdrant, PROFILE)
 
 
 def manage(server: Any) -> list[tuple[str, str]]:
@@ -106,19 +116,114 @@ def test_unknown_paths_get_401_before_routing(keyed: Any) -> None:
     fail_with("paths that match no route must be refused by authentication, not routed:", problems, undecided)
 
 
+#: DELETEs that would reach ``DELETE /collections/{name}`` if a lookalike path were resolved after auth.
+LOOKALIKE_DELETES = [
+    "/dashboard/../collections/{name}",
+    "/dashboard%2f..%2fcollections%2f{name}",
+    "/dashboard/../../collections/{name}",
+    "/readyz/../collections/{name}",
+    "/healthz/../collections/{name}",
+    "/livez/%2e%2e/collections/{name}",
+]
+
+
+@contextmanager
+def probe_collection(server: Any, prefix: str) -> Iterator[str]:
+    """A fresh collection made with the manage key, so data reached without one can be recognised."""
+    name = prefix + secrets.token_hex(5)
+    created = server.rest().request("PUT", f"/collections/{name}", headers=manage(server),
+                                    json={"vectors": {"size": 4, "distance": "Cosine"}})
+    if not created.succeeded:
+        pytest.fail(REDACTOR.redact(f"cannot create a collection with the manage key: {created.summary()}"))
+    try:
+        yield name
+    finally:
+        server.rest().request("DELETE", f"/collections/{name}", headers=manage(server))
+
+
+def data_envelope(outcome: Outcome) -> bool:
+    """A 2xx whose body is Qdrant's JSON data envelope (``{"result": ...}``, spec §2.4)."""
+    if not outcome.succeeded:
+        return False
+    try:
+        body = json.loads(outcome.body)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "result" in body
+
+
 @req("AUTHZ-REST-012")
-def test_lookalike_paths_get_401(keyed: Any) -> None:
-    rest = keyed.rest()
+@pytest.mark.parametrize("profile_name", WEB_UI_PROFILES)
+def test_lookalike_paths_serve_no_data_and_change_nothing(qdrant: Callable[[str], Any], profile_name: str) -> None:
+    """The security half of the whitelist edges: whatever the status, nothing is served or done.
+
+    Real Qdrant v1.18.3 with static/ answers GET /dashboard/../collections 404 (empty) without a
+    credential (spec §9b), and before v1.18.2 /readyzX skipped auth into a 404 (spec §2.5): neither
+    is a bypass. The exact statuses are AUTHZ-REST-019's.
+    """
+    server = keyed_server(qdrant, profile_name)
+    rest = server.rest()
     problems: list[str] = []
     undecided: list[str] = []
-    for path in LOOKALIKES:
+    with probe_collection(server, "qsc_authz_lookalike_") as name:
+        listed = rest.request("GET", "/collections", headers=manage(server))
+        if listed.allowance == INCONCLUSIVE:
+            undecided.append(f"GET /collections with the manage key (positive twin): {shown(listed)}")
+        elif not (listed.succeeded and name.encode() in listed.body):
+            problems.append(f"GET /collections with the manage key does not list the probe collection "
+                            f"(positive twin): {shown(listed)}")
+        for path in [*LOOKALIKES, b"/dashboard/../../collections"]:
+            outcome = rest.request("GET", "/", raw_path=path)
+            if name.encode() in outcome.body or data_envelope(outcome):
+                problems.append(f"GET {path.decode()} without a credential returned data: {shown(outcome)}")
+        for template in LOOKALIKE_DELETES:
+            path = template.format(name=name)
+            outcome = rest.request("DELETE", "/", raw_path=path.encode())
+            if data_envelope(outcome):
+                problems.append(f"DELETE {path} without a credential was carried out: {shown(outcome)}")
+        kept = rest.request("GET", f"/collections/{name}", headers=manage(server))
+        if not kept.succeeded:
+            problems.append(f"after the DELETEs above without a credential, the probe collection is gone: "
+                            f"{shown(kept)}")
+    fail_with(f"paths that only look like whitelisted ones must not reach data ({profile_name} profile):",
+              problems, undecided)
+
+
+#: Paths under /dashboard that name no file (spec §9b).
+WEB_UI_MISSES = [b"/dashboard/../collections", b"/dashboard/qsc-no-such-file"]
+
+
+@req("AUTHZ-REST-019")
+@pytest.mark.parametrize("profile_name", WEB_UI_PROFILES)
+def test_lookalike_paths_get_qdrants_status(qdrant: Callable[[str], Any], profile_name: str) -> None:
+    server = keyed_server(qdrant, profile_name)
+    present = server.web_ui_present()
+    if present is None:
+        pytest.fail(REDACTOR.redact(
+            "cannot tell whether the target serves the Web UI: GET /dashboard without a credential got "
+            f"{shown(server.rest().request('GET', '/dashboard'))}; Qdrant answers 200 when its static "
+            "content exists and 401 when it does not (spec §2.5)"))
+    rest = server.rest()
+    problems: list[str] = []
+    undecided: list[str] = []
+    for path in dict.fromkeys([*LOOKALIKES, *WEB_UI_MISSES]):
+        if present and path in WEB_UI_MISSES:
+            # The UI's file handler answers these, credential or not (spec §9b).
+            for who, headers in (("without a credential", []), ("with the manage key", manage(server))):
+                outcome = rest.request("GET", "/", raw_path=path, headers=headers)
+                if not (outcome.status == 404 and outcome.body == b""):
+                    problems.append(f"GET {path.decode()} {who}: {shown(outcome)}; "
+                                    "Qdrant with static content: 404, empty body")
+            continue
         outcome = rest.request("GET", "/", raw_path=path)
         if not outcome.denied_unauthenticated:
             problems.append(f"GET {path.decode()} without a credential: {shown(outcome)}; Qdrant: 401")
-        broken = twin(keyed, path, undecided=undecided)
+        broken = twin(server, path, undecided=undecided)
         if broken:
             problems.append(broken)
-    fail_with("paths that only look like whitelisted ones must not skip authentication:", problems, undecided)
+    state = "with" if present else "without"
+    fail_with(f"lookalike paths ({state} the Web UI's static content) must get Qdrant's answers:", problems,
+              undecided)
 
 
 VARIANTS = [

@@ -347,7 +347,8 @@ def test_sweep_requirements_are_in_the_catalog():
     assert used <= set(catalog)
     authz = {rid for rid in catalog if rid.startswith("AUTHZ-")}
     special = {"AUTHZ-REST-011", "AUTHZ-REST-012", "AUTHZ-REST-013", "AUTHZ-REST-014", "AUTHZ-REST-015",
-               "AUTHZ-REST-016", "AUTHZ-REST-017", "AUTHZ-REST-018", "AUTHZ-GRPC-010", "AUTHZ-ANY-002"}
+               "AUTHZ-REST-016", "AUTHZ-REST-017", "AUTHZ-REST-018", "AUTHZ-REST-019", "AUTHZ-REST-020",
+               "AUTHZ-REST-021", "AUTHZ-REST-022", "AUTHZ-GRPC-010", "AUTHZ-ANY-002"}
     assert authz - used == special
 
 

@@ -31,6 +31,7 @@ from reference_server.rest.paths import decode_for_routing, normalize
 from reference_server.rest.responses import Response, empty, error, plain
 from reference_server.rest.router import Match, Router
 from reference_server.rest.routes import ROUTES, Route
+from reference_server.rest.web_ui import WebUi, claims
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
@@ -101,7 +102,8 @@ class RestApp:
         self.settings = settings
         self.emulation = Emulation.of(settings.version)
         self.router = Router(ROUTES, self.emulation)
-        self.gate = Gate(keys, self.emulation, self.router)
+        self.web_ui = WebUi.from_settings(settings, self.emulation)
+        self.gate = Gate(keys, self.emulation, self.router, web_ui=self.web_ui is not None)
         self.context = Context(settings=settings, data=data)
         self.cors_enabled = settings.service.enable_cors
         self.json_limit = settings.service.max_request_size_mb * 1024 * 1024
@@ -153,6 +155,11 @@ class RestApp:
         return await self.route(request, admitted)
 
     async def route(self, request: Request, access: Access) -> Response:
+        if self.web_ui is not None and claims(request.route_path):
+            fallthrough = self.web_ui.api_fallthrough(request.route_path)  # fault seam
+            if fallthrough is None:
+                return self.web_ui.serve(request.method, request.route_path)
+            request.route_path = fallthrough
         match = self.router.resolve(request.method, request.route_path)
         if match is None:
             return empty(404)

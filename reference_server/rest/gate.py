@@ -13,6 +13,7 @@ from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_WRITE_DENIED_1_8, Acces
 from reference_server.rest.responses import Response, bare, error, plain
 from reference_server.rest.router import Router
 from reference_server.rest.routes import WHITELIST_EXACT, WHITELIST_PREFIX, Route
+from reference_server.rest.web_ui import WEB_UI_PATH, claims
 from reference_server.versioning import Emulation
 
 Headers = Sequence[tuple[bytes, bytes]]
@@ -38,10 +39,12 @@ def visible_ascii(value: bytes | None) -> str | None:
 class Gate:
     """Decides, per request, whether auth applies and what the caller may do."""
 
-    def __init__(self, keys: AuthKeys | None, emulation: Emulation, router: Router) -> None:
+    def __init__(self, keys: AuthKeys | None, emulation: Emulation, router: Router, *, web_ui: bool = False) -> None:
         self.keys = keys
         self.emulation = emulation
         self.router = router
+        #: ``/dashboard`` is whitelisted only while the Web UI is served (spec §2.5).
+        self.web_ui = web_ui
 
     # -- whitelist (spec §2.5) -------------------------------------------------
 
@@ -59,8 +62,12 @@ class Gate:
         """v1.18.2+: the matched route pattern; before: the normalised raw path, by prefix."""
         raw_prefix = faults.active("whitelist-raw-prefix") or faults.active("dot-segment-bypass")  # fault seams
         if self.emulation.route_based_whitelist and not raw_prefix:
+            if self.web_ui and claims(route_path):
+                return True
             pattern = self.router.match_pattern(route_path)
             return pattern is not None and pattern in WHITELIST_EXACT + WHITELIST_PREFIX and self._listed(pattern)
+        if self.web_ui and path.startswith(WEB_UI_PATH):
+            return True
         if path in WHITELIST_EXACT:
             return self._listed(path)
         return any(path.startswith(prefix) for prefix in WHITELIST_PREFIX) and self._listed(path)

@@ -201,7 +201,7 @@ ROUTES: tuple[Route, ...] = tuple(
     Route(*row, model=BODY_MODELS.get(f"{row[0]} {row[1]}")) for row in _ROWS
 )
 
-#: Whitelisted route patterns (spec §2.5). ``/dashboard`` would join them if a
-#: static-content directory existed; the reference server has none.
+#: Whitelisted route patterns (spec §2.5). ``/dashboard`` joins them only while the
+#: Web UI is served (:mod:`reference_server.rest.web_ui`).
 WHITELIST_EXACT = ("/", "/healthz")
 WHITELIST_PREFIX = ("/readyz", "/livez")
