@@ -21,9 +21,10 @@ from typing import NoReturn
 from reports.errors import ReportInputError
 from reports.html_style import VERDICT_CLASS, badge, e, page
 from reports.labels import run_label
+from reports.markdown import md, md_table
 from reports.model import NOT_RUN, Requirement, RunResult
 from reports.results_json import load_results
-from reports.scrub import guard, scrub_run, scrub_text
+from reports.scrub import guard, scrub_run
 from reports.verdicts import Verdicts, compute_verdicts
 
 EXIT_BAD_INPUT = 4
@@ -97,18 +98,7 @@ def build_rows(runs: Sequence[ComparedRun]) -> list[Row]:
 # Markdown
 
 
-def md(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    text = " ".join(scrub_text(text).split())
-    for char in "\\`*_[]|":
-        text = text.replace(char, "\\" + char)
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+_md_table = md_table
 
 
 def _md_rows(rows: list[Row], runs: Sequence[ComparedRun]) -> list[list[str]]:
