@@ -124,8 +124,9 @@ def render_junit(run: RunResult, verdicts: Verdicts) -> str:
                 ],
             )
             details = _text(_details(record, req, waiver))
-            severity = f"[{req.severity}] " if req and req.severity else ""
-            message = _text(severity + (_first_line(record.reason) or text))
+            message = _text(_first_line(record.reason) or text)
+            # A harness error says nothing about the target, so it carries no severity.
+            rated = _text(f"[{req.severity}] ") + message if req and req.severity else message
             counts["tests"] += 1
             suite_time += record.duration
             if record.outcome == "error":
@@ -133,12 +134,12 @@ def render_junit(run: RunResult, verdicts: Verdicts) -> str:
                 ET.SubElement(case, "error", {"message": message, "type": "error"}).text = details
             elif failing and accepted:
                 counts["skipped"] += 1
-                ET.SubElement(case, "skipped", {"message": _text(f"{waiver}; finding: {message}"), "type": WAIVED})
+                ET.SubElement(case, "skipped", {"message": _text(f"{waiver}; finding: ") + rated, "type": WAIVED})
                 ET.SubElement(case, "system-out").text = details
             elif failing:
                 counts["failures"] += 1
                 kind = "warning" if record.outcome == "warning" else "fail"
-                ET.SubElement(case, "failure", {"message": message, "type": kind}).text = details
+                ET.SubElement(case, "failure", {"message": rated, "type": kind}).text = details
             elif record.outcome in ("unsupported", "disabled"):
                 counts["skipped"] += 1
                 prefix = f"{record.outcome}: "
