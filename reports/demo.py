@@ -14,7 +14,6 @@ from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
 from reports.verdicts import compute_verdicts, summary_lines
 from reports.writers import write_all
 
-
 _SEVERITY = {
     "AUTH-REST-001": "critical",
     "AUTH-GRPC-001": "critical",

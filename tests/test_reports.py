@@ -506,8 +506,10 @@ def test_junit_elements_messages_and_properties() -> None:
     root = _junit(demo_run())
     cases = {c.get("name"): c for c in root.iter("testcase")}
     failure = cases["AUTHZ-ANY-002 test_read_only_cannot_write[grpc]"].find("failure")
-    assert failure is not None and failure.get("message") == "[high] read-only key was allowed to call qdrant.Points/Upsert"
-    assert "remediation: Set service.read_only_api_key" in (failure.text or "") and "severity: high" in (failure.text or "")
+    assert failure is not None
+    assert failure.get("message") == "[high] read-only key was allowed to call qdrant.Points/Upsert"
+    assert "remediation: Set service.read_only_api_key" in (failure.text or "")
+    assert "severity: high" in (failure.text or "")
     assert "qdrant.Points/Upsert api-key=<redacted:read_only_key> -> OK" in (failure.text or "")
     assert "The read-only key MUST NOT be able to write." in (failure.text or "")
     error = cases["ROT-REST-001 test_rotation_served[rest]"].find("error")
