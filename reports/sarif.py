@@ -29,9 +29,8 @@ UNATTRIBUTED_RULE = "QSC-UNATTRIBUTED"
 
 def _rule(req: Requirement) -> dict[str, Any]:
     fix = remediation_text(req)
-    tags = [req.kind, req.family, req.level, req.protocol]
-    if req.kind == "security":
-        tags.insert(0, "security")  # GitHub shows security-severity only on rules tagged security
+    # GitHub shows security-severity only on rules tagged "security" (the kind, for security requirements).
+    tags = list(dict.fromkeys([req.kind, req.family, req.level, req.protocol]))
     properties: dict[str, Any] = {"tags": tags, "precision": "high"}
     if req.severity in SECURITY_SEVERITY:
         properties["security-severity"] = SECURITY_SEVERITY[req.severity]

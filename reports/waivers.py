@@ -83,7 +83,7 @@ def load_waivers(path: str | Path, known_ids: Iterable[str]) -> list[BaselineEnt
     where = f"waivers {path}"
     if not isinstance(data, dict) or set(data) != {"waivers"}:
         raise ReportInputError(f"{where}: the top level must be a mapping with one key, 'waivers' (a list)")
-    items = data["waivers"] or []
+    items = [] if data["waivers"] is None else data["waivers"]
     if not isinstance(items, list):
         raise ReportInputError(f"{where}: 'waivers' must be a list")
     known = set(known_ids)
