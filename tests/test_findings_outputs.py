@@ -234,7 +234,10 @@ def test_old_baseline_file_is_read_as_waivers_without_expiry(tmp_path: Path) -> 
         ("waivers:\n  - {requirement: AUTH-REST-001, reason: r, owner: o, expires: 31-12-2026}\n", "YYYY-MM-DD"),
         ("waivers:\n  - {requirement: AUTH-REST-001, reason: r, expires: 2026-12-31}\n", "non-empty 'owner'"),
         ("waivers:\n  - {requirement: AUTH-REST-001, owner: o, expires: 2026-12-31}\n", "non-empty 'reason'"),
-        ("waivers:\n  - {requirement: NOPE-REST-001, reason: r, owner: o, expires: 2026-12-31}\n", "unknown requirement"),
+        (
+            "waivers:\n  - {requirement: NOPE-REST-001, reason: r, owner: o, expires: 2026-12-31}\n",
+            "unknown requirement",
+        ),
         ("waivers:\n  - {requirement: AUTH-REST-001, reason: r, owner: o, expires: 2026-12-31, until: x}\n", "'until'"),
         (
             "waivers:\n  - {requirement: AUTH-REST-001, reason: r, owner: o, expires: 2026-12-31}\n"
