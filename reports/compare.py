@@ -34,7 +34,7 @@ from reports.verdicts import Verdicts, compute_verdicts
 EXIT_BAD_INPUT = 4
 #: A requirement the run's catalog does not have (an older or newer suite).
 ABSENT = "n/a"
-ACCEPTED_SUFFIX = " (accepted)"
+ACCEPTED_SUFFIX = " (waived)"
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def render_markdown(runs: Sequence[ComparedRun], rows: list[Row]) -> str:
     lines += [
         "",
         f"Cells: pass, fail, warning, error, unsupported, disabled, {NOT_RUN} (no test), "
-        f"{ABSENT} (not in that run's catalog); '(accepted)' marks a baselined deviation.",
+        f"{ABSENT} (not in that run's catalog); '(waived)' marks a failure an active waiver covers.",
     ]
     return guard("\n".join(lines) + "\n", lambda s: s.replace("<", "&lt;").replace(">", "&gt;"))
 
@@ -207,7 +207,7 @@ def render_html(runs: Sequence[ComparedRun], rows: list[Row]) -> str:
         f'<h2>All requirements</h2><table class="grid" id="compare"><thead><tr>{head}</tr></thead>'
         f"<tbody>{_html_rows(rows)}</tbody></table>"
         f"<footer>{e(ABSENT)}: the requirement is not in that run's catalog. "
-        "(accepted): a failure the run's baseline accepts.</footer></main>"
+        "(waived): a failure an active waiver of that run covers.</footer></main>"
     )
     return guard(page("Qdrant security conformance comparison", body), html.escape)
 
