@@ -11,6 +11,7 @@ from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
 from reports.results_json import load_results
 from reports.summary import summary_lines
 from reports.verdicts import Verdict, Verdicts, compute_verdicts, exit_code, gate_holds
+from reports.waivers import load_all_waivers, load_waivers
 from reports.writers import write_all
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "compute_verdicts",
     "exit_code",
     "gate_holds",
+    "load_all_waivers",
     "load_baseline",
     "load_results",
+    "load_waivers",
     "summary_lines",
     "write_all",
 ]

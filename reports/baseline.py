@@ -26,8 +26,12 @@ UNEXERCISED = "unexercised"
 NOT_COVERED = "error-not-covered"
 #: The entry names a requirement the run's catalog does not have.
 UNKNOWN = "unknown-requirement"
+#: The waiver's expiry date has passed: it waives nothing and is reported.
+EXPIRED = "expired"
+#: The waiver is scoped to other targets (its glob does not match this one).
+OTHER_TARGET = "other-target"
 
-BASELINE_STATUSES: tuple[str, ...] = (ACCEPTED, STALE, UNEXERCISED, NOT_COVERED, UNKNOWN)
+BASELINE_STATUSES: tuple[str, ...] = (ACCEPTED, STALE, UNEXERCISED, NOT_COVERED, UNKNOWN, EXPIRED, OTHER_TARGET)
 
 _ALLOWED_KEYS = {"id", "reason"}
 
@@ -41,12 +45,7 @@ class BaselineStatus:
     outcome: str
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "id": self.entry.id,
-            "reason": self.entry.reason,
-            "status": self.status,
-            "outcome": self.outcome,
-        }
+        return {**self.entry.to_dict(), "status": self.status, "outcome": self.outcome}
 
 
 def load_baseline(path: str | Path, known_ids: Iterable[str]) -> list[BaselineEntry]:

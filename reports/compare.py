@@ -5,7 +5,10 @@
 Each input is a ``results.json`` checked against ``results.schema.json``. Rows
 are requirements (the union of the runs' catalogs), columns are runs, a cell is
 the requirement's outcome in that run; rows where the runs disagree are marked.
-Bad input prints one ``qsc: error: ...`` line and exits 4.
+``fleet.html`` turns it around for a platform team: one row per target, one
+column per requirement family, each cell the worst severity of that target's
+open findings in that family. Bad input prints one ``qsc: error: ...`` line and
+exits 4.
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ from pathlib import Path
 from typing import NoReturn
 
 from reports.errors import ReportInputError
-from reports.html_style import VERDICT_CLASS, badge, e, page
+from reports.findings import findings
+from reports.html_style import SEVERITY_CLASS, VERDICT_CLASS, badge, e, page
 from reports.labels import run_label
+from reports.markdown import md, md_table
 from reports.model import NOT_RUN, Requirement, RunResult
 from reports.results_json import load_results
-from reports.scrub import guard, scrub_run, scrub_text
+from reports.scrub import guard, scrub_run
 from reports.verdicts import Verdicts, compute_verdicts
 
 EXIT_BAD_INPUT = 4
 #: A requirement the run's catalog does not have (an older or newer suite).
 ABSENT = "n/a"
-ACCEPTED_SUFFIX = " (accepted)"
+ACCEPTED_SUFFIX = " (waived)"
 
 
 @dataclass(frozen=True)
@@ -97,18 +102,7 @@ def build_rows(runs: Sequence[ComparedRun]) -> list[Row]:
 # Markdown
 
 
-def md(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    text = " ".join(scrub_text(text).split())
-    for char in "\\`*_[]|":
-        text = text.replace(char, "\\" + char)
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+_md_table = md_table
 
 
 def _md_rows(rows: list[Row], runs: Sequence[ComparedRun]) -> list[list[str]]:
@@ -152,7 +146,7 @@ def render_markdown(runs: Sequence[ComparedRun], rows: list[Row]) -> str:
     lines += [
         "",
         f"Cells: pass, fail, warning, error, unsupported, disabled, {NOT_RUN} (no test), "
-        f"{ABSENT} (not in that run's catalog); '(accepted)' marks a baselined deviation.",
+        f"{ABSENT} (not in that run's catalog); '(waived)' marks a failure an active waiver covers.",
     ]
     return guard("\n".join(lines) + "\n", lambda s: s.replace("<", "&lt;").replace(">", "&gt;"))
 
@@ -213,9 +207,73 @@ def render_html(runs: Sequence[ComparedRun], rows: list[Row]) -> str:
         f'<h2>All requirements</h2><table class="grid" id="compare"><thead><tr>{head}</tr></thead>'
         f"<tbody>{_html_rows(rows)}</tbody></table>"
         f"<footer>{e(ABSENT)}: the requirement is not in that run's catalog. "
-        "(accepted): a failure the run's baseline accepts.</footer></main>"
+        "(waived): a failure an active waiver of that run covers.</footer></main>"
     )
     return guard(page("Qdrant security conformance comparison", body), html.escape)
+
+
+# ---------------------------------------------------------------------------
+# fleet view
+
+#: A family cell with no open finding: what it says depends on whether anything ran.
+CLEAR = "clear"
+NOTHING_RAN = "not run"
+
+
+@dataclass(frozen=True)
+class FleetCell:
+    worst: str  # a severity, "unrated", CLEAR or NOTHING_RAN
+    open: list[str]  # requirement IDs of open findings (failing, not waived)
+    waived: int
+
+
+def fleet_cell(compared: ComparedRun, family: str) -> FleetCell:
+    rows = [r for r in compared.verdicts.results if r.requirement.family == family]
+    found = [f for f in findings(compared.verdicts) if f.requirement.family == family]
+    # Open = what breaks a verdict or shows a SHOULD finding; harness errors count (never a pass).
+    open_ = [f for f in found if f.outcome != "waived"]
+    waived = sum(1 for f in found if f.outcome == "waived")
+    if open_:
+        worst = open_[0].requirement.severity or "unrated"  # findings() sorts the most severe first
+        return FleetCell(worst, [f.requirement.id for f in open_], waived)
+    ran = any(r.outcome in ("pass", "fail", "warning", "error") for r in rows)
+    return FleetCell(CLEAR if ran else NOTHING_RAN, [], waived)
+
+
+def render_fleet(runs: Sequence[ComparedRun]) -> str:
+    families = list(dict.fromkeys(r.family for c in runs for r in c.run.requirements))
+    head = "<th>Target</th><th>Secure</th>" + "".join(f"<th class='fam'>{e(f)}</th>" for f in families)
+    rows = []
+    for compared in runs:
+        cells = []
+        for family in families:
+            cell = fleet_cell(compared, family)
+            cls = SEVERITY_CLASS.get(cell.worst, "s-clear" if cell.worst == CLEAR else "s-unrated")
+            title = ", ".join(cell.open) or ("no open finding" if cell.worst == CLEAR else "no test ran")
+            note = f"<div class='meta'>{len(cell.open)} open</div>" if cell.open else ""
+            if cell.waived:
+                note += f"<div class='meta'>{cell.waived} waived</div>"
+            cells.append(
+                f"<td class='cell' title='{e(title)}' data-worst='{e(cell.worst)}'>"
+                f"<span class='sev {cls}'>{e(cell.worst)}</span>{note}</td>"
+            )
+        verdict = compared.verdicts.secure
+        rows.append(
+            f"<tr><th scope='row'>{e(compared.label)}<div class='meta'>{e(compared.run.run_id)}</div></th>"
+            f"<td><span class='verdict-chip {VERDICT_CLASS[verdict.status]}'>{e(verdict.headline)}</span></td>"
+            f"{''.join(cells)}</tr>"
+        )
+    body = (
+        '<main><div class="eyebrow">Qdrant security conformance fleet view</div>'
+        f"<h1>{len(runs)} targets, {len(families)} requirement families</h1>"
+        '<p class="sub">Each cell is the worst severity among the target\'s open findings (failures, warnings '
+        "and errors not covered by an active waiver) in that family; clear means every test there held, "
+        "not run means none ran.</p>"
+        f'<table class="grid" id="fleet"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        "<footer>Severity rubric: fixtures/catalog/README.md. Per-requirement detail: compare.html and each "
+        "run's report.html.</footer></main>"
+    )
+    return guard(page("Qdrant security conformance fleet view", body), html.escape)
 
 
 def write_compare(paths: Sequence[str | Path], out_dir: str | Path) -> dict[str, Path]:
@@ -225,8 +283,9 @@ def write_compare(paths: Sequence[str | Path], out_dir: str | Path) -> dict[str,
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        written = {"html": out / "compare.html", "markdown": out / "compare.md"}
+        written = {"html": out / "compare.html", "markdown": out / "compare.md", "fleet": out / "fleet.html"}
         written["html"].write_text(render_html(runs, rows), encoding="utf-8")
+        written["fleet"].write_text(render_fleet(runs), encoding="utf-8")
         written["markdown"].write_text(render_markdown(runs, rows), encoding="utf-8")
     except OSError as exc:
         raise ReportInputError(f"cannot write to {out}: {exc.strerror or exc}") from exc
@@ -239,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Merge several results.json files into one requirement x run matrix.",
     )
     parser.add_argument("results", nargs="+", metavar="RESULTS.json", help="results.json of a run")
-    parser.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="where compare.html/.md go")
+    parser.add_argument(
+        "-o", "--out", required=True, metavar="OUT_DIR", help="where compare.html, compare.md and fleet.html go"
+    )
     args = parser.parse_args(argv)
     try:
         written = write_compare(args.results, args.out)

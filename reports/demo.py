@@ -14,6 +14,22 @@ from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
 from reports.verdicts import compute_verdicts, summary_lines
 from reports.writers import write_all
 
+_SEVERITY = {
+    "AUTH-REST-001": "critical",
+    "AUTH-GRPC-001": "critical",
+    "AUTHZ-ANY-002": "high",
+    "HYG-REST-001": "medium",
+    "TLS-GRPC-004": "medium",
+    "CLUSTER-P2P-001": "high",
+}
+_REMEDIATION = {
+    "AUTHZ-ANY-002": "Set service.read_only_api_key (QDRANT__SERVICE__READ_ONLY_API_KEY) and upgrade to Qdrant "
+    "v1.7.0 or later, where the read-only key is refused on every write.",
+    "TLS-GRPC-004": "Terminate gRPC at a proxy that requires client certificates (e.g. Envoy "
+    "require_client_certificate: true); Qdrant's verify_https_client_certificate covers REST only.",
+    "HYG-REST-001": "Set service.enable_tls: true (QDRANT__SERVICE__ENABLE_TLS=true) with tls.cert and tls.key.",
+}
+
 
 def _req(rid: str, text: str, kind: str, protocol: str, level: str = "MUST", since: str = "1.2.0") -> Requirement:
     return Requirement(
@@ -26,6 +42,8 @@ def _req(rid: str, text: str, kind: str, protocol: str, level: str = "MUST", sin
         since=since,
         until=None,
         source="spec §2.4; Qdrant docs, Security",
+        severity=_SEVERITY.get(rid, "info" if kind == "compatibility" else "low"),
+        remediation=_REMEDIATION.get(rid, "Upgrade to Qdrant v1.19.0 or later."),
     )
 
 
@@ -159,7 +177,15 @@ def demo_run() -> RunResult:
         gate="secure",
         requirements=requirements,
         records=records,
-        baseline=[BaselineEntry("TLS-GRPC-004", "Qdrant does not verify gRPC client certificates (spec §6)")],
+        baseline=[
+            BaselineEntry(
+                "TLS-GRPC-004",
+                "Qdrant does not verify gRPC client certificates (spec §6)",
+                target="qdrant/qdrant:*",
+                expires="2099-12-31",
+                owner="platform-security",
+            )
+        ],
         extras={
             "kill_score": {"killed": 31, "total": 31},
             "sweep": {"rest_routes": 97, "grpc_methods": 58, "credentials": 6},

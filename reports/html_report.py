@@ -6,12 +6,14 @@ import html
 import json
 from typing import Any
 
-from reports.baseline import ACCEPTED, NOT_COVERED, STALE, UNEXERCISED, UNKNOWN
+from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE, UNEXERCISED, UNKNOWN
 from reports.extras import describe_extra
-from reports.html_style import OUTCOME_CLASS, OUTCOME_MEANING, VERDICT_CLASS, badge, e, page
+from reports.findings import Finding, remediation_text
+from reports.html_style import OUTCOME_CLASS, OUTCOME_MEANING, VERDICT_CLASS, badge, e, page, severity_tag
 from reports.labels import target_label
 from reports.model import NOT_RUN, PROTOCOLS, RunResult, TestRecord
 from reports.scrub import guard
+from reports.severity import severity_rank
 from reports.verdicts import (
     RequirementResult,
     Verdict,
@@ -26,11 +28,13 @@ from reports.verdicts import (
 _PROTOCOL_TITLE = {"rest": "REST", "grpc": "gRPC", "p2p": "p2p", "any": "any"}
 _FINDING_OUTCOMES = ("error", "fail", "warning")
 _BASELINE_TEXT = {
-    ACCEPTED: "accepted deviation",
-    STALE: "stale: holds now, remove it from the baseline",
-    UNEXERCISED: "not exercised in this run",
-    NOT_COVERED: "errored: a baseline does not cover a harness error",
+    ACCEPTED: "waived",
+    STALE: "stale waiver: matches no failure, remove it",
+    UNEXERCISED: "waiver not exercised in this run",
+    NOT_COVERED: "errored: a waiver does not cover a harness error",
     UNKNOWN: "unknown requirement",
+    EXPIRED: "waiver expired: no longer waives",
+    OTHER_TARGET: "waiver for other targets",
 }
 
 
@@ -63,7 +67,7 @@ def _kv_table(rows: list[tuple[str, Any]]) -> str:
 def _counts(run: RunResult, verdicts: Verdicts) -> str:
     counts = outcome_counts(run, verdicts)
     order = [("pass", "pass"), ("fail", "fail"), ("warning", "warning"), ("error", "error")]
-    order += [("unsupported", "unsupported"), ("disabled", "disabled"), ("not_run", NOT_RUN)]
+    order += [("waived", "waived"), ("unsupported", "unsupported"), ("disabled", "disabled"), ("not_run", NOT_RUN)]
     chips = []
     for key, outcome in order:
         label = "requirements not run" if key == "not_run" else f"{outcome} tests"
@@ -88,10 +92,9 @@ def _cell(result: RequirementResult, protocol: str) -> str:
         "\n".join(f"{r.outcome}: {r.nodeid}" + (f" ({r.reason})" if r.reason else "") for r in tests[:8])
         or OUTCOME_MEANING[outcome]
     )
-    text = outcome
     if result.accepted and is_failing(outcome, strict=True) and outcome != "error":
-        text = f"{outcome} (accepted)"
-    return f'<td class="cell" title="{e(title)}">{badge(outcome, text)}</td>'
+        outcome = "waived"
+    return f'<td class="cell" title="{e(title)}">{badge(outcome)}</td>'
 
 
 def _matrix(verdicts: Verdicts) -> str:
@@ -110,7 +113,7 @@ def _matrix(verdicts: Verdicts) -> str:
             extra = f' <span class="{cls}">{e(_BASELINE_TEXT[result.baseline.status])}</span>'
         cells = "".join(_cell(result, p) for p in PROTOCOLS)
         rows.append(
-            f'<tr id="req-{e(req.id)}"><td><div class="rid mono">{e(req.id)}{extra}</div>'
+            f'<tr id="req-{e(req.id)}"><td><div class="rid mono">{e(req.id)} {severity_tag(req.severity)}{extra}</div>'
             f'<div class="rtext">{e(req.text)}</div></td>'
             f'<td><span class="{level_cls}">{e(req.level)}</span></td>'
             f'<td class="meta">{e(req.kind)}</td>{cells}</tr>'
@@ -141,20 +144,23 @@ def _finding(result: RequirementResult, strict: bool) -> str:
     shown = [r for r in result.records if r.outcome in _FINDING_OUTCOMES]
     others = len(result.records) - len(shown)
     level_cls = "tag must" if req.level == "MUST" else "tag"
-    tags = f'<span class="{level_cls}">{e(req.level)}</span><span class="tag">{e(req.kind)}</span>'
+    tags = severity_tag(req.severity)
+    tags += f'<span class="{level_cls}">{e(req.level)}</span><span class="tag">{e(req.kind)}</span>'
     tags += f'<span class="tag">{e(req.protocol)}</span>'
     if result.baseline is not None:
         tags += f'<span class="tag accepted">{e(_BASELINE_TEXT[result.baseline.status])}</span>'
     note = ""
     if result.outcome == "warning" and not strict:
         note = '<p class="meta">SHOULD-level: reported as a warning; it fails the run only with --strict.</p>'
-    if result.accepted and result.baseline is not None:
-        note += f"<p><b>Accepted deviation:</b> {e(result.baseline.entry.reason)}</p>"
+    waiver = Finding(result, "", False).waiver_note
+    if waiver:
+        note += f"<p><b>Waiver:</b> {e(waiver)}</p>"
+    note += f'<p class="remedy"><b>Remediation:</b> {e(remediation_text(req))}</p>'
     rest = f'<p class="meta">{others} other test(s) for this requirement did not fail.</p>' if others else ""
     frame = "accepted" if result.accepted else e(result.outcome)
     return (
         f'<article class="finding f-{frame}" id="finding-{e(req.id)}"><header>'
-        f'{badge(result.outcome)}<h3 class="mono">{e(req.id)}</h3>{tags}</header><div class="body">'
+        f'{badge(result.shown_outcome)}<h3 class="mono">{e(req.id)}</h3>{tags}</header><div class="body">'
         f"<p>{e(req.text)}</p>"
         f'<p class="meta">Source: {e(req.source or "not given")} · since {e(req.since or "?")}'
         f"{' · until ' + e(req.until) if req.until else ''}</p>{note}"
@@ -165,8 +171,13 @@ def _finding(result: RequirementResult, strict: bool) -> str:
 def _findings(verdicts: Verdicts) -> str:
     ranked = sorted(
         (r for r in verdicts.results if r.outcome in _FINDING_OUTCOMES),
-        # Security before compatibility, open findings before accepted deviations.
-        key=lambda r: (r.requirement.kind != "security", r.accepted, _FINDING_OUTCOMES.index(r.outcome)),
+        # Open findings before waived ones, the most severe first, security before compatibility.
+        key=lambda r: (
+            r.accepted,
+            severity_rank(r.requirement.severity),
+            r.requirement.kind != "security",
+            _FINDING_OUTCOMES.index(r.outcome),
+        ),
     )
     parts = [_finding(r, verdicts.strict) for r in ranked]
     stray = [r for r in verdicts.unattributed if r.outcome in _FINDING_OUTCOMES]
@@ -187,12 +198,15 @@ def _baseline(verdicts: Verdicts) -> str:
         return ""
     rows = "".join(
         f"<tr><td class='mono rid'>{e(b.entry.id)}</td><td>{badge(b.outcome)}</td>"
-        f"<td>{e(_BASELINE_TEXT[b.status])}</td><td>{e(b.entry.reason)}</td></tr>"
+        f"<td>{e(_BASELINE_TEXT[b.status])}</td><td class='mono'>{e(b.entry.target or 'any')}</td>"
+        f"<td class='mono'>{e(b.entry.expires or 'never (old baseline file, deprecated)')}</td>"
+        f"<td>{e(b.entry.owner or '-')}</td><td>{e(b.entry.reason)}</td></tr>"
         for b in verdicts.baseline
     )
     return (
-        "<h2>Baseline (accepted deviations)</h2>"
+        "<h2>Waivers</h2>"
         '<table class="grid" id="baseline"><thead><tr><th>Requirement</th><th>Outcome</th><th>Status</th>'
+        "<th>Target</th><th>Expires</th><th>Owner</th>"
         f"<th>Reason given</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
@@ -209,6 +223,7 @@ def render_html(run: RunResult, verdicts: Verdicts) -> str:
     gate = (
         f'<div class="gate"><span><b>Gate:</b> {e(run.gate)}</span>'
         f"<span><b>Result:</b> {'holds' if holds else 'does not hold'} (exit {code})</span>"
+        f"<span><b>Severity threshold:</b> {e(run.severity_threshold or 'none: every failure counts')}</span>"
         f"<span><b>Strict:</b> {'on: SHOULD findings fail' if run.strict else 'off: SHOULD findings warn'}</span>"
         f"<span><b>Run:</b> <code>{e(run.run_id)}</code></span></div>"
     )

@@ -19,6 +19,16 @@ OUTCOME_CLASS = {
     "unsupported": "o-unsupported",
     "disabled": "o-disabled",
     "not run": "o-notrun",
+    "waived": "o-waived",
+}
+
+#: Severity → CSS class, for the severity tags and the fleet view's cells.
+SEVERITY_CLASS = {
+    "critical": "s-critical",
+    "high": "s-high",
+    "medium": "s-medium",
+    "low": "s-low",
+    "info": "s-info",
 }
 
 VERDICT_CLASS = {
@@ -37,12 +47,18 @@ OUTCOME_MEANING = {
     "unsupported": "the target's version predates or postdates the behaviour, or it validly refuses it",
     "disabled": "not exercised in this configuration (profile not selected)",
     "not run": "no test produced a result for this requirement",
+    "waived": "it failed, and an active waiver (reason, owner, expiry) accepts that; the gate is not broken",
 }
 
 
 def e(value: object) -> str:
     """Redact, then HTML-escape, any value for use in text or a quoted attribute."""
     return html.escape(scrub_text(str(value)), quote=True)
+
+
+def severity_tag(severity: str | None) -> str:
+    cls = SEVERITY_CLASS.get(severity or "", "s-unrated")
+    return f'<span class="sev {cls}">{e(severity or "unrated")}</span>'
 
 
 def badge(outcome: str, text: str | None = None) -> str:
@@ -104,7 +120,7 @@ h3 { font-size: 14px; margin: 0; font-weight: 600; }
 .count.o-pass .n { color: var(--pass); } .count.o-fail .n { color: var(--fail); }
 .count.o-warning .n { color: var(--warn); } .count.o-error .n { color: var(--err); }
 .count.o-pass, .count.o-fail, .count.o-warning, .count.o-error, .count.o-unsupported,
-.count.o-disabled, .count.o-notrun { background: #fff; }
+.count.o-disabled, .count.o-notrun, .count.o-waived { background: #fff; border-style: solid; }
 .cols { display: grid; grid-template-columns: 3fr 2fr; gap: 24px; }
 table { border-collapse: collapse; width: 100%; }
 table.kv th { text-align: left; font-weight: 500; color: var(--muted); width: 34%; vertical-align: top; }
@@ -132,6 +148,16 @@ table.grid tr.family th { background: #fff; text-align: left; font-size: 12px; l
 .o-disabled { color: var(--dis); background: var(--dis-bg); border-color: #e1e6eb; }
 .o-notrun { color: #8c959f; background: #fff; border: 1px dashed #c8d1da; }
 .o-none { color: #c8d1da; }
+.o-waived { color: var(--warn); background: #fff; border: 1px dashed var(--warn); }
+.sev { display: inline-block; font-size: 11px; font-weight: 700; border-radius: 4px; padding: 0 6px;
+  text-transform: uppercase; letter-spacing: .03em; border: 1px solid; margin-right: 4px; }
+.s-critical { color: #fff; background: #a40e26; border-color: #a40e26; }
+.s-high { color: #fff; background: #cf222e; border-color: #cf222e; }
+.s-medium { color: #7d4e00; background: #fff1c2; border-color: #d4a72c; }
+.s-low { color: #0550ae; background: #ddf4ff; border-color: #80ccff; }
+.s-info, .s-unrated { color: var(--muted); background: #fff; border-color: var(--line); }
+.s-clear { color: var(--pass); background: var(--pass-bg); border-color: #aceebb; }
+.remedy { border-left: 3px solid var(--pass); padding: 4px 10px; background: #f6fff8; }
 .tag { display: inline-block; font-size: 11px; font-weight: 600; border-radius: 4px; padding: 0 5px;
   border: 1px solid var(--line); color: var(--muted); margin-right: 4px; }
 .tag.must { color: var(--ink); border-color: #8c959f; }

@@ -13,7 +13,8 @@ import html
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from reports.model import RunResult, TestRecord, family_of
+from reports.findings import Finding, remediation_text
+from reports.model import WAIVED, Requirement, RunResult, TestRecord, family_of
 from reports.scrub import guard, scrub_text, xml_safe
 from reports.verdicts import Verdicts, exit_code, gate_holds, is_failing
 
@@ -48,10 +49,16 @@ def _run_properties(run: RunResult, verdicts: Verdicts) -> list[tuple[str, objec
     return items
 
 
-def _details(record: TestRecord, requirement_text: str, source: str) -> str:
-    lines = [f"requirement {record.requirement}: {requirement_text}"]
-    if source:
-        lines.append(f"source: {source}")
+def _details(record: TestRecord, req: Requirement | None, waiver: str = "") -> str:
+    text = req.text if req else "(not in the requirement catalog)"
+    lines = [f"requirement {record.requirement}: {text}"]
+    if req is not None:
+        lines.append(f"severity: {req.severity or 'unrated'}")
+        lines.append(f"remediation: {remediation_text(req)}")
+        if req.source:
+            lines.append(f"source: {req.source}")
+    if waiver:
+        lines.append(waiver)
     if record.reason:
         lines.append(f"reason: {record.reason}")
     if record.evidence:
@@ -87,9 +94,9 @@ def render_junit(run: RunResult, verdicts: Verdicts) -> str:
         for record in records:
             req = index.get(record.requirement)
             text = req.text if req else "(not in the requirement catalog)"
-            source = req.source if req else ""
             result = by_id.get(record.requirement)
             accepted = result is not None and result.accepted
+            waiver = Finding(result, "", False).waiver_note if result is not None else ""
             protocol = record.protocol or (req.protocol if req else "")
             name = record.name or record.nodeid.rsplit("::", 1)[-1]
             classname = record.classname or record.nodeid.split("::", 1)[0].removesuffix(".py").replace("/", ".")
@@ -102,38 +109,37 @@ def render_junit(run: RunResult, verdicts: Verdicts) -> str:
                     "time": f"{record.duration:.3f}",
                 },
             )
+            failing = is_failing(record.outcome, run.strict)
             _properties(
                 case,
                 [
                     ("requirement", record.requirement),
+                    ("severity", (req.severity or "unrated") if req else ""),
                     ("level", req.level if req else ""),
                     ("kind", req.kind if req else ""),
                     ("protocol", protocol),
-                    ("outcome", record.outcome),
+                    ("outcome", WAIVED if accepted and failing else record.outcome),
                     ("profile", record.profile or ""),
                     ("nodeid", record.nodeid),
                 ],
             )
-            details = _text(_details(record, text, source))
+            details = _text(_details(record, req, waiver))
             message = _text(_first_line(record.reason) or text)
+            # A harness error says nothing about the target, so it carries no severity.
+            rated = _text(f"[{req.severity}] ") + message if req and req.severity else message
             counts["tests"] += 1
             suite_time += record.duration
             if record.outcome == "error":
                 counts["errors"] += 1
                 ET.SubElement(case, "error", {"message": message, "type": "error"}).text = details
-            elif is_failing(record.outcome, run.strict) and accepted:
+            elif failing and accepted:
                 counts["skipped"] += 1
-                reason = result.baseline.entry.reason if result and result.baseline else ""
-                ET.SubElement(
-                    case,
-                    "skipped",
-                    {"message": _text(f"accepted deviation (baseline: {reason}): {message}"), "type": "accepted"},
-                )
+                ET.SubElement(case, "skipped", {"message": _text(f"{waiver}; finding: ") + rated, "type": WAIVED})
                 ET.SubElement(case, "system-out").text = details
-            elif is_failing(record.outcome, run.strict):
+            elif failing:
                 counts["failures"] += 1
                 kind = "warning" if record.outcome == "warning" else "fail"
-                ET.SubElement(case, "failure", {"message": message, "type": kind}).text = details
+                ET.SubElement(case, "failure", {"message": rated, "type": kind}).text = details
             elif record.outcome in ("unsupported", "disabled"):
                 counts["skipped"] += 1
                 prefix = f"{record.outcome}: "

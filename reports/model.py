@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reports.errors import ReportInputError
+from reports.severity import SEVERITIES
 
 SCHEMA_VERSION = 1
 
@@ -21,6 +22,8 @@ SCHEMA_VERSION = 1
 OUTCOMES: tuple[str, ...] = ("error", "fail", "warning", "pass", "unsupported", "disabled")
 #: Shown for a requirement that has no record at all; never counted as an outcome.
 NOT_RUN = "not run"
+#: Shown for a failing requirement an active waiver covers; the records keep what the target did.
+WAIVED = "waived"
 LEVELS: tuple[str, ...] = ("MUST", "SHOULD")
 KINDS: tuple[str, ...] = ("security", "compatibility")
 PROTOCOLS: tuple[str, ...] = ("rest", "grpc", "p2p", "any")
@@ -85,9 +88,14 @@ class Requirement:
     since: str
     until: str | None
     source: str
+    # Optional so that a catalog (or a results.json) written before these fields still loads.
+    severity: str | None = None
+    remediation: str = ""
 
     def __post_init__(self) -> None:
         where = f"requirement {self.id!r}"
+        if self.severity is not None:
+            _need_choice(self.severity, SEVERITIES, "severity", where)
         if not self.id or any(c.isspace() for c in self.id):
             raise ReportInputError(f"requirement id {self.id!r} is empty or contains whitespace")
         if not self.text.strip() or not self.family.strip():
@@ -107,6 +115,8 @@ class Requirement:
             "since": self.since,
             "until": self.until,
             "source": self.source,
+            "severity": self.severity,
+            "remediation": self.remediation,
         }
 
     @classmethod
@@ -126,6 +136,8 @@ class Requirement:
             since=str(since) if since is not None else "",
             until=None if d.get("until") is None else str(d.get("until")),
             source=_opt_str(d, "source", where) or "",
+            severity=_opt_str(d, "severity", where),
+            remediation=_opt_str(d, "remediation", where) or "",
         )
 
 
@@ -197,19 +209,43 @@ class TestRecord:
 
 @dataclass(frozen=True)
 class BaselineEntry:
-    """One accepted deviation: a requirement the operator knowingly lets fail."""
+    """One waiver: a requirement the operator knowingly lets fail, on which targets, until when.
+
+    An entry read from an old baseline file has no ``expires`` and no
+    ``owner``; reports flag it as deprecated.
+    """
 
     id: str
     reason: str
+    target: str | None = None  # fnmatch glob over the target's label, URLs, image or binary
+    expires: str | None = None  # YYYY-MM-DD: the last day the waiver applies (UTC)
+    owner: str | None = None
+
+    @property
+    def legacy(self) -> bool:
+        """Read from an old flat baseline file: no expiry."""
+        return self.expires is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "reason": self.reason}
+        out: dict[str, Any] = {"id": self.id, "reason": self.reason}
+        for key in ("target", "expires", "owner"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
 
     @classmethod
     def from_dict(cls, data: object) -> BaselineEntry:
         d = _need_record(data, "baseline entry")
         rid = _need_str(d, "id", "baseline entry")
-        return cls(id=rid, reason=_need_str(d, "reason", f"baseline entry {rid}"))
+        where = f"baseline entry {rid}"
+        return cls(
+            id=rid,
+            reason=_need_str(d, "reason", where),
+            target=_opt_str(d, "target", where),
+            expires=_opt_str(d, "expires", where),
+            owner=_opt_str(d, "owner", where),
+        )
 
 
 @dataclass
@@ -230,12 +266,16 @@ class RunResult:
     baseline: list[BaselineEntry] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    #: --severity-threshold: the gate counts only findings at or above it (None: every failure).
+    severity_threshold: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("run_id", "started_at", "finished_at", "suite_version"):
             if not str(getattr(self, name)).strip():
                 raise ReportInputError(f"run {self.run_id!r}: field {name!r} must not be empty")
         _need_choice(self.gate, GATES, "gate", f"run {self.run_id!r}")
+        if self.severity_threshold is not None:
+            _need_choice(self.severity_threshold, SEVERITIES, "severity_threshold", f"run {self.run_id!r}")
         if self.schema_version != SCHEMA_VERSION:
             raise ReportInputError(
                 f"run {self.run_id!r}: schema_version {self.schema_version} is not supported "
@@ -266,6 +306,7 @@ class RunResult:
             "records": [rec.to_dict() for rec in self.records],
             "baseline": [entry.to_dict() for entry in self.baseline],
             "extras": dict(self.extras),
+            "severity_threshold": self.severity_threshold,
         }
 
     @classmethod
@@ -295,4 +336,5 @@ class RunResult:
             records=[TestRecord.from_dict(r) for r in _need_list(d, "records", where)],
             baseline=[BaselineEntry.from_dict(b) for b in _need_list(d, "baseline", where)],
             extras=_need_mapping(d, "extras", where),
+            severity_threshold=_opt_str(d, "severity_threshold", where),
         )

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from reports.errors import ReportInputError
+from reports.findings import findings
 from reports.model import RunResult
 from reports.scrub import guard
 from reports.verdicts import Verdicts, exit_code, gate_holds, outcome_counts
@@ -38,11 +39,13 @@ def results_document(run: RunResult, verdicts: Verdicts) -> dict[str, Any]:
         "strict": run.strict,
         "holds": gate_holds(verdicts, run.gate),
         "exit_code": exit_code(run, verdicts),
+        "severity_threshold": run.severity_threshold,
     }
     doc["counts"] = outcome_counts(run, verdicts)
     doc["matrix"] = [result.to_dict() for result in verdicts.results]
     doc["baseline_status"] = [status.to_dict() for status in verdicts.baseline]
     doc["unattributed"] = [record.nodeid for record in verdicts.unattributed]
+    doc["findings"] = [finding.to_dict() for finding in findings(verdicts)]
     return doc
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.baseline import ACCEPTED, NOT_COVERED, STALE
+from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE
 from reports.extras import describe_extra
 from reports.model import RunResult
 from reports.scrub import scrub_text
-from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, outcome_counts
+from reports.severity import at_or_above
+from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, is_failing, outcome_counts
 
 _MAX_WARNINGS = 3
 _MAX_EXTRAS = 3
@@ -30,6 +31,19 @@ def _verdict_line(verdict: Verdict) -> str:
     return f"verdict: {verdict.headline} — {verdict.explanation}"
 
 
+def _below_threshold(verdicts: Verdicts) -> list[str]:
+    """Failing, unwaived requirements the gate ignores because of --severity-threshold."""
+    if verdicts.severity_threshold is None:
+        return []
+    return [
+        r.requirement.id
+        for r in verdicts.results
+        if is_failing(r.outcome, verdicts.strict)
+        and not r.accepted
+        and not at_or_above(r.requirement.severity, verdicts.severity_threshold)
+    ]
+
+
 def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | None) -> list[str]:
     """About a dozen plain lines: verdicts, gate, counts, warnings, baseline, extras, report path."""
     lines = [_verdict_line(verdicts.secure), _verdict_line(verdicts.compatible)]
@@ -38,11 +52,15 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
         gate = f"gate ({run.gate}): nothing ran — no test passed or failed against the target (exit 3)"
     else:
         state = "holds" if gate_holds(verdicts, run.gate) else "does not hold"
-        gate = f"gate ({run.gate}{', strict' if run.strict else ''}): {state} (exit {code})"
+        threshold = f", severity >= {run.severity_threshold}" if run.severity_threshold else ""
+        gate = f"gate ({run.gate}{', strict' if run.strict else ''}{threshold}): {state} (exit {code})"
     lines.append(gate)
 
     counts = outcome_counts(run, verdicts)
-    tests = ", ".join(f"{counts[o]} {o}" for o in ("pass", "fail", "warning", "error", "unsupported", "disabled"))
+    shown = ("pass", "fail", "warning", "error", "unsupported", "disabled")
+    tests = ", ".join(f"{counts[o]} {o}" for o in shown)
+    if counts["waived"]:
+        tests += f", {counts['waived']} waived"
     lines.append(f"tests: {len(run.records)} ({tests}); requirements not run: {counts['not_run']}")
     if verdicts.unattributed:
         lines.append(
@@ -60,17 +78,34 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
     accepted = [b.entry.id for b in verdicts.baseline if b.status == ACCEPTED]
     stale = [b.entry.id for b in verdicts.baseline if b.status == STALE]
     errored = [b.entry.id for b in verdicts.baseline if b.status == NOT_COVERED]
+    expired = [f"{b.entry.id} (expired {b.entry.expires})" for b in verdicts.baseline if b.status == EXPIRED]
     if verdicts.baseline:
-        noun = "accepted deviation" if len(accepted) == 1 else "accepted deviations"
-        parts = [f"{len(accepted)} {noun}" + (f" ({_ids(accepted)})" if accepted else "")]
+        parts = [f"{len(accepted)} waived" + (f" ({_ids(accepted)})" if accepted else "")]
+        if expired:
+            parts.append(f"EXPIRED, no longer waiving: {_ids(expired, 2)}")
         if stale:
-            parts.append(f"STALE, now holding — remove from the baseline: {_ids(stale)}")
+            parts.append(f"STALE, matching no failure — remove: {_ids(stale)}")
         if errored:
-            parts.append(f"errored, not covered by the baseline: {_ids(errored)}")
-        idle = [b.entry.id for b in verdicts.baseline if b.status not in (ACCEPTED, STALE, NOT_COVERED)]
+            parts.append(f"errored, a waiver does not cover a harness error: {_ids(errored)}")
+        done = (ACCEPTED, STALE, NOT_COVERED, EXPIRED, OTHER_TARGET)
+        idle = [b.entry.id for b in verdicts.baseline if b.status not in done]
         if idle:
             parts.append(f"not exercised in this run: {_ids(idle)}")
-        lines.append(_clip("baseline: " + "; ".join(parts)))
+        others = sum(1 for b in verdicts.baseline if b.status == OTHER_TARGET)
+        if others:
+            parts.append(f"{others} for other targets")
+        lines.append(_clip("waivers: " + "; ".join(parts)))
+        legacy = [b.entry.id for b in verdicts.baseline if b.entry.legacy]
+        if legacy:
+            lines.append(
+                _clip(
+                    f"note: {len(legacy)} waiver(s) come from an old baseline file without expiry (deprecated): "
+                    "move them to a --waivers file with expires and owner"
+                )
+            )
+    below = _below_threshold(verdicts)
+    if below:
+        lines.append(_clip(f"below --severity-threshold {run.severity_threshold} (not gating): {_ids(below)}"))
 
     extras = list(run.extras.items())
     for key, value in extras[:_MAX_EXTRAS]:
@@ -79,5 +114,5 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
         lines.append(f"… and {len(extras) - _MAX_EXTRAS} more figures in results.json")
 
     if report_dir is not None:
-        lines.append(f"report: {Path(report_dir) / 'report.html'}")
+        lines.append(f"report: {Path(report_dir) / 'report.html'} (also summary.md, results.sarif)")
     return [scrub_text(line) for line in lines]

@@ -19,7 +19,9 @@ from typing import Any
 
 from reports.baseline import (
     ACCEPTED,
+    EXPIRED,
     NOT_COVERED,
+    OTHER_TARGET,
     STALE,
     UNEXERCISED,
     UNKNOWN,
@@ -32,11 +34,14 @@ from reports.model import (
     NOT_RUN,
     OUTCOMES,
     PROTOCOLS,
+    WAIVED,
     BaselineEntry,
     Requirement,
     RunResult,
     TestRecord,
 )
+from reports.severity import at_or_above
+from reports.waivers import is_expired, matches_target, run_date, target_names
 
 __all__ = [
     "EXIT_HARNESS_ERROR",
@@ -111,12 +116,18 @@ class RequirementResult:
     def accepted(self) -> bool:
         return self.baseline is not None and self.baseline.status == ACCEPTED
 
+    @property
+    def shown_outcome(self) -> str:
+        """What reports show: ``waived`` for a failure an active waiver covers, else the outcome."""
+        return WAIVED if self.accepted else self.outcome
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "requirement": self.requirement.id,
             "kind": self.requirement.kind,
             "level": self.requirement.level,
-            "outcome": self.outcome,
+            "severity": self.requirement.severity,
+            "outcome": self.shown_outcome,
             "protocols": {p: self.protocols.get(p, NOT_RUN) for p in PROTOCOLS if p in self.protocols},
             "tests": len(self.records),
             "baseline": self.baseline.status if self.baseline else None,
@@ -170,6 +181,7 @@ class Verdicts:
     unattributed: list[TestRecord]
     baseline: list[BaselineStatus]
     strict: bool
+    severity_threshold: str | None = None
 
     def by_id(self) -> dict[str, RequirementResult]:
         return {r.requirement.id: r for r in self.results}
@@ -198,10 +210,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _baseline_status(entry: BaselineEntry, result: RequirementResult | None, strict: bool) -> BaselineStatus:
+def _baseline_status(
+    entry: BaselineEntry, result: RequirementResult | None, strict: bool, run: RunResult
+) -> BaselineStatus:
     if result is None:
         return BaselineStatus(entry, UNKNOWN, NOT_RUN)
     outcome = result.outcome
+    if not matches_target(entry, target_names(run.target)):
+        return BaselineStatus(entry, OTHER_TARGET, outcome)
+    if is_expired(entry, run_date(run.started_at)):
+        return BaselineStatus(entry, EXPIRED, outcome)
     if outcome == "error":
         status = NOT_COVERED
     elif is_failing(outcome, strict):
@@ -338,10 +356,17 @@ def compute_verdicts(run: RunResult) -> Verdicts:
     """Aggregate the run's records and derive both verdicts and the baseline status."""
     results, unattributed = _requirement_results(run)
     by_id = {r.requirement.id: r for r in results}
-    statuses = [_baseline_status(entry, by_id.get(entry.id), run.strict) for entry in run.baseline]
-    for status in statuses:
-        if status.entry.id in by_id:
-            old = by_id[status.entry.id]
+    statuses = [_baseline_status(entry, by_id.get(entry.id), run.strict, run) for entry in run.baseline]
+    # A requirement shows one waiver: the one that waives it, else an expired one, else the first.
+    rank = {ACCEPTED: 0, EXPIRED: 1}
+    for number, status in enumerate(statuses):
+        if status.entry.id not in by_id:
+            continue
+        old = by_id[status.entry.id]
+        if old.accepted and status.status == ACCEPTED:
+            # Two waivers cover the same failure: the second one waives nothing.
+            statuses[number] = status = BaselineStatus(status.entry, STALE, status.outcome)
+        if old.baseline is None or rank.get(status.status, 9) < rank.get(old.baseline.status, 9):
             by_id[status.entry.id] = RequirementResult(
                 old.requirement, old.outcome, old.protocols, old.records, baseline=status
             )
@@ -349,7 +374,7 @@ def compute_verdicts(run: RunResult) -> Verdicts:
     secure = _verdict("secure", "security", "secure", results, unattributed, run.strict)
     compat_label = f"compatible with {version_label(run.target_version)}"
     compatible = _verdict("compatible", "compatibility", compat_label, results, unattributed, run.strict)
-    return Verdicts(secure, compatible, results, unattributed, statuses, run.strict)
+    return Verdicts(secure, compatible, results, unattributed, statuses, run.strict, run.severity_threshold)
 
 
 def gated(verdicts: Verdicts, gate: str) -> list[Verdict]:
@@ -363,9 +388,25 @@ def gated(verdicts: Verdicts, gate: str) -> list[Verdict]:
     return [verdicts.secure, verdicts.compatible]
 
 
+def gating_status(verdict: Verdict, verdicts: Verdicts) -> str:
+    """The verdict's status as the gate sees it under ``--severity-threshold``.
+
+    A failing verdict stays failing for the gate only if a deciding finding is
+    at or above the threshold (a requirement without a severity always is).
+    Otherwise the gate judges what remains: held if anything held, else inconclusive.
+    """
+    threshold = verdicts.severity_threshold
+    if threshold is None or verdict.status != FAILS:
+        return verdict.status
+    index = verdicts.by_id()
+    if any(at_or_above(index[d].requirement.severity if d in index else None, threshold) for d in verdict.deciding):
+        return FAILS
+    return HOLDS if verdict.held else INCONCLUSIVE
+
+
 def gate_holds(verdicts: Verdicts, gate: str = "secure") -> bool:
     """True when every verdict the gate selects holds; an inconclusive verdict never does."""
-    return all(v.holds for v in gated(verdicts, gate))
+    return all(gating_status(v, verdicts) in (HOLDS, HOLDS_WITH_DEVIATIONS) for v in gated(verdicts, gate))
 
 
 def nothing_ran(run: RunResult) -> bool:
@@ -382,19 +423,23 @@ def exit_code(run: RunResult, verdicts: Verdicts) -> int:
     """
     if nothing_ran(run):
         return EXIT_HARNESS_ERROR
-    selected = gated(verdicts, run.gate)
-    if all(v.holds for v in selected):
+    selected = [gating_status(v, verdicts) for v in gated(verdicts, run.gate)]
+    if all(status in (HOLDS, HOLDS_WITH_DEVIATIONS) for status in selected):
         return EXIT_HOLDS
-    if any(v.status == FAILS for v in selected):
+    if FAILS in selected:
         return EXIT_NOT_CONFORMANT
     return EXIT_HARNESS_ERROR
 
 
 def outcome_counts(run: RunResult, verdicts: Verdicts) -> dict[str, int]:
     """Records per outcome, plus requirements that were not run at all."""
-    counts = {outcome: 0 for outcome in ("pass", "fail", "warning", "unsupported", "disabled", "error")}
+    counts = {outcome: 0 for outcome in ("pass", "fail", "warning", "unsupported", "disabled", "error", WAIVED)}
+    waived = {r.requirement.id for r in verdicts.results if r.accepted}
     for record in run.records:
-        counts[record.outcome] += 1
+        if record.requirement in waived and is_failing(record.outcome, run.strict):
+            counts[WAIVED] += 1
+        else:
+            counts[record.outcome] += 1
     counts["not_run"] = sum(1 for r in verdicts.results if r.outcome == NOT_RUN)
     return counts
 

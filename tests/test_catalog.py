@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.catalog import CatalogError, load_requirements
+from fixtures.catalog import SEVERITIES, CatalogError, load_requirements
 from fixtures.catalog import _entry as parse_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +54,28 @@ def test_catalog_entries_are_complete():
         assert ("MUST" in req.text) or ("SHOULD" in req.text), f"{req.id}: say MUST or SHOULD"
         if req.level == "SHOULD":
             assert "SHOULD" in req.text, req.id
+
+
+def test_every_requirement_has_a_severity_and_a_remediation():
+    # The findings in every report carry both; a requirement without them cannot be acted on.
+    catalog = load_requirements()
+    unrated = sorted(rid for rid, req in catalog.items() if req.severity not in SEVERITIES)
+    unfixed = sorted(rid for rid, req in catalog.items() if len(req.remediation) < 20)
+    assert not unrated, f"requirements without a severity (rubric: fixtures/catalog/README.md): {unrated}"
+    assert not unfixed, f"requirements without a remediation: {unfixed}"
+    # A security MUST that lets anyone in is never rated below high.
+    for rid in ("AUTH-REST-001", "AUTH-GRPC-001", "AUTHZ-REST-001", "AUTHZ-GRPC-001"):
+        assert catalog[rid].severity == "critical", rid
+
+
+def test_catalog_severity_and_remediation_are_checked_when_present():
+    base = {"id": "AUTH-REST-001", "text": "x MUST y.", "level": "MUST", "kind": "security", "protocol": "rest",
+            "since": "1.0.0", "source": "s"}
+    assert parse_entry(base, "t[0]").severity is None  # a requirement from another branch still loads
+    with pytest.raises(CatalogError, match="severity 'urgent'"):
+        parse_entry({**base, "severity": "urgent"}, "t[0]")
+    with pytest.raises(CatalogError, match="empty remediation"):
+        parse_entry({**base, "severity": "high", "remediation": " "}, "t[0]")
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,8 @@ def test_report_has_verdicts_target_and_matrix() -> None:
     assert [row[0].split()[0] for row in rows] == [r.id for r in run.requirements]
     by_id = {row[0].split()[0]: row for row in rows}
     assert by_id["AUTHZ-ANY-002"][3:5] == ["pass", "fail"]
-    assert by_id["TLS-GRPC-004"][4] == "fail (accepted)"
+    assert by_id["TLS-GRPC-004"][4] == "waived"
+    assert by_id["TLS-GRPC-004"][0].split()[1] == "medium"  # the severity tag beside the ID
     assert by_id["CLUSTER-P2P-001"][5] == "disabled"
     assert by_id["HYG-REST-001"][1] == "SHOULD"
     # The deciding requirement links to its finding, which carries the evidence.

@@ -351,7 +351,7 @@ def test_baselined_requirement_that_holds_is_stale() -> None:
     assert {b.entry.id: b.status for b in v.baseline} == {"AUTH-REST-001": "stale", "AUTH-GRPC-001": "unexercised"}
     assert [b.entry.id for b in v.stale()] == ["AUTH-REST-001"]
     assert v.secure.status == "holds"
-    line = next(line for line in summary_lines(run, v, None) if line.startswith("baseline:"))
+    line = next(line for line in summary_lines(run, v, None) if line.startswith("waivers:"))
     assert "STALE" in line and "AUTH-REST-001" in line
     assert "not exercised in this run: AUTH-GRPC-001" in line
 
@@ -446,11 +446,11 @@ def test_summary_is_short_and_names_what_matters(tmp_path: Path) -> None:
     # The demo's only compatibility problem is an error: the verdict is incomplete, not a failure.
     assert lines[1].startswith("verdict: COMPATIBILITY INCOMPLETE: Qdrant v1.19.0") and "ROT-REST-001" in lines[1]
     assert "gate (secure): does not hold (exit 1)" in text
-    assert "4 pass, 2 fail, 1 warning, 1 error, 1 unsupported, 1 disabled" in text
+    assert "4 pass, 1 fail, 1 warning, 1 error, 1 unsupported, 1 disabled, 1 waived" in text
     assert "warning HYG-REST-001 (SHOULD, rest): An API key SHOULD NOT be accepted over plain HTTP." in text
-    assert "1 accepted deviation (TLS-GRPC-004)" in text
+    assert "waivers: 1 waived (TLS-GRPC-004)" in text
     assert "kill score: 31/31" in text and "rest routes 97" in text and "grpc methods 58" in text
-    assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'}"
+    assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'} (also summary.md, results.sarif)"
     assert "\x1b[" not in text
 
 
@@ -498,8 +498,14 @@ def test_results_json_validates_and_reads_back(tmp_path: Path, run: RunResult) -
 
 def test_write_all_writes_three_files_atomically(tmp_path: Path) -> None:
     paths = write_all(demo_run(), None, tmp_path / "run")
-    assert set(paths) == {"results", "junit", "html"}
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["junit.xml", "report.html", "results.json"]
+    assert set(paths) == {"results", "junit", "html", "sarif", "summary"}
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "junit.xml",
+        "report.html",
+        "results.json",
+        "results.sarif",
+        "summary.md",
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -541,7 +547,10 @@ def test_junit_elements_messages_and_properties() -> None:
     root = _junit(demo_run())
     cases = {c.get("name"): c for c in root.iter("testcase")}
     failure = cases["AUTHZ-ANY-002 test_read_only_cannot_write[grpc]"].find("failure")
-    assert failure is not None and failure.get("message") == "read-only key was allowed to call qdrant.Points/Upsert"
+    assert failure is not None
+    assert failure.get("message") == "[high] read-only key was allowed to call qdrant.Points/Upsert"
+    assert "remediation: Set service.read_only_api_key" in (failure.text or "")
+    assert "severity: high" in (failure.text or "")
     assert "qdrant.Points/Upsert api-key=<redacted:read_only_key> -> OK" in (failure.text or "")
     assert "The read-only key MUST NOT be able to write." in (failure.text or "")
     error = cases["ROT-REST-001 test_rotation_served[rest]"].find("error")
@@ -549,7 +558,8 @@ def test_junit_elements_messages_and_properties() -> None:
     skipped = cases["AUTH-REST-005 test_legacy_403[rest]"].find("skipped")
     assert skipped is not None and (skipped.get("message") or "").startswith("unsupported:")
     accepted = cases["TLS-GRPC-004 test_client_without_cert[grpc]"].find("skipped")
-    assert accepted is not None and (accepted.get("message") or "").startswith("accepted deviation")
+    assert accepted is not None and accepted.get("type") == "waived"
+    assert (accepted.get("message") or "").startswith("waived until 2099-12-31, owner")
     warning = cases["HYG-REST-001 test_key_over_plain_http[rest]"]
     assert warning.find("failure") is None and warning.find("skipped") is None
     assert "WARNING" in (warning.findtext("system-out") or "")

@@ -1,0 +1,91 @@
+"""The findings of a run: every failing, warning, erroring or waived requirement, most severe first.
+
+``summary.md``, ``results.sarif`` and ``results.json`` (``findings[]``) all
+list findings from here, so they agree on what is a finding, on its severity,
+on whether it counts for the gate, and on the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reports.baseline import ACCEPTED, EXPIRED
+from reports.model import WAIVED, Requirement, TestRecord
+from reports.severity import at_or_above, severity_rank
+from reports.verdicts import RequirementResult, Verdicts, is_failing
+
+FINDING_OUTCOMES = ("error", "fail", "warning")
+
+
+def remediation_text(req: Requirement) -> str:
+    """The catalog's fix, or a plain statement that the catalog has none."""
+    return req.remediation.strip() or f"No remediation is recorded in the catalog for {req.id}."
+
+
+@dataclass(frozen=True)
+class Finding:
+    result: RequirementResult
+    outcome: str  # error | fail | warning | waived
+    gating: bool  # this finding alone breaks the gate's verdict
+
+    @property
+    def requirement(self) -> Requirement:
+        return self.result.requirement
+
+    @property
+    def records(self) -> list[TestRecord]:
+        return [r for r in self.result.records if r.outcome in FINDING_OUTCOMES]
+
+    @property
+    def waiver_note(self) -> str:
+        status = self.result.baseline
+        if status is None:
+            return ""
+        entry = status.entry
+        who = f", owner {entry.owner}" if entry.owner else ""
+        if status.status == ACCEPTED:
+            until = f" until {entry.expires}" if entry.expires else " (no expiry: old baseline file)"
+            return f"waived{until}{who}: {entry.reason}"
+        if status.status == EXPIRED:
+            return f"waiver EXPIRED on {entry.expires}{who}, no longer waives: {entry.reason}"
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        req = self.requirement
+        return {
+            "requirement": req.id,
+            "outcome": self.outcome,
+            "severity": req.severity,
+            "level": req.level,
+            "kind": req.kind,
+            "gating": self.gating,
+            "text": req.text,
+            "remediation": req.remediation,
+            "waiver": self.waiver_note or None,
+            "tests": [r.nodeid for r in self.records],
+        }
+
+
+def findings(verdicts: Verdicts) -> list[Finding]:
+    """Findings most severe first; security before compatibility within a severity."""
+    out = []
+    for result in verdicts.results:
+        if result.outcome not in FINDING_OUTCOMES:
+            continue
+        failing = is_failing(result.outcome, verdicts.strict)
+        gating = (
+            failing and not result.accepted and at_or_above(result.requirement.severity, verdicts.severity_threshold)
+        )
+        out.append(Finding(result, WAIVED if result.accepted else result.outcome, gating))
+    order = {"error": 0, "fail": 1, "warning": 2, WAIVED: 3}
+    out.sort(
+        key=lambda f: (
+            f.outcome == WAIVED,
+            severity_rank(f.requirement.severity),
+            f.requirement.kind != "security",
+            order[f.outcome],
+            f.requirement.id,
+        )
+    )
+    return out
