@@ -113,7 +113,8 @@ def fetch_loopback(url: str, *, api_key: str | None = None, method: str = "GET",
 
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
-        raise BadRequest(f"Wrong input: Unsupported snapshot location scheme in `{url}`")
+        # Qdrant's download_snapshot: an unknown scheme is a bad request, before any I/O.
+        raise BadRequest(f"Bad request: URL {url} with scheme {parts.scheme} is not supported")
     if not _loopback(parts.hostname):
         raise BadRequest("Wrong input: the reference server downloads snapshots from loopback addresses only")
     headers = {"api-key": api_key} if api_key else {}
