@@ -48,6 +48,7 @@ class ServiceSettings:
     enforce_internal_auth: bool
     enable_cors: bool
     max_request_size_mb: int
+    jwt_rbac: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ def _typed(
         enforce_internal_auth=_as_bool(svc.get("enforce_internal_auth", False), "service.enforce_internal_auth"),
         enable_cors=_as_bool(svc.get("enable_cors", True), "service.enable_cors"),
         max_request_size_mb=_as_int(svc.get("max_request_size_mb", 32), "service.max_request_size_mb") or 32,
+        jwt_rbac=_as_bool(svc.get("jwt_rbac") or False, "service.jwt_rbac"),
     )
     return Settings(
         service=service,

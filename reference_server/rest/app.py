@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from reference_server import faults
-from reference_server.auth import Access, AuthKeys
+from reference_server import faults, rbac
+from reference_server.auth import AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
+from reference_server.jwt_auth import CollectionScope, data_plane_lookup
 from reference_server.rest import cors
 from reference_server.rest.gate import Gate, first_header
 from reference_server.rest.handlers import Call, Context, data_error, handler_for, not_implemented, validate_body
@@ -100,7 +101,8 @@ class RestApp:
         self.settings = settings
         self.emulation = Emulation.of(settings.version)
         self.router = Router(ROUTES, self.emulation)
-        self.gate = Gate(keys, self.emulation, self.router)
+        self.gate = Gate(keys, self.emulation, self.router, data_plane_lookup(data))
+        self.jwt = keys is not None and keys.jwt_rbac
         self.context = Context(settings=settings, data=data)
         self.cors_enabled = settings.service.enable_cors
         self.json_limit = settings.service.max_request_size_mb * 1024 * 1024
@@ -146,19 +148,23 @@ class RestApp:
         return await self.with_auth(request)
 
     async def with_auth(self, request: Request) -> Response:
-        admitted = self.gate.admit(request.method, request.path, request.route_path, request.headers)
+        if self.jwt:  # a value_exists claim reads the data plane: off the event loop
+            admitted = await asyncio.to_thread(self.gate.admit, request.method, request.path, request.route_path,
+                                               request.headers)
+        else:
+            admitted = self.gate.admit(request.method, request.path, request.route_path, request.headers)
         if isinstance(admitted, Response):
             return admitted
         return await self.route(request, admitted)
 
-    async def route(self, request: Request, access: Access) -> Response:
+    async def route(self, request: Request, access: Grant) -> Response:
         match = self.router.resolve(request.method, request.route_path)
         if match is None:
             return empty(404)
         route = match.route
         if route.body == "upload":
             # Authorised before a byte of the upload is read (spec §4, v1.18.1+).
-            refusal = self.gate.refuse(access, route, request.started)
+            refusal = self.gate.refuse(access, route, request.started, match.params)
             return refusal or await self.run_handler(route, match, None, request.started)
         body: Any = None
         if route.body in ("json", "json_small"):
@@ -166,10 +172,13 @@ class RestApp:
             if isinstance(parsed, Response):
                 return parsed
             body = parsed
-        refusal = self.gate.refuse(access, route, request.started)
+        refusal = self.gate.refuse(access, route, request.started, match.params, body)
         if refusal is not None:
             return refusal
-        return await self.run_handler(route, match, body, request.started)
+        response = await self.run_handler(route, match, body, request.started)
+        if isinstance(access, CollectionScope) and response.status == 200:
+            response.body = rbac.filter_rest(route.label, access, response.body)
+        return response
 
     # -- body ----------------------------------------------------------------------------
 
