@@ -19,8 +19,10 @@ This is the server's own table; the suite keeps an independent one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from google.protobuf.message import Message
 
 from reference_server import faults
 from reference_server.jwt_auth import CollectionScope
@@ -187,13 +189,15 @@ def message_references(message: Any) -> set[str]:
             found.add(value.collection)
         if field.message_type is None:
             continue
-        if field.label == field.LABEL_REPEATED:
-            if field.message_type.GetOptions().map_entry:
-                continue
+        if isinstance(value, Message):
+            found |= message_references(value)
+        elif isinstance(value, Mapping):  # map fields: only message values can hold references
+            for item in value.values():
+                if isinstance(item, Message):
+                    found |= message_references(item)
+        else:  # repeated message field
             for item in value:
                 found |= message_references(item)
-        else:
-            found |= message_references(value)
     return found
 
 
