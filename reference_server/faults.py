@@ -222,9 +222,10 @@ CATALOG: tuple[Fault, ...] = (
     _f("jwt-leeway-hours", "JWT expiry is checked with a leeway of hours instead of 30 s", "JWT",
        ["JWT-REST-004", "JWT-GRPC-004"], collateral=["JWT-REST-005", "JWT-GRPC-005"]),
     _f("jwt-scope-ignored-on-writes", 'a collection token with access "r" may write to its collection', "JWT",
-       ["JWT-REST-020", "JWT-GRPC-020"], collateral=["JWT-REST-026", "JWT-GRPC-026", "JWT-ANY-001"]),
+       # 026: its "write with r" case is the sweep-independent check of this rule
+       ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
     _f("jwt-prw-snapshots", 'a collection token with access "prw" may use snapshots, indexes and named vectors',
-       "JWT", ["JWT-REST-020", "JWT-GRPC-020"], collateral=["JWT-REST-026", "JWT-GRPC-026", "JWT-ANY-001"]),
+       "JWT", ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
     _f("jwt-lookup-from-unchecked", "lookup_from / with_lookup may name a collection the token has no access to",
        "JWT", ["JWT-REST-023", "JWT-GRPC-023"]),
     _f("jwt-ro-key-secret", "JWTs signed with the read-only key are accepted", "JWT",
@@ -232,7 +233,7 @@ CATALOG: tuple[Fault, ...] = (
     _f("jwt-value-exists-cached", "a value_exists claim is checked once per token and the answer cached, so "
        "deleting the point does not revoke it", "JWT", ["JWT-REST-030", "JWT-GRPC-030"]),
     _f("jwt-grpc-rbac-skipped", "gRPC qdrant.Points/Upsert skips the JWT collection check", "JWT",
-       ["JWT-GRPC-020"], collateral=["JWT-ANY-001", "JWT-GRPC-026"]),
+       ["JWT-GRPC-020", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
 )
 
 BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG}

@@ -30,7 +30,7 @@ from fixtures.catalog.access import (
     rest_path,
 )
 from fixtures.catalog.jwt_access import ROLES, JwtRow, load_jwt_access
-from fixtures.jwt_probe import ALLOWED_GRPC, definitely_allowed, inconclusive, shown
+from fixtures.jwt_probe import definitely_allowed, inconclusive, shown
 from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import bearer, collection_claims, mint
 from fixtures.outcome import Outcome
