@@ -13,6 +13,16 @@ import hmac
 from dataclasses import dataclass
 
 from reference_server import faults
+from reference_server.jwt_auth import (
+    MSG_STATEFUL,
+    CollectionScope,
+    JwtForbidden,
+    JwtInvalidClaims,
+    JwtParser,
+    NotAJwt,
+    ValueLookup,
+    check_value_exists,
+)
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
@@ -31,6 +41,10 @@ class Access(enum.Enum):
 
     READ = "r"
     MANAGE = "m"
+
+
+#: What authentication grants: global access, or a JWT's per-collection list (spec §5.2).
+Grant = Access | CollectionScope
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class AuthKeys:
     alt: str | None
     read_only: str | None
     emulation: Emulation
+    jwt_rbac: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthKeys | None:
@@ -76,7 +91,8 @@ class AuthKeys:
         read_only = usable(svc.read_only_api_key) if emulation.has_read_only_key else None
         if manage is None and alt is None and read_only is None:
             return None
-        return cls(manage=manage, alt=alt, read_only=read_only, emulation=emulation)
+        jwt_rbac = settings.service.jwt_rbac and emulation.at_least("1.9.0")
+        return cls(manage=manage, alt=alt, read_only=read_only, emulation=emulation, jwt_rbac=jwt_rbac)
 
     # -- refusals ---------------------------------------------------------
 
@@ -120,11 +136,13 @@ class AuthKeys:
             return authorization[len(BEARER_PREFIX):]
         return None
 
-    def authenticate(self, api_key: str | None, authorization: str | None) -> Access:
+    def authenticate(self, api_key: str | None, authorization: str | None, *,
+                     lookup: ValueLookup | None = None) -> Grant:
         """Return the caller's access or raise :class:`AuthFailure`.
 
         ``api_key`` and ``authorization`` are the first values of those headers
-        (``None`` when absent or not visible ASCII).
+        (``None`` when absent or not visible ASCII). ``lookup`` serves JWT
+        ``value_exists`` claims; without it such tokens are refused.
         """
         credential = self.presented_credential(api_key, authorization)
         if credential is None:
@@ -144,4 +162,41 @@ class AuthKeys:
             return Access.MANAGE
         if ro_ok:
             return Access.READ
+        if self.jwt_rbac:
+            return self._from_jwt(credential, lookup)
+        raise self.invalid()
+
+    # -- JWT RBAC (spec §5) ---------------------------------------------------------------
+
+    def jwt_secrets(self) -> list[str]:
+        """Primary then alternate secret; the read-only key is never one (spec §5.1, §5.4)."""
+        found = [key for key in (self.manage, self.alt) if key]
+        if faults.active("jwt-ro-key-secret") and self.read_only:  # fault seam
+            found.append(self.read_only)
+        return found
+
+    def _from_jwt(self, token: str, lookup: ValueLookup | None) -> Grant:
+        first: Exception | None = None
+        for secret in self.jwt_secrets():
+            try:
+                claims = JwtParser(secret, self.emulation).decode(token)
+            except (NotAJwt, JwtForbidden, JwtInvalidClaims) as exc:
+                first = first or exc
+                continue
+            if claims.value_exists is not None:
+                verdict = "unauthorized" if lookup is None else check_value_exists(claims.value_exists, lookup)
+                if verdict == "forbidden":
+                    raise AuthFailure(403, "PERMISSION_DENIED", MSG_STATEFUL)
+                if verdict is not None:
+                    raise AuthFailure(401, "UNAUTHENTICATED", MSG_STATEFUL)
+            if claims.access == "m":
+                return Access.MANAGE
+            if claims.access == "r":
+                return Access.READ
+            assert isinstance(claims.access, CollectionScope)
+            return claims.access
+        if isinstance(first, JwtForbidden):
+            raise AuthFailure(403, "PERMISSION_DENIED", first.message)
+        if isinstance(first, JwtInvalidClaims):
+            raise AuthFailure(401, "UNAUTHENTICATED", first.message)
         raise self.invalid()

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from reference_server.settings import Settings
 
-FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG")
+FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG", "JWT")
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,26 @@ CATALOG: tuple[Fault, ...] = (
        "CLUSTER", ["CLUSTER-REST-001", "CLUSTER-GRPC-001"]),
     _f("p2p-skips-server-name-check", "a joining peer does not check the bootstrap peer's certificate against "
        "the host in its URI", "CLUSTER", ["CLUSTER-P2P-006"]),
+    # -- JWT: service.jwt_rbac tokens (spec §5) ----------------------------------------------
+    _f("jwt-alg-none-accepted", 'a JWT with header alg "none" and no signature is accepted', "JWT",
+       ["JWT-REST-006", "JWT-GRPC-006"], collateral=["JWT-REST-008", "JWT-GRPC-008"]),
+    _f("jwt-exp-ignored", "a JWT's exp claim is never checked: expired tokens keep working", "JWT",
+       ["JWT-REST-004", "JWT-GRPC-004"], collateral=["JWT-REST-005", "JWT-GRPC-005"]),
+    _f("jwt-leeway-hours", "JWT expiry is checked with a leeway of hours instead of 30 s", "JWT",
+       ["JWT-REST-004", "JWT-GRPC-004"], collateral=["JWT-REST-005", "JWT-GRPC-005"]),
+    _f("jwt-scope-ignored-on-writes", 'a collection token with access "r" may write to its collection', "JWT",
+       # 026: its "write with r" case is the sweep-independent check of this rule
+       ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
+    _f("jwt-prw-snapshots", 'a collection token with access "prw" may use snapshots, indexes and named vectors',
+       "JWT", ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
+    _f("jwt-lookup-from-unchecked", "lookup_from / with_lookup may name a collection the token has no access to",
+       "JWT", ["JWT-REST-023", "JWT-GRPC-023"]),
+    _f("jwt-ro-key-secret", "JWTs signed with the read-only key are accepted", "JWT",
+       ["JWT-REST-003", "JWT-GRPC-003"]),
+    _f("jwt-value-exists-cached", "a value_exists claim is checked once per token and the answer cached, so "
+       "deleting the point does not revoke it", "JWT", ["JWT-REST-030", "JWT-GRPC-030"]),
+    _f("jwt-grpc-rbac-skipped", "gRPC qdrant.Points/Upsert skips the JWT collection check", "JWT",
+       ["JWT-GRPC-020", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
 )
 
 #: Self-test probes: not security mistakes, so not in :data:`CATALOG` and not in the kill score.

@@ -54,6 +54,7 @@ class ServiceSettings:
     #: when enabled (unset means true) and ``static_content_dir`` is a directory.
     enable_static_content: bool = True
     static_content_dir: str = "./static"
+    jwt_rbac: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ def _typed(
             "service.enable_static_content",
         ),
         static_content_dir=_as_path(svc.get("static_content_dir"), "service.static_content_dir") or "./static",
+        jwt_rbac=_as_bool(svc.get("jwt_rbac") or False, "service.jwt_rbac"),
     )
     return Settings(
         service=service,

@@ -625,7 +625,8 @@ def test_health_answers_while_the_data_plane_loads() -> None:
 class _AnyoneIsManager(GrpcPolicy):
     """What a "gRPC without auth" fault would do: skip the credential check."""
 
-    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]]) -> Access:
+    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
+                     lookup: object = None) -> Access:
         return Access.MANAGE
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from reference_server import faults
-from reference_server.auth import MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys
+from reference_server import faults, rbac
+from reference_server.auth import MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
 from reference_server.grpc_api import access as table
+from reference_server.grpc_api import wire
+from reference_server.jwt_auth import CollectionScope, ValueLookup
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
@@ -52,7 +55,8 @@ class GrpcPolicy:
             return False
         return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
 
-    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]]) -> Access:
+    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
+                     lookup: ValueLookup | None = None) -> Grant:
         """The caller's access, or :class:`AuthFailure`. Runs before routing, for every path."""
         if self.keys is None or self.is_whitelisted(path):
             return Access.MANAGE
@@ -62,7 +66,7 @@ class GrpcPolicy:
             return Access.MANAGE
         items = list(metadata)
         return self.keys.authenticate(
-            first_value(items, API_KEY_METADATA), first_value(items, AUTHORIZATION_METADATA)
+            first_value(items, API_KEY_METADATA), first_value(items, AUTHORIZATION_METADATA), lookup=lookup
         )
 
     def is_served(self, path: str) -> bool:
@@ -77,10 +81,17 @@ class GrpcPolicy:
         found = table.required_access(path)
         return Access.MANAGE if found is None else found
 
-    def authorize(self, path: str, granted: Access) -> None:
-        """Raise the version's write-denied failure when ``granted`` is not enough."""
+    def authorize(self, path: str, granted: Grant, request: Any = None, raw: bytes = b"") -> None:
+        """Raise the version's write-denied failure when ``granted`` is not enough.
+
+        A JWT collection list is judged on the decoded ``request`` (its collection and
+        cross-collection references) or, for services without stubs, the ``raw`` bytes.
+        """
         if faults.active("route-answers-501") and path == "/qdrant.Collections/ListAliases":  # probe seam
             raise AuthFailure(501, "UNIMPLEMENTED", "Not implemented (self-test probe route-answers-501)")
+        if isinstance(granted, CollectionScope):
+            self._authorize_scope(path, granted, request, raw)
+            return
         if faults.active("ro-refused-for-reads") and granted is Access.READ and (  # fault seam
                 self.required_access(path) is Access.READ):
             assert self.keys is not None
@@ -92,6 +103,25 @@ class GrpcPolicy:
             if faults.active("ro-legacy-refusal-message"):  # fault seam
                 raise AuthFailure(403, "PERMISSION_DENIED", MSG_WRITE_DENIED_1_8)
             raise self.keys.write_denied()
+
+    @staticmethod
+    def _authorize_scope(path: str, scope: CollectionScope, request: Any, raw: bytes) -> None:
+        if faults.active("jwt-grpc-rbac-skipped") and path == "/qdrant.Points/Upsert":  # fault seam
+            return
+        kind = rbac.kind_of_grpc(path)
+        collection: str | None = None
+        references: set[str] = set()
+        if request is not None:
+            collection = rbac.message_collection(request)
+            references = rbac.message_references(request)
+        elif raw:
+            try:  # services without stubs start with the collection name (field 1)
+                collection = wire.text_field(wire.scalar_fields(raw), 1) or None
+            except wire.WireError:
+                collection = None
+        message = rbac.check(scope, kind, collection, references)
+        if message is not None:
+            raise AuthFailure(403, "PERMISSION_DENIED", message)
 
 
 __all__ = ["HEALTH_WHITELIST", "AuthFailure", "GrpcPolicy", "first_value"]

@@ -27,7 +27,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from reference_server import faults
-from reference_server.auth import Access, AuthFailure, AuthKeys
+from reference_server.auth import AuthFailure, AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
 from reference_server.grpc_api import access, messages, reflection
 from reference_server.grpc_api.call import Call, Handler
@@ -41,6 +41,8 @@ from reference_server.grpc_api.errors import (
 from reference_server.grpc_api.health_api import EARLY_HANDLERS
 from reference_server.grpc_api.policy import GrpcPolicy
 from reference_server.grpc_api.raw_services import RAW_HANDLERS
+from reference_server.jwt_auth import CollectionScope, data_plane_lookup
+from reference_server.rbac import filter_grpc
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
@@ -122,6 +124,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
         self._settings = settings
         self._policy = policy
         self._data = data
+        self._lookup = data_plane_lookup(data)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         path = str(handler_call_details.method)
@@ -196,7 +199,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
 
     def _process(self, path: str, raw: bytes, context: grpc.ServicerContext) -> bytes:
         started = time.monotonic()
-        granted = self._policy.authenticate(path, context.invocation_metadata())
+        granted = self._policy.authenticate(path, context.invocation_metadata(), lookup=self._lookup)
         if not self._policy.is_served(path):
             raise unknown_method(path)
         call = Call(path=path, data=self._data, settings=self._settings, raw=raw)
@@ -207,7 +210,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
         assert isinstance(response, bytes)
         return response
 
-    def _dispatch(self, path: str, raw: bytes, call: Call, granted: Access) -> Any:
+    def _dispatch(self, path: str, raw: bytes, call: Call, granted: Grant) -> Any:
         early = EARLY_HANDLERS.get(path)
         if early is not None:
             handler, request_type = early
@@ -216,22 +219,25 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
             return handler(request, call)
         raw_handler = RAW_HANDLERS.get(path)
         if raw_handler is not None:
-            self._policy.authorize(path, granted)
+            self._policy.authorize(path, granted, raw=raw)
             self._data.wait_ready()
             return self._guard_input(raw_handler, raw, call)
         if _needs_backend(path):
             self._data.wait_ready()
         if not messages.has_messages(path):
             # Known to the table but not implemented by Qdrant either (Health/Watch, spec §3).
-            self._policy.authorize(path, granted)
+            self._policy.authorize(path, granted, raw=raw)
             raise not_implemented(path)
         request = self._decode(messages.request_class(path), raw)
         validate_request(request)
-        self._policy.authorize(path, granted)
+        self._policy.authorize(path, granted, request)
         stub_handler = _stub_handlers().get(path)
         if stub_handler is None:
             raise not_implemented(path)
-        return self._guard_input(stub_handler, request, call)
+        response = self._guard_input(stub_handler, request, call)
+        if isinstance(granted, CollectionScope):
+            response = filter_grpc(path, granted, response)
+        return response
 
     @staticmethod
     def _decode(request_type: Any, raw: bytes) -> Any:

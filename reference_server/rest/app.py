@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from reference_server import faults
-from reference_server.auth import Access, AuthKeys
+from reference_server import faults, rbac
+from reference_server.auth import AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
+from reference_server.jwt_auth import CollectionScope, data_plane_lookup
 from reference_server.rest import cors
 from reference_server.rest.gate import Gate, first_header, visible_ascii
 from reference_server.rest.handlers import Call, Context, data_error, handler_for, pre_access, validate_body
@@ -103,7 +104,8 @@ class RestApp:
         self.emulation = Emulation.of(settings.version)
         self.router = Router(ROUTES, self.emulation)
         self.web_ui = WebUi.from_settings(settings, self.emulation)
-        self.gate = Gate(keys, self.emulation, self.router, web_ui=self.web_ui is not None)
+        self.gate = Gate(keys, self.emulation, self.router, data_plane_lookup(data), web_ui=self.web_ui is not None)
+        self.jwt = keys is not None and keys.jwt_rbac
         self.context = Context(settings=settings, data=data)
         self.cors_enabled = settings.service.enable_cors
         self.json_limit = settings.service.max_request_size_mb * 1024 * 1024
@@ -149,12 +151,16 @@ class RestApp:
         return await self.with_auth(request)
 
     async def with_auth(self, request: Request) -> Response:
-        admitted = self.gate.admit(request.method, request.path, request.route_path, request.headers)
+        if self.jwt:  # a value_exists claim reads the data plane: off the event loop
+            admitted = await asyncio.to_thread(self.gate.admit, request.method, request.path, request.route_path,
+                                               request.headers)
+        else:
+            admitted = self.gate.admit(request.method, request.path, request.route_path, request.headers)
         if isinstance(admitted, Response):
             return admitted
         return await self.route(request, admitted)
 
-    async def route(self, request: Request, access: Access) -> Response:
+    async def route(self, request: Request, access: Grant) -> Response:
         if self.web_ui is not None and claims(request.route_path):
             fallthrough = self.web_ui.api_fallthrough(request.route_path)  # fault seam
             if fallthrough is None:
@@ -166,7 +172,7 @@ class RestApp:
         route = match.route
         if route.body == "upload":
             # Authorised before a byte of the upload is read (spec §4, v1.18.1+).
-            refusal = self.gate.refuse(access, route, request.started)
+            refusal = self.gate.refuse(access, route, request.started, match.params)
             if refusal is not None:
                 return refusal
             # Multipart snapshot uploads have no size limit in Qdrant (spec §10).
@@ -180,12 +186,15 @@ class RestApp:
                 return parsed
             body = parsed
         refusal = pre_access(self.context, route.path, body, request.started) or self.gate.refuse(
-            access, route, request.started)
+            access, route, request.started, match.params, body)
         if refusal is not None:
             return refusal
         if faults.active("route-answers-501") and request.method == "GET" and request.route_path == "/aliases":
             return error(501, "Not implemented (self-test probe route-answers-501)", request.started)  # probe seam
-        return await self.run_handler(route, match, body, request.started)
+        response = await self.run_handler(route, match, body, request.started)
+        if isinstance(access, CollectionScope) and response.status == 200:
+            response.body = rbac.filter_rest(route.label, access, response.body)
+        return response
 
     # -- body ----------------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ replace exactly one of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from reference_server import faults
-from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys
+from reference_server import faults, rbac
+from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
+from reference_server.jwt_auth import CollectionScope, ValueLookup
 from reference_server.rest.responses import Response, bare, error, plain
 from reference_server.rest.router import Router
 from reference_server.rest.routes import WHITELIST_EXACT, WHITELIST_PREFIX, Route
@@ -39,10 +41,12 @@ def visible_ascii(value: bytes | None) -> str | None:
 class Gate:
     """Decides, per request, whether auth applies and what the caller may do."""
 
-    def __init__(self, keys: AuthKeys | None, emulation: Emulation, router: Router, *, web_ui: bool = False) -> None:
+    def __init__(self, keys: AuthKeys | None, emulation: Emulation, router: Router,
+                 lookup: ValueLookup | None = None, *, web_ui: bool = False) -> None:
         self.keys = keys
         self.emulation = emulation
         self.router = router
+        self.lookup = lookup  # serves JWT value_exists claims (blocks: call admit off the event loop)
         #: ``/dashboard`` is whitelisted only while the Web UI is served (spec §2.5).
         self.web_ui = web_ui
 
@@ -81,7 +85,7 @@ class Gate:
             visible_ascii(first_header(headers, b"authorization")),
         )
 
-    def admit(self, method: str, path: str, route_path: str, headers: Headers) -> Access | Response:
+    def admit(self, method: str, path: str, route_path: str, headers: Headers) -> Grant | Response:
         """The caller's access, or the middleware's refusal."""
         if self.keys is None or self.whitelisted(path, route_path):
             return Access.MANAGE
@@ -89,7 +93,7 @@ class Gate:
             return Access.MANAGE
         api_key, authorization = self.credentials(headers)
         try:
-            access = self.keys.authenticate(api_key, authorization)
+            access = self.keys.authenticate(api_key, authorization, lookup=self.lookup)
         except AuthFailure as failure:
             return self._fault_refusal(failure, api_key, authorization) or bare(failure.status, failure.message)
         if access is Access.READ and not self.emulation.at_least("1.9.0"):
@@ -125,8 +129,16 @@ class Gate:
 
     # -- access check inside the handler (spec §4) ----------------------------------
 
-    def refuse(self, access: Access, route: Route, started: float) -> Response | None:
+    def refuse(self, access: Grant, route: Route, started: float, params: dict[str, str] | None = None,
+               body: Any = None) -> Response | None:
         """``None`` when ``access`` may call ``route``; else Qdrant's 403 in the route's format."""
+        if isinstance(access, CollectionScope):
+            refs = rbac.json_references(body) if body is not None else set()
+            message = rbac.check(access, rbac.kind_of_rest(route.label), (params or {}).get("collection_name"),
+                                 refs)
+            if message is None:
+                return None
+            return plain(403, message) if route.refusal == "text" else error(403, message, started)
         if faults.active("ro-refused-for-reads") and access is Access.READ and route.access == "read":  # fault seam
             return error(403, MSG_GLOBAL_MANAGE, started)
         if faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
