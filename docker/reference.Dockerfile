@@ -1,4 +1,8 @@
-# The reference server in an image laid out like qdrant/qdrant (spec §1.3).
+# The reference server in an image laid out like qdrant/qdrant (spec §1.3): WORKDIR
+# /qdrant, the server as ./qdrant, ./entrypoint.sh running ./qdrant "$@", config/ with
+# config.yaml and production.yaml, static/ with the Web UI, RUN_MODE=production,
+# CMD ["./entrypoint.sh"] and no ENTRYPOINT. A harness that starts this image the way
+# it must start Qdrant's goes down the path users take.
 #
 # Built by docker/build.sh with no registry: the base image comes from
 # debootstrap and every Python package from wheels downloaded on the host, so
@@ -25,7 +29,7 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 WORKDIR /qdrant
 COPY image/config/ /qdrant/config/
 COPY image/static/ /qdrant/static/
-COPY image/entrypoint.sh /qdrant/entrypoint.sh
+COPY image/entrypoint.sh image/qdrant /qdrant/
 COPY image/check_imports.py /opt/qsc-tools/check_imports.py
 RUN mkdir -p /qdrant/tls /qdrant/storage /qdrant/snapshots
 # Last, because it changes most often: everything above stays cached.
@@ -34,5 +38,7 @@ COPY reference_server/ /opt/qsc/reference_server/
 RUN cp /opt/qsc/reference_server/default_config.yaml /qdrant/config/config.yaml \
  && python -m compileall -q /opt/qsc \
  && python /opt/qsc-tools/check_imports.py
-EXPOSE 6333 6334 6335
-ENTRYPOINT ["/qdrant/entrypoint.sh"]
+# As Qdrant's image: 6335 (p2p) is not declared; a cluster publishes it explicitly.
+EXPOSE 6333 6334
+# The base image's CMD is bash; this one replaces it. No ENTRYPOINT, as in Qdrant's image.
+CMD ["./entrypoint.sh"]

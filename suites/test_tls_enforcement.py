@@ -27,7 +27,7 @@ import pytest
 
 from fixtures import tls_probe
 from fixtures.clients.rest import RestClient
-from fixtures.launchers.base import Instance, LaunchError, NodeSpec
+from fixtures.launchers.base import Instance, LaunchError, NodeSpec, answers
 from fixtures.outcomes import disabled
 from fixtures.pki import CertFiles, RunPKI, ssl_client_context
 from fixtures.profiles import credentials_for, profile, render
@@ -181,11 +181,13 @@ class BadCertFleet:
         rendered = dataclasses.replace(rendered, files=files)
 
         def ready(instance: Instance) -> bool:
-            # Both ports listen. What they present is the tests' business: a server that serves something
-            # other than its configured certificate must fail them, not look like one that did not start.
+            # Both ports answer (a TLS server answers a ClientHello whatever certificate it has; a bare
+            # TCP accept would be Docker's proxy). What they present is the tests' business: a server that
+            # serves something other than its configured certificate must fail them, not look like one
+            # that did not start.
             rest = tls_probe.endpoint(instance.rest_url, 6333)
             grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
-            return tls_probe.port_listening(*rest) and (grpc is None or tls_probe.port_listening(*grpc))
+            return answers(*rest) and (grpc is None or answers(*grpc))
 
         last: LaunchError | None = None
         for attempt in range(2):  # a second try covers a port taken between choosing and binding it

@@ -8,9 +8,13 @@ mismatched pair its REST listener starts and every handshake fails, and gRPC
 does not start (spec §1.5). Both are safe. What must never happen is a
 server that comes up serving plaintext.
 
-A node counts as "up" as soon as any of its ports accepts a TCP connection;
-it is then watched for a short window (polling, with a deadline) with
-plaintext HTTP, plaintext gRPC and verifying TLS handshakes on both ports.
+A node counts as "up" once its launcher says it runs and a server answers on
+one of its ports at the application level (any byte back to an HTTP request, a
+TLS ClientHello or an HTTP/2 preface, :func:`fixtures.launchers.base.answers`).
+A TCP accept is not enough: Docker's userland proxy accepts on published ports
+whether or not anything listens inside the container. A node that came up is
+then watched for a short window (polling, with a deadline) with plaintext HTTP,
+plaintext gRPC and verifying TLS handshakes on both ports.
 Plaintext probes never carry an API key. The positive twin is the same
 rendering with valid files (profile ``tls``), which starts and serves HTTPS.
 
@@ -33,14 +37,14 @@ import pytest
 from fixtures import tls_probe
 from fixtures.clients.grpc import GrpcClient
 from fixtures.clients.rest import RestClient
-from fixtures.launchers.base import Instance, LaunchError, NodeSpec, Ports
+from fixtures.launchers.base import Instance, LaunchError, NodeSpec, Ports, answers
 from fixtures.outcomes import disabled
 from fixtures.pki import RunPKI, ssl_client_context
 from fixtures.profiles import credentials_for, profile, render
 
 req = pytest.mark.requirement
 
-#: How long a node may take before any port listens; a node that never listens serves nothing.
+#: How long a node may take before any port answers; a node that never answers serves nothing.
 LISTEN_TIMEOUT = 10.0
 #: How long a node that did come up is watched.
 OBSERVE = 1.0
@@ -76,7 +80,7 @@ class Trial:
     handshakes: list[tuple[str, tls_probe.Handshake]] = field(default_factory=list)
 
     def describe(self) -> str:
-        state = "came up (a port listened)" if self.came_up else f"did not come up ({self.launch_error})"
+        state = "came up (a port answered)" if self.came_up else f"did not come up ({self.launch_error})"
         return f"{self.case.name}: {state}"
 
 
@@ -135,7 +139,7 @@ class StartupTrials:
         def up(instance: Instance) -> bool:
             rest = tls_probe.endpoint(instance.rest_url, 6333)
             grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
-            return tls_probe.port_listening(*rest) or (grpc is not None and tls_probe.port_listening(*grpc))
+            return answers(*rest) or (grpc is not None and answers(*grpc))
 
         try:
             instance = self.launcher.start(NodeSpec(rendered=self._rendering(case), name=f"tls-startup-{case.name}"),

@@ -11,11 +11,13 @@ import hashlib
 import importlib.util
 import io
 import os
+import re
 import secrets
 import socket
 import ssl
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,13 +34,24 @@ from fixtures.launchers.base import (
     NodeSpec,
     Ports,
     RenderedConfig,
+    answers,
     free_port,
     poll_until,
 )
-from fixtures.launchers.docker import LABEL_NODE, LABEL_RUN, DockerLauncher, connect, listening_ports
+from fixtures.launchers.docker import (
+    LABEL_NODE,
+    LABEL_OWNER,
+    LABEL_RUN,
+    DockerLauncher,
+    connect,
+    container_command,
+    listening_ports,
+    remove_orphans,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-IMAGE = "local/qsc-reference:latest"
+#: The reference image under test; QSC_IMAGE (which docker/build.sh also reads) picks another tag.
+IMAGE = os.environ.get("QSC_IMAGE") or "local/qsc-reference:latest"
 BUILD_TIMEOUT = 20 * 60
 READY_TIMEOUT = 60.0
 # The server imports its data plane on the first data call: seconds on a loaded 2-core machine.
@@ -139,16 +152,21 @@ def http_ready(verify: ssl.SSLContext | bool = True) -> Callable[[Instance], boo
 
 def run_labelled(client: Any, run_id: str) -> tuple[list[Any], list[Any]]:
     flt = {"label": f"{LABEL_RUN}={run_id}"}
-    return client.containers.list(all=True, filters=flt), client.networks.list(filters=flt)
+    return client.containers.list(all=True, filters=flt, sparse=True), client.networks.list(filters=flt)
 
 
 def test_image_is_laid_out_like_qdrant(docker_client: Any, reference_image: str) -> None:
+    # qdrant/qdrant v1.18.3 (spec §1.3): CMD ["./entrypoint.sh"], no ENTRYPOINT, WORKDIR /qdrant.
     attrs = docker_client.images.get(reference_image).attrs["Config"]
     assert attrs["WorkingDir"] == "/qdrant"
     assert "RUN_MODE=production" in attrs["Env"]
-    assert set(attrs["ExposedPorts"]) == {"6333/tcp", "6334/tcp", "6335/tcp"}
-    assert attrs["Entrypoint"] == ["/qdrant/entrypoint.sh"]
+    assert set(attrs["ExposedPorts"]) == {"6333/tcp", "6334/tcp"}
+    assert not attrs["Entrypoint"]
+    assert attrs["Cmd"] == ["./entrypoint.sh"]
     assert attrs["Labels"]["qsc.image"] == "reference-server"
+    layout = ("test -x qdrant && test -x entrypoint.sh && test -f config/config.yaml "
+              "&& test -f config/production.yaml && test -f static/index.html && grep -q './qdrant' entrypoint.sh")
+    docker_client.containers.run(reference_image, ["sh", "-c", layout], remove=True)  # ContainerError if not
 
 
 def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory: Callable[..., DockerLauncher],
@@ -186,21 +204,35 @@ def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory
     assert key not in repr(launcher.describe()) + repr(instance.description)
 
 
-def test_stop_delivers_sigterm_and_removes(docker_client: Any,
-                                           launcher_factory: Callable[..., DockerLauncher]) -> None:
+def test_stop_is_fast_and_removes(docker_client: Any, launcher_factory: Callable[..., DockerLauncher]) -> None:
     launcher = launcher_factory()
     instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
                               http_ready(), timeout=READY_TIMEOUT)
     container_id = instance.description["container_id"]
     started = time.monotonic()
     instance.stop()
-    # Without exec in the entrypoint (or without init) SIGTERM is lost and docker
-    # waits out the 3 s stop timeout before killing.
-    assert time.monotonic() - started < 2.5
+    # A kill and a removal, no grace period: the container is thrown away.
+    assert time.monotonic() - started < 2.0
     assert not instance.alive()
-    assert docker_client.containers.list(all=True, filters={"id": container_id}) == []
+    assert docker_client.containers.list(all=True, filters={"id": container_id}, sparse=True) == []
     assert "GET /readyz" in instance.logs()  # logs survive the container
     instance.stop()  # idempotent
+
+
+def test_image_stops_on_sigterm(docker_client: Any, launcher_factory: Callable[..., DockerLauncher]) -> None:
+    # What `docker stop` does for a user: SIGTERM, through entrypoint.sh and ./qdrant, reaches the
+    # server (both exec), which exits 0. A shell in between would lose it: exit 137 after the timeout.
+    launcher = launcher_factory()
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
+                              http_ready(), timeout=READY_TIMEOUT)
+    container = docker_client.containers.get(instance.description["container_id"])
+    assert container.top()["Processes"][-1][-1].startswith("/opt/venv/bin/python -m reference_server")
+    started = time.monotonic()
+    container.stop(timeout=20)
+    took = time.monotonic() - started
+    container.reload()
+    assert container.attrs["State"]["ExitCode"] == 0
+    assert took < 15
 
 
 def test_close_removes_containers_networks_and_workdirs(docker_client: Any, reference_image: str, run_id: str,
@@ -491,3 +523,195 @@ def test_listening_ports_reads_the_process_namespace() -> None:
         found = listening_ports(os.getpid())
         assert found is not None and port in found
     assert listening_ports(2**22 + 12345) is None
+
+
+# -- how the container is started: the image's own Entrypoint + Cmd, arguments appended (spec §1.3) ----------
+
+ARGS = ["--config-path", "/qdrant/config/p.yaml"]
+
+
+@pytest.mark.parametrize(("entrypoint", "cmd", "command"), [
+    (None, ["./entrypoint.sh"], ["./entrypoint.sh", *ARGS]),  # qdrant/qdrant: CMD only
+    (["/qdrant/entrypoint.sh"], None, ARGS),  # the server as ENTRYPOINT: the engine keeps it
+    (["/usr/bin/tini", "--"], ["./qdrant"], ["./qdrant", *ARGS]),  # a wrapper ENTRYPOINT, the server as CMD
+], ids=["cmd-only", "entrypoint-only", "entrypoint-and-cmd"])
+def test_container_command_appends_to_the_image_command(entrypoint: list[str] | None, cmd: list[str] | None,
+                                                        command: list[str]) -> None:
+    assert container_command("img", entrypoint, cmd, ARGS) == command
+
+
+@pytest.mark.parametrize(("entrypoint", "cmd", "says"), [
+    (None, None, "has neither ENTRYPOINT nor CMD"),
+    (None, ["/bin/sh", "-c", "./entrypoint.sh"], "shell-form CMD"),
+    (["/bin/sh", "-c", "exec ./qdrant"], ["x"], "shell-form ENTRYPOINT"),
+], ids=["nothing", "shell-cmd", "shell-entrypoint"])
+def test_image_that_cannot_take_arguments_is_one_line_bad_input(entrypoint: list[str] | None,
+                                                                cmd: list[str] | None, says: str) -> None:
+    with pytest.raises(BadTargetInput, match=says) as info:
+        container_command("img", entrypoint, cmd, ARGS)
+    assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="session")
+def derived_images(docker_client: Any, reference_image: str) -> Iterator[Callable[[str, str], str]]:
+    """Images built offline FROM the reference image with other start-up instructions."""
+    made: list[str] = []
+
+    def build(name: str, instructions: str) -> str:
+        tag = f"local/qsc-selftest-{name}:{secrets.token_hex(4)}"
+        recipe = f"FROM {reference_image}\n{instructions}\n".encode()
+        docker_client.images.build(fileobj=io.BytesIO(recipe), tag=tag, rm=True, forcerm=True,
+                                   labels={"qsc.selftest": name})
+        made.append(tag)
+        return tag
+
+    yield build
+    for tag in made:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.parametrize("instructions", [
+    # The minimal CMD-only image: no entrypoint.sh at all, the server executable as the whole CMD.
+    'ENTRYPOINT []\nCMD ["/qdrant/qdrant"]',
+    # The layout the reference image had before it mirrored Qdrant's: the entrypoint script as ENTRYPOINT.
+    'ENTRYPOINT ["/qdrant/entrypoint.sh"]\nCMD []',
+], ids=["cmd-only-minimal", "entrypoint-script"])
+def test_images_with_other_start_up_instructions_serve(docker_client: Any, derived_images: Callable[[str, str], str],
+                                                       launcher_factory: Callable[..., DockerLauncher],
+                                                       instructions: str) -> None:
+    image = derived_images("layout", instructions)
+    key = secrets.token_urlsafe(24)
+    launcher = launcher_factory(image=image)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="n1"), http_ready(), timeout=READY_TIMEOUT)
+    # The profile's key is in force, so --config-path reached the server.
+    assert httpx.get(f"{instance.rest_url}/collections", timeout=DATA_TIMEOUT).status_code == 401
+    assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key},
+                     timeout=DATA_TIMEOUT).status_code == 200
+    container = docker_client.containers.get(instance.description["container_id"])
+    assert container.attrs["Args"][-2:] == ["--config-path", "/qdrant/config/api-key.yaml"]
+
+
+def test_shell_form_image_is_bad_input_before_any_container(docker_client: Any, run_id: str, tmp_path: Path,
+                                                            derived_images: Callable[[str, str], str]) -> None:
+    image = derived_images("shellform", "CMD ./entrypoint.sh")
+    with pytest.raises(BadTargetInput, match="shell-form CMD"):
+        DockerLauncher(image, run_id, workroot=tmp_path, client=docker_client)
+    assert run_labelled(docker_client, run_id) == ([], [])
+
+
+@pytest.fixture(scope="session")
+def dead_on_arrival_image(derived_images: Callable[[str, str], str]) -> str:
+    # Like qdrant/qdrant started with a bare argument list: the command cannot run, the container exits at once.
+    return derived_images("doa", 'CMD ["/qdrant/no-such-server"]')
+
+
+def test_container_that_exits_at_once_is_a_one_line_launch_error(
+        docker_client: Any, dead_on_arrival_image: str, launcher_factory: Callable[..., DockerLauncher],
+        run_id: str) -> None:
+    launcher = launcher_factory(image=dead_on_arrival_image)
+    with pytest.raises(LaunchError) as info:
+        launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"), http_ready(),
+                       timeout=READY_TIMEOUT)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("docker node n1 (api-key) exited")
+    assert "no-such-server" in message  # the engine's or the init's last word names what failed
+    assert run_labelled(docker_client, run_id)[0] == []
+
+
+def test_suite_run_against_a_target_that_cannot_start_exits_3_in_one_line(dead_on_arrival_image: str,
+                                                                          tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/test_auth_api_key.py", "-q", "-p", "no:cacheprovider",
+         "--target", "docker", "--image", dead_on_arrival_image, "--report-dir", str(tmp_path / "reports")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 3, output[-3000:]
+    lines = [line for line in output.splitlines() if "qsc: the target did not start" in line]
+    assert len(lines) == 1, output[-3000:]
+    assert "exited" in lines[0] and "no-such-server" in lines[0]
+    assert "NOT SECURE" not in output and "verdict:" not in output
+    assert "FAILED" not in output and not re.search(r"\b\d+ failed\b", output)
+
+
+# -- readiness: an application-level answer, never a TCP accept ----------------------------------------------------
+
+
+def test_docker_proxy_port_with_nothing_listening_is_not_up(
+        docker_client: Any, reference_image: str, launcher_factory: Callable[..., DockerLauncher], run_id: str) -> None:
+    # A container that runs but listens on nothing; docker-proxy still publishes 6333.
+    idle = docker_client.containers.run(reference_image, ["sleep", "120"], detach=True, init=True,
+                                        ports={"6333/tcp": ("127.0.0.1",)}, labels={LABEL_RUN: run_id})
+    try:
+        idle.reload()
+        port = int(idle.attrs["NetworkSettings"]["Ports"]["6333/tcp"][0]["HostPort"])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass  # the userland proxy accepted although nothing listens inside
+        except OSError:
+            pytest.skip("this engine does not run a userland proxy (no accept without a listener to guard against)")
+        assert not answers("127.0.0.1", port)
+    finally:
+        idle.remove(force=True)
+
+    # Through the launcher: the server listens, but not on the published ports. An application-level
+    # check never passes, and neither does a connect-only one (the launcher's own guard).
+    launcher = launcher_factory()
+    elsewhere = {"QDRANT__SERVICE__HTTP_PORT": "7333", "QDRANT__SERVICE__GRPC_PORT": "7334"}
+
+    def up(instance: Instance) -> bool:
+        host, port_text = instance.rest_url.rsplit("/", 1)[1].split(":")
+        return answers(host, int(port_text))
+
+    for name, check in (("app", up), ("connect", _connects)):
+        with pytest.raises(LaunchError, match="was not ready after 6 s"):
+            launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name=name,
+                                    extra_env=elsewhere), check, timeout=6)
+
+
+def _connects(instance: Instance) -> bool:
+    host, port = instance.rest_url.rsplit("/", 1)[1].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_answers_tells_a_server_from_a_bare_accept() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        free = closed.getsockname()[1]
+    assert not answers("127.0.0.1", free)
+    with socket.socket() as listener:  # accepts (the kernel does) but never answers: like a proxy with no backend
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert not answers("127.0.0.1", listener.getsockname()[1], timeout=0.3)
+
+
+# -- listing while other runs start and stop containers ----------------------------------------------------------
+
+
+def test_orphan_sweep_and_close_list_sparsely(docker_client: Any, reference_image: str, run_id: str,
+                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A container that vanishes between the list call and a per-container inspect made the
+    # SDK raise NotFound out of the listing. Listing sparsely inspects nothing: simulate the
+    # vanishing by making every inspect fail.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stray = docker_client.containers.create(reference_image, labels={
+        LABEL_RUN: run_id, LABEL_OWNER: f"{socket.gethostname()}:{gone.pid}"})
+    try:
+        import docker.errors
+
+        def vanished(*args: Any, **kwargs: Any) -> None:
+            raise docker.errors.NotFound("404 Client Error: no such container (simulated)")
+
+        monkeypatch.setattr(docker_client.api, "inspect_container", vanished)
+        assert stray.name in remove_orphans(docker_client)
+        DockerLauncher(reference_image, run_id, workroot=tmp_path, client=docker_client).close()
+    finally:
+        monkeypatch.undo()
+        for c in docker_client.containers.list(all=True, filters={"id": stray.id}, sparse=True):
+            c.remove(force=True)
+    assert run_labelled(docker_client, run_id)[0] == []

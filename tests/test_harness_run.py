@@ -234,7 +234,7 @@ def test_docker_target_passes_api_key_suite_and_leaves_nothing(tmp_path):
     results = next((tmp_path / "reports").rglob("results.json"))
     doc = json.loads(results.read_text())
     assert doc["target"]["launcher"] == "docker"
-    left = client.containers.list(all=True, filters={"label": f"qsc.run-id={doc['run_id']}"})
+    left = client.containers.list(all=True, filters={"label": f"qsc.run-id={doc['run_id']}"}, sparse=True)
     assert not left, f"containers of run {doc['run_id']} were left behind"
     networks = client.networks.list(filters={"label": f"qsc.run-id={doc['run_id']}"})
     assert not networks, "networks were left behind"
@@ -254,16 +254,17 @@ def test_next_run_removes_containers_of_a_killed_run(tmp_path):
         if run_id is None:
             return False
         label["run"] = f"qsc.run-id={run_id}"
-        return bool(client.containers.list(all=True, filters={"label": label["run"]}))
+        return bool(client.containers.list(all=True, filters={"label": label["run"]}, sparse=True))
 
     try:
         assert _wait(started, 120), "no container started"
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    assert client.containers.list(all=True, filters={"label": label["run"]}), "the killed run left nothing to test"
+    assert client.containers.list(all=True, filters={"label": label["run"]}, sparse=True), \
+        "the killed run left nothing to test"
     remove_orphans(client)
-    assert not client.containers.list(all=True, filters={"label": label["run"]})
+    assert not client.containers.list(all=True, filters={"label": label["run"]}, sparse=True)
 
 
 def test_ctrl_c_removes_every_container(tmp_path):
@@ -281,7 +282,7 @@ def test_ctrl_c_removes_every_container(tmp_path):
         import docker.errors
 
         try:
-            return client.containers.list(all=True, filters={"label": f"qsc.run-id={run_ids[0]}"})
+            return client.containers.list(all=True, filters={"label": f"qsc.run-id={run_ids[0]}"}, sparse=True)
         except docker.errors.NotFound:
             return ["(a container vanished while being listed)"]  # mid-removal: look again
 
