@@ -497,8 +497,9 @@ def undecided(case: Case, answers: dict[str, Outcome], version: tuple[int, int, 
     return [(cls, got(answers[cls]), "a definite answer: HTTP < 500 other than 401/403, or gRPC OK, "
              "INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS")
             for cls in classes if cls in answers and answers[cls].allowance == INCONCLUSIVE
-            # Qdrant's own answer past authentication on this row (e.g. Health/Watch, spec §3).
-            and not (case.row.past_auth_code and answers[cls].code == case.row.past_auth_code)]
+            # Qdrant's own answer past authentication on this row (e.g. Health/Watch, spec §3;
+            # a cluster-only route on a single node).
+            and not case.row.answered_past_auth(answers[cls])]
 
 
 CHECKS: dict[str, Callable[[Case, dict[str, Outcome], tuple[int, int, int]], list[Problem]]] = {

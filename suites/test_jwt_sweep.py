@@ -231,7 +231,7 @@ def _judge(case: Case, answers: dict[str, Outcome]) -> tuple[list[Problem], list
         if case.jwt.expect.get(role) != want:
             continue
         if want == "Y":
-            if case.jwt.unimplemented_ok and outcome.code == "UNIMPLEMENTED":
+            if (case.jwt.unimplemented_ok and outcome.code == "UNIMPLEMENTED") or case.row.answered_past_auth(outcome):
                 continue
             if definitely_allowed(outcome):
                 continue
@@ -245,7 +245,8 @@ def _judge(case: Case, answers: dict[str, Outcome]) -> tuple[list[Problem], list
             target.append((role, shown(outcome), f"refused: {expected}"))
     if case.check == "deny":
         twin = answers["m"]
-        if not definitely_allowed(twin) and not (case.jwt.unimplemented_ok and twin.code == "UNIMPLEMENTED"):
+        if not definitely_allowed(twin) and not (case.jwt.unimplemented_ok and twin.code == "UNIMPLEMENTED") \
+                and not case.row.answered_past_auth(twin):
             (unclear if inconclusive(twin) else problems).append(
                 ("m (positive twin)", shown(twin), "allowed: refusals prove nothing when the manage token fails too"))
     return problems, unclear

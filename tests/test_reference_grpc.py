@@ -451,18 +451,23 @@ def test_quotas_update_needs_manage_access(keyed: InProcessGrpc) -> None:
     assert_code(call(channel, "/qdrant.Quotas/Get", metadata=key(RO)), "OK")
 
 
-def test_shard_snapshots_list_is_read_and_create_is_manage(keyed: InProcessGrpc) -> None:
+def test_quotas_arrive_with_1_19() -> None:
+    # Not registered on the public port of v1.18.x (src/tonic/mod.rs::init).
+    with grpc_server({**ALL_KEYS, "QDRANT__REFERENCE_SERVER__VERSION": "1.18.3"}) as srv:
+        assert_code(call(srv.channel(), "/qdrant.Quotas/Get", metadata=key(RO)), "UNIMPLEMENTED")
+        assert_code(call(srv.channel(), "/qdrant.Quotas/Get"), "UNAUTHENTICATED")
+
+
+def test_shard_snapshots_are_not_on_the_public_port(keyed: InProcessGrpc) -> None:
+    # Qdrant registers ShardSnapshots only on the p2p port (src/tonic/mod.rs::init_internal,
+    # spec §8); the public port authenticates first (spec §3), then finds no such service.
     channel = keyed.channel()
     request = _storage_request(COLLECTION, 0, "")
-    assert_code(call(channel, "/qdrant.ShardSnapshots/List", request, metadata=key(RO)), "OK")
-    assert_code(call(channel, "/qdrant.ShardSnapshots/Create", request, metadata=key(RO)),
-                "PERMISSION_DENIED", MSG_GLOBAL_MANAGE)
-    created = call(channel, "/qdrant.ShardSnapshots/Create", request, metadata=key(MANAGE))
-    assert_code(created, "OK")
-    listed = qg.ListSnapshotsResponse.FromString(
-        call(channel, "/qdrant.ShardSnapshots/List", request, metadata=key(RO)).response or b"")
-    assert len(listed.snapshot_descriptions) == 1
-    assert listed.snapshot_descriptions[0].name.endswith(".snapshot")
+    for method in ("List", "Create", "Delete", "Recover"):
+        path = f"/qdrant.ShardSnapshots/{method}"
+        assert_code(call(channel, path, request, metadata=key(MANAGE)), "UNIMPLEMENTED")
+        assert_code(call(channel, path, request, metadata=key(RO)), "UNIMPLEMENTED")
+        assert_code(call(channel, path, request), "UNAUTHENTICATED")
 
 
 # -- the official client -----------------------------------------------------------------------

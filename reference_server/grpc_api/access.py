@@ -119,7 +119,14 @@ SERVICE_ACCESS: dict[str, dict[str, Access]] = {
 SERVICE_SINCE: dict[str, str] = {
     "grpc.health.v1.Health": "1.6.0",
     "qdrant.StorageRead": "1.18.0",
+    # Not registered on the public port up to v1.18.x (src/tonic/mod.rs::init); taken to arrive
+    # with the REST quota routes (v1.19.0).
+    "qdrant.Quotas": "1.19.0",
 }
+
+# Services Qdrant registers only on the p2p port (src/tonic/mod.rs::init_internal, spec §8): the
+# public port answers UNIMPLEMENTED past authentication.
+NOT_PUBLIC: frozenset[str] = frozenset({"qdrant.ShardSnapshots"})
 
 STREAMING: dict[str, Shape] = {
     "/grpc.health.v1.Health/Watch": Shape.SERVER_STREAM,

@@ -72,7 +72,7 @@ class GrpcPolicy:
     def is_served(self, path: str) -> bool:
         """Does the emulated version have this method at all?"""
         parts = table.split_path(path)
-        if parts is None or table.required_access(path) is None:
+        if parts is None or table.required_access(path) is None or parts[0] in table.NOT_PUBLIC:
             return False
         since = table.SERVICE_SINCE.get(parts[0])
         return since is None or self.emulation.at_least(since)

@@ -19,7 +19,12 @@ from reference_server.data_errors import DataPlaneError
 from reference_server.rest.handlers import Call, Context, blocking, data_error, inline
 from reference_server.rest.responses import Response, error, ok
 
-MSG_NOT_DISTRIBUTED = "Bad request: Distributed mode disabled"
+# Qdrant's answers on a single node (src/actix/api/cluster_api.rs, lib/storage toc/mod.rs,
+# v1.17-v1.18): remove_peer's BadRequest; recover, the metadata keys and cluster telemetry end in a
+# service error (500) past their access checks, as there is no consensus and no peer to ask.
+MSG_NOT_DISTRIBUTED = "Bad request: Distributed mode disabled."
+MSG_STANDALONE = "Service internal error: Qdrant is running in standalone mode"
+MSG_NO_CLUSTER_TELEMETRY = "Service internal error: Could not get telemetry from cluster"
 DEFAULT_QUOTAS: dict[str, Any] = {"enabled": False}
 
 
@@ -85,6 +90,8 @@ def update_quotas(ctx: Context, call: Call) -> Response:
 
 @blocking("cluster_telemetry")
 def cluster_telemetry(ctx: Context, call: Call) -> Response:
+    if not ctx.settings.cluster.enabled:
+        return error(500, MSG_NO_CLUSTER_TELEMETRY, call.started)
     try:
         names = [c.name for c in ctx.data.list_collections().collections]
     except DataPlaneError as exc:
@@ -97,7 +104,7 @@ def cluster_telemetry(ctx: Context, call: Call) -> Response:
 @inline("cluster_recover")
 def cluster_recover(ctx: Context, call: Call) -> Response:
     if not ctx.settings.cluster.enabled:
-        return error(400, MSG_NOT_DISTRIBUTED, call.started)
+        return error(500, MSG_STANDALONE, call.started)
     return ok(True, call.started)
 
 
@@ -119,11 +126,15 @@ def _metadata(ctx: Context) -> dict[str, Any]:
 
 @inline("list_metadata_keys")
 def list_metadata_keys(ctx: Context, call: Call) -> Response:
+    if not ctx.settings.cluster.enabled:
+        return error(500, MSG_STANDALONE, call.started)
     return ok(sorted(_metadata(ctx)), call.started)
 
 
 @inline("get_metadata_key")
 def get_metadata_key(ctx: Context, call: Call) -> Response:
+    if not ctx.settings.cluster.enabled:
+        return error(500, MSG_STANDALONE, call.started)
     key = call.params["key"]
     table = _metadata(ctx)
     if key not in table:
@@ -133,12 +144,16 @@ def get_metadata_key(ctx: Context, call: Call) -> Response:
 
 @inline("put_metadata_key")
 def put_metadata_key(ctx: Context, call: Call) -> Response:
+    if not ctx.settings.cluster.enabled:
+        return error(500, MSG_STANDALONE, call.started)
     _metadata(ctx)[call.params["key"]] = call.body
     return ok(True, call.started)
 
 
 @inline("delete_metadata_key")
 def delete_metadata_key(ctx: Context, call: Call) -> Response:
+    if not ctx.settings.cluster.enabled:
+        return error(500, MSG_STANDALONE, call.started)
     _metadata(ctx).pop(call.params["key"], None)
     return ok(True, call.started)
 
