@@ -30,17 +30,15 @@ test tolerates failures there and counts only ``requirements`` as a kill.
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import grpc
+from reference_server import transport
 
+if TYPE_CHECKING:
     from reference_server.settings import Settings
 
 FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG", "JWT")
@@ -167,6 +165,12 @@ CATALOG: tuple[Fault, ...] = (
        ["TLS-REST-003", "TLS-GRPC-002"], collateral=_BAD_CERT_TWINS, certificate="sha1_server"),
     _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
        "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
+    _f("tls-grpc-p521-group", "the gRPC TLS port negotiates key exchange over secp521r1 only, a group "
+       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
+    _f("tls-grpc-legacy-versions", "the gRPC TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
+       "TLS", ["TLS-GRPC-005", "TLS-GRPC-007", "TLS-GRPC-008"]),
+    _f("tls-grpc-anon-cipher", "the gRPC TLS port accepts anonymous (unauthenticated) ECDH/DH suites", "TLS",
+       ["TLS-GRPC-006", "TLS-GRPC-007", "TLS-GRPC-008"]),
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
     _f("tls-weak-cipher", "the REST TLS port offers CBC (and, with an RSA certificate, static-RSA) TLS 1.2 suites",
@@ -323,132 +327,62 @@ def weaken_client_verification(ctx: ssl.SSLContext) -> None:
         ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
 
 
-def grpc_credentials_requiring_client_cert(chain_pem: bytes, key_pem: bytes, ca_pem: str) -> grpc.ServerCredentials:
+def weaken_grpc_context(ctx: ssl.SSLContext) -> None:
+    """Public gRPC context seam (``tls.new_grpc_context``): protocol, cipher and group faults."""
+    if weak_certificate_allowed():
+        ctx.set_ciphers(_current_ciphers(ctx) + ":@SECLEVEL=0")
+    if active("tls-grpc-p521-group"):
+        ctx.set_ecdh_curve("secp521r1")
+    if active("tls-grpc-legacy-versions"):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if active("tls-grpc-anon-cipher"):
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
+
+
+def grpc_require_client_cert(ctx: ssl.SSLContext, ca_pem: str) -> None:
     """``grpc-requests-client-cert``: the public gRPC port demands a client certificate from ``tls.ca_cert``."""
-    import grpc
-
-    return grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=ca_pem.encode("ascii"),
-                                       require_client_auth=True)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=ca_pem)
 
 
-def grpc_credentials_reloading(settings: Settings) -> grpc.ServerCredentials:
+def grpc_context_reloading(settings: Settings) -> ssl.SSLContext:
     """``rotation-reloads-grpc``: gRPC re-reads ``tls.cert``/``tls.key`` on new handshakes (Qdrant's never does)."""
-    import grpc
-
     from reference_server import tls
 
-    first = tls.load_identity(settings)
-    serving = {"chain": first.chain_pem}
+    first = tls.grpc_context(settings)
+    state = {"chain": tls.load_identity(settings).chain_pem, "context": first}
 
-    def fetch() -> grpc.ServerCertificateConfiguration | None:
+    def on_handshake(ssl_obj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
         try:
             fresh = tls.load_identity(settings)
+            if fresh.chain_pem != state["chain"]:
+                state["context"] = tls.grpc_context(settings)
+                state["chain"] = fresh.chain_pem
         except tls.TlsError:
-            return None
-        if fresh.chain_pem == serving["chain"]:
-            return None
-        serving["chain"] = fresh.chain_pem
-        return grpc.ssl_server_certificate_configuration([(fresh.key_pem, fresh.chain_pem)])
+            pass
+        if state["context"] is not first:
+            ssl_obj.context = state["context"]  # type: ignore[assignment]
 
-    initial = grpc.ssl_server_certificate_configuration([(first.key_pem, first.chain_pem)])
-    return grpc.dynamic_ssl_server_credentials(initial, fetch, require_client_authentication=False)
+    first.sni_callback = on_handshake
+    return first
 
 
-def plaintext_front(public: socket.socket) -> socket.socket:
+def plaintext_front(public: socket.socket) -> tuple[socket.socket, transport.Front]:
     """``tls-plaintext-also``: the TLS REST port answers plaintext HTTP too.
 
     The real TLS listener moves to an internal loopback socket (returned, for
-    uvicorn to serve) and :func:`_start_front` takes the public one.
+    uvicorn to serve); a front on the public socket passes TLS through as it
+    is and carries plaintext over a TLS connection of its own.
     """
-    inner = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    inner.bind(("127.0.0.1", 0))
-    inner.listen(128)
+    inner = transport.loopback_listener()
     inner.setblocking(False)
-    _start_front(public, inner.getsockname()[:2], alpn=None)
-    return inner
-
-
-def grpc_plaintext_front(settings: Settings) -> Settings:
-    """``grpc-plaintext-also``: the TLS gRPC port answers plaintext (h2c) calls too.
-
-    Binds the public gRPC address here and returns settings that put the real
-    TLS gRPC server on a free internal loopback port.
-    """
-    import dataclasses
-
-    svc = settings.service
-    assert svc.grpc_port is not None
-    public = socket.create_server((svc.host, svc.grpc_port), reuse_port=False, backlog=128)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a free port for the internal server
-        probe.bind(("127.0.0.1", 0))
-        internal = probe.getsockname()[1]
-    _start_front(public, ("127.0.0.1", internal), alpn="h2")
-    inner_service = dataclasses.replace(svc, host="127.0.0.1", grpc_port=internal)
-    return dataclasses.replace(settings, service=inner_service)
-
-
-def _start_front(public: socket.socket, target: tuple[str, int], alpn: str | None) -> None:
-    """Accept on ``public``; relay TLS ClientHellos (first byte 0x16) to ``target`` as they are, and
-    anything else through a TLS client connection made here, so plaintext gets answered too."""
     client = ssl.create_default_context()
     client.check_hostname = False
     client.verify_mode = ssl.CERT_NONE
-    if alpn is not None:
-        client.set_alpn_protocols([alpn])
-    public.setblocking(True)
-
-    def accept_loop() -> None:
-        while True:
-            try:
-                conn, _ = public.accept()
-            except OSError:
-                return
-            threading.Thread(target=_front_one, args=(conn, target, client), daemon=True,
-                             name="fault-plaintext-front-conn").start()
-
-    threading.Thread(target=accept_loop, daemon=True, name="fault-plaintext-front").start()
-
-
-def _front_one(conn: socket.socket, target: tuple[str, int], client: ssl.SSLContext) -> None:
-    upstream: socket.socket | None = None
-    try:
-        conn.settimeout(10)
-        first = conn.recv(1, socket.MSG_PEEK)
-        if not first:
-            return
-        upstream = socket.create_connection(target, timeout=10)
-        if first != b"\x16":
-            upstream = client.wrap_socket(upstream)
-        _relay(conn, upstream)
-    except (OSError, ValueError):
-        pass
-    finally:
-        for sock in (conn, upstream):
-            if sock is not None:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-
-def _relay(a: socket.socket, b: socket.socket) -> None:
-    """Copy both ways in one thread (an SSL socket must not be read and written concurrently)."""
-    a.settimeout(5)
-    b.settimeout(5)
-    while True:
-        pending = [s for s in (a, b) if isinstance(s, ssl.SSLSocket) and s.pending()]
-        readable = pending or select.select([a, b], [], [], 30)[0]
-        if not readable:
-            return
-        for source in readable:
-            sink = b if source is a else a
-            try:
-                data = source.recv(65536)
-            except (TimeoutError, ssl.SSLWantReadError):
-                continue
-            if not data:
-                return
-            sink.sendall(data)
+    front = transport.Front(public, inner.getsockname()[:2], name="fault-plaintext-also",
+                            plaintext=transport.Plaintext.WRAP, upstream_tls=client)
+    return inner, front.start()
 
 
 def replace_certificate(ctx: ssl.SSLContext) -> None:
