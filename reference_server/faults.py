@@ -128,6 +128,8 @@ CATALOG: tuple[Fault, ...] = (
        "AUTHZ", ["AUTHZ-GRPC-010"]),
     _f("cors-preflight-requires-key", "CORS preflights go through authentication and get 401 without a key",
        "AUTHZ", ["AUTHZ-REST-015"]),
+    _f("cors-preflight-runs-handler", "a CORS preflight also runs the handler of the method it asks about, "
+       "without a credential, and returns its body", "AUTHZ", ["AUTHZ-REST-016"]),
     _f("dot-segment-bypass", "the whitelist matches the raw path by prefix and routing then resolves dot segments, "
        "so /readyz/%2e%2e/collections serves /collections without a key", "AUTHZ",
        ["AUTHZ-REST-012", "AUTHZ-REST-013", "AUTHZ-REST-019"]),
@@ -205,6 +207,8 @@ CATALOG: tuple[Fault, ...] = (
        collateral=["ROT-GRPC-001", "ROT-REST-002", "ROT-REST-005"]),
     _f("rotation-reloads-grpc", "the public gRPC port re-reads tls.cert/tls.key on new handshakes", "ROT",
        ["ROT-GRPC-001"]),
+    _f("rotation-self-signed-fallback", "when the replacement files cannot be loaded REST serves a self-signed "
+       "certificate of its own until valid files appear", "ROT", ["ROT-REST-005", "ROT-REST-003"]),
     _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
        "and new handshakes fail", "ROT", ["ROT-REST-003"]),
     # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
@@ -219,6 +223,10 @@ CATALOG: tuple[Fault, ...] = (
        "without an API key", "CLUSTER", ["CLUSTER-P2P-010", "CLUSTER-P2P-011"]),
     _f("p2p-health-requires-key", "with enforce_internal_auth the p2p health methods demand a credential too",
        "CLUSTER", ["CLUSTER-P2P-012"]),
+    _f("p2p-tls-without-ca", "with cluster.p2p.enable_tls on and no tls.ca_cert a node starts anyway, its p2p port "
+       "checking no client certificate", "CLUSTER", ["CLUSTER-P2P-008", "CLUSTER-P2P-009"]),
+    _f("p2p-builtin-certificate", "the p2p port presents a self-signed certificate built into the server (the same "
+       "on every node) instead of tls.cert, and peers trust it", "CLUSTER", ["CLUSTER-P2P-013"]),
     _f("cluster-node-open", "in cluster mode a node serves its REST and gRPC APIs without API-key checks",
        "CLUSTER", ["CLUSTER-REST-001", "CLUSTER-GRPC-001"]),
     _f("p2p-skips-server-name-check", "a joining peer does not check the bootstrap peer's certificate against "
@@ -387,8 +395,22 @@ def plaintext_front(public: socket.socket) -> tuple[socket.socket, transport.Fro
 
 def replace_certificate(ctx: ssl.SSLContext) -> None:
     """``tls-wrong-certificate``: load a fresh self-signed certificate for localhost over the configured one."""
-    if not active("tls-wrong-certificate"):
-        return
+    if active("tls-wrong-certificate"):
+        _load_self_signed(ctx)
+
+
+_fallback: list[ssl.SSLContext] = []
+
+
+def self_signed_fallback(ctx: ssl.SSLContext) -> ssl.SSLContext:
+    """``rotation-self-signed-fallback``: a failed reload serves a self-signed certificate (made once)."""
+    if not _fallback:
+        _load_self_signed(ctx)
+        _fallback.append(ctx)
+    return _fallback[0]
+
+
+def _load_self_signed(ctx: ssl.SSLContext) -> None:
     import datetime
     import ipaddress
     import os
@@ -418,3 +440,31 @@ def replace_certificate(ctx: ssl.SSLContext) -> None:
             fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
         ctx.load_cert_chain(cert_path, key_path)
+
+
+def builtin_p2p_identity() -> tuple[bytes, bytes]:
+    """``p2p-builtin-certificate``: ``(key PEM, certificate PEM)`` of a certificate "built into the server".
+
+    Self-signed Ed25519 with fixed key, serial and dates, so every process makes the same
+    bytes and peers can trust it; it names every address the suite's peers use.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qsc-fault-builtin-p2p")])
+    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names += [x509.DNSName(f"node{i}") for i in range(1, 10)]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(0x5EC0DE).not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
+            .not_valid_after(datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(key, None))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)

@@ -282,6 +282,8 @@ class RotatingServerContext:
             log.error(_ROTATION_FAILED, reason)
             if faults.active("rotation-drops-old-cert"):  # fault seam: the failed reload aborts the handshake
                 raise ssl.SSLError("certificate reload failed") from None
+            if faults.active("rotation-self-signed-fallback"):  # fault seam: serve a made-up certificate
+                self._serving = faults.self_signed_fallback(_base_context(self._minimum, REST_ALPN))
             return
         self._serving = fresh
         self._serial = identity.serial
