@@ -168,7 +168,7 @@ CATALOG: tuple[Fault, ...] = (
     _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
        "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
     _f("tls-grpc-p521-group", "the gRPC TLS port negotiates key exchange over secp521r1 only, a group "
-       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
+       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002", "TLS-GRPC-007"]),
     _f("tls-grpc-legacy-versions", "the gRPC TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-GRPC-005", "TLS-GRPC-007", "TLS-GRPC-008"]),
     _f("tls-grpc-anon-cipher", "the gRPC TLS port accepts anonymous (unauthenticated) ECDH/DH suites", "TLS",
@@ -226,7 +226,10 @@ CATALOG: tuple[Fault, ...] = (
     _f("p2p-tls-without-ca", "with cluster.p2p.enable_tls on and no tls.ca_cert a node starts anyway, its p2p port "
        "checking no client certificate", "CLUSTER", ["CLUSTER-P2P-008", "CLUSTER-P2P-009"]),
     _f("p2p-builtin-certificate", "the p2p port presents a self-signed certificate built into the server (the same "
-       "on every node) instead of tls.cert, and peers trust it", "CLUSTER", ["CLUSTER-P2P-013"]),
+       "on every node) instead of tls.cert, and peers trust it", "CLUSTER", ["CLUSTER-P2P-013"],
+       # measured: their positive twin reaches the p2p port with a client that trusts only the cluster's CA
+       collateral=["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005",
+                   "CLUSTER-P2P-010", "CLUSTER-P2P-011", "CLUSTER-P2P-012"]),
     _f("cluster-node-open", "in cluster mode a node serves its REST and gRPC APIs without API-key checks",
        "CLUSTER", ["CLUSTER-REST-001", "CLUSTER-GRPC-001"]),
     _f("p2p-skips-server-name-check", "a joining peer does not check the bootstrap peer's certificate against "
@@ -445,26 +448,27 @@ def _load_self_signed(ctx: ssl.SSLContext) -> None:
 def builtin_p2p_identity() -> tuple[bytes, bytes]:
     """``p2p-builtin-certificate``: ``(key PEM, certificate PEM)`` of a certificate "built into the server".
 
-    Self-signed Ed25519 with fixed key, serial and dates, so every process makes the same
-    bytes and peers can trust it; it names every address the suite's peers use.
+    Self-signed P-256 with a fixed key, serial, dates and a deterministic (RFC 6979) signature, so
+    every process makes the same bytes and peers can trust it; it names every address the suite's peers use.
     """
     import datetime
     import ipaddress
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    key = ec.derive_private_key(0x5EC0DE_0F_B1_17_1A, ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qsc-fault-builtin-p2p")])
-    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    # Not "localhost": the suite's peers are reached by it only to test the joiner's name check.
+    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     names += [x509.DNSName(f"node{i}") for i in range(1, 10)]
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(0x5EC0DE).not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
             .not_valid_after(datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC))
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(key, None))
+            .sign(key, hashes.SHA256(), ecdsa_deterministic=True))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
