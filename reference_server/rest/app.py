@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from reference_server import faults, rbac
-from reference_server.auth import AuthKeys, Grant
+from reference_server.auth import Access, AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
 from reference_server.jwt_auth import CollectionScope, data_plane_lookup
 from reference_server.rest import cors
