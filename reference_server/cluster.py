@@ -81,7 +81,12 @@ FAULT_PLAINTEXT = "p2p-accepts-plaintext"
 FAULT_ANY_CLIENT_CERT = "p2p-accepts-any-client-cert"
 #: Fault: outgoing p2p connections do not check the peer's certificate against its URI host.
 FAULT_NO_SERVER_NAME_CHECK = "p2p-skips-server-name-check"
-FAULTS = (FAULT_PLAINTEXT, FAULT_ANY_CLIENT_CERT, FAULT_NO_SERVER_NAME_CHECK)
+#: Fault: p2p TLS without ``tls.ca_cert`` starts anyway, checking no client certificate and trusting the
+#: system roots for outgoing calls, instead of refusing to start (spec §8).
+FAULT_NO_CA = "p2p-tls-without-ca"
+#: Fault: the p2p port presents a certificate built into the server, which peers also trust.
+FAULT_BUILTIN_CERT = "p2p-builtin-certificate"
+FAULTS = (FAULT_PLAINTEXT, FAULT_ANY_CLIENT_CERT, FAULT_NO_SERVER_NAME_CHECK, FAULT_NO_CA, FAULT_BUILTIN_CERT)
 
 DEFAULT_HEARTBEAT_S = 0.25
 DEFAULT_JOIN_TIMEOUT_S = 10.0
@@ -149,7 +154,7 @@ class PeerUri:
 class P2pTls:
     """The node's p2p TLS material: its identity and the CA its peers must chain to."""
 
-    ca_pem: bytes
+    ca_pem: bytes | None  # None only with the fault p2p-tls-without-ca
     chain_pem: bytes
     key_pem: bytes = field(repr=False)
     cert_path: str = ""
@@ -191,7 +196,14 @@ def _own_number(raw: dict[str, Any], name: str, default: float) -> float:
 def load_p2p_tls(settings: Settings) -> P2pTls:
     """Read the p2p identity and CA the way Qdrant's channel service does: the CA is mandatory."""
     if settings.tls.ca_cert is None:
-        raise ClusterError(CA_REQUIRED)
+        if not faults.active(FAULT_NO_CA):  # fault seam
+            raise ClusterError(CA_REQUIRED)
+        try:
+            identity = tls.load_identity(settings)
+        except tls.TlsError as exc:
+            raise ClusterError(str(exc)) from None
+        return P2pTls(ca_pem=None, chain_pem=identity.chain_pem, key_pem=identity.key_pem,
+                      cert_path=settings.tls.cert, key_path=settings.tls.key)
     try:
         identity = tls.load_identity(settings)
         ca_data = tls.read_tls_file(settings.tls.ca_cert)
@@ -300,11 +312,12 @@ def server_credentials(config: ClusterConfig) -> grpc.ServerCredentials | None:
     """
     if config.tls is None or FAULT_PLAINTEXT in config.faults:
         return None
-    if FAULT_ANY_CLIENT_CERT in config.faults:
-        return grpc.ssl_server_credentials([(config.tls.key_pem, config.tls.chain_pem)],
-                                           root_certificates=None, require_client_auth=False)
-    return grpc.ssl_server_credentials([(config.tls.key_pem, config.tls.chain_pem)],
-                                       root_certificates=config.tls.ca_pem, require_client_auth=True)
+    identity = (config.tls.key_pem, config.tls.chain_pem)
+    if FAULT_BUILTIN_CERT in config.faults:
+        identity = faults.builtin_p2p_identity()
+    if FAULT_ANY_CLIENT_CERT in config.faults or config.tls.ca_pem is None:
+        return grpc.ssl_server_credentials([identity], root_certificates=None, require_client_auth=False)
+    return grpc.ssl_server_credentials([identity], root_certificates=config.tls.ca_pem, require_client_auth=True)
 
 
 def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
@@ -413,8 +426,11 @@ class PeerChannels:
         if uri.tls and FAULT_PLAINTEXT not in self.config.faults:
             if p2p_tls is None:
                 raise PeerError(f"peer URI {uri} needs TLS but cluster.p2p.enable_tls is off")
+            roots = p2p_tls.ca_pem
+            if FAULT_BUILTIN_CERT in self.config.faults:
+                roots = (roots or b"") + faults.builtin_p2p_identity()[1]
             creds = grpc.ssl_channel_credentials(
-                root_certificates=p2p_tls.ca_pem, private_key=p2p_tls.key_pem, certificate_chain=p2p_tls.chain_pem)
+                root_certificates=roots, private_key=p2p_tls.key_pem, certificate_chain=p2p_tls.chain_pem)
             options = list(_CHANNEL_OPTIONS)
             if FAULT_NO_SERVER_NAME_CHECK in self.config.faults:
                 try:

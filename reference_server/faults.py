@@ -30,17 +30,15 @@ test tolerates failures there and counts only ``requirements`` as a kill.
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import grpc
+from reference_server import transport
 
+if TYPE_CHECKING:
     from reference_server.settings import Settings
 
 FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG", "JWT")
@@ -130,6 +128,8 @@ CATALOG: tuple[Fault, ...] = (
        "AUTHZ", ["AUTHZ-GRPC-010"]),
     _f("cors-preflight-requires-key", "CORS preflights go through authentication and get 401 without a key",
        "AUTHZ", ["AUTHZ-REST-015"]),
+    _f("cors-preflight-runs-handler", "a CORS preflight also runs the handler of the method it asks about, "
+       "without a credential, and returns its body", "AUTHZ", ["AUTHZ-REST-016"]),
     _f("dot-segment-bypass", "the whitelist matches the raw path by prefix and routing then resolves dot segments, "
        "so /readyz/%2e%2e/collections serves /collections without a key", "AUTHZ",
        ["AUTHZ-REST-012", "AUTHZ-REST-013", "AUTHZ-REST-019"]),
@@ -167,6 +167,12 @@ CATALOG: tuple[Fault, ...] = (
        ["TLS-REST-003", "TLS-GRPC-002"], collateral=_BAD_CERT_TWINS, certificate="sha1_server"),
     _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
        "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"]),
+    _f("tls-grpc-p521-group", "the gRPC TLS port negotiates key exchange over secp521r1 only, a group "
+       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002", "TLS-GRPC-007"]),
+    _f("tls-grpc-legacy-versions", "the gRPC TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
+       "TLS", ["TLS-GRPC-005", "TLS-GRPC-007", "TLS-GRPC-008"]),
+    _f("tls-grpc-anon-cipher", "the gRPC TLS port accepts anonymous (unauthenticated) ECDH/DH suites", "TLS",
+       ["TLS-GRPC-006", "TLS-GRPC-007", "TLS-GRPC-008"]),
     _f("tls-legacy-versions", "the REST TLS port accepts TLS 1.0 and 1.1 (minimum TLSv1, SECLEVEL=0 ciphers)",
        "TLS", ["TLS-REST-006", "TLS-REST-008", "TLS-REST-009"]),
     _f("tls-weak-cipher", "the REST TLS port offers CBC (and, with an RSA certificate, static-RSA) TLS 1.2 suites",
@@ -201,6 +207,8 @@ CATALOG: tuple[Fault, ...] = (
        collateral=["ROT-GRPC-001", "ROT-REST-002", "ROT-REST-005"]),
     _f("rotation-reloads-grpc", "the public gRPC port re-reads tls.cert/tls.key on new handshakes", "ROT",
        ["ROT-GRPC-001"]),
+    _f("rotation-self-signed-fallback", "when the replacement files cannot be loaded REST serves a self-signed "
+       "certificate of its own until valid files appear", "ROT", ["ROT-REST-005", "ROT-REST-003"]),
     _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
        "and new handshakes fail", "ROT", ["ROT-REST-003"]),
     # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
@@ -215,6 +223,13 @@ CATALOG: tuple[Fault, ...] = (
        "without an API key", "CLUSTER", ["CLUSTER-P2P-010", "CLUSTER-P2P-011"]),
     _f("p2p-health-requires-key", "with enforce_internal_auth the p2p health methods demand a credential too",
        "CLUSTER", ["CLUSTER-P2P-012"]),
+    _f("p2p-tls-without-ca", "with cluster.p2p.enable_tls on and no tls.ca_cert a node starts anyway, its p2p port "
+       "checking no client certificate", "CLUSTER", ["CLUSTER-P2P-008", "CLUSTER-P2P-009"]),
+    _f("p2p-builtin-certificate", "the p2p port presents a self-signed certificate built into the server (the same "
+       "on every node) instead of tls.cert, and peers trust it", "CLUSTER", ["CLUSTER-P2P-013"],
+       # measured: their positive twin reaches the p2p port with a client that trusts only the cluster's CA
+       collateral=["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005",
+                   "CLUSTER-P2P-010", "CLUSTER-P2P-011", "CLUSTER-P2P-012"]),
     _f("cluster-node-open", "in cluster mode a node serves its REST and gRPC APIs without API-key checks",
        "CLUSTER", ["CLUSTER-REST-001", "CLUSTER-GRPC-001"]),
     _f("p2p-skips-server-name-check", "a joining peer does not check the bootstrap peer's certificate against "
@@ -323,138 +338,82 @@ def weaken_client_verification(ctx: ssl.SSLContext) -> None:
         ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
 
 
-def grpc_credentials_requiring_client_cert(chain_pem: bytes, key_pem: bytes, ca_pem: str) -> grpc.ServerCredentials:
+def weaken_grpc_context(ctx: ssl.SSLContext) -> None:
+    """Public gRPC context seam (``tls.new_grpc_context``): protocol, cipher and group faults."""
+    if weak_certificate_allowed():
+        ctx.set_ciphers(_current_ciphers(ctx) + ":@SECLEVEL=0")
+    if active("tls-grpc-p521-group"):
+        ctx.set_ecdh_curve("secp521r1")
+    if active("tls-grpc-legacy-versions"):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if active("tls-grpc-anon-cipher"):
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
+
+
+def grpc_require_client_cert(ctx: ssl.SSLContext, ca_pem: str) -> None:
     """``grpc-requests-client-cert``: the public gRPC port demands a client certificate from ``tls.ca_cert``."""
-    import grpc
-
-    return grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=ca_pem.encode("ascii"),
-                                       require_client_auth=True)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=ca_pem)
 
 
-def grpc_credentials_reloading(settings: Settings) -> grpc.ServerCredentials:
+def grpc_context_reloading(settings: Settings) -> ssl.SSLContext:
     """``rotation-reloads-grpc``: gRPC re-reads ``tls.cert``/``tls.key`` on new handshakes (Qdrant's never does)."""
-    import grpc
-
     from reference_server import tls
 
-    first = tls.load_identity(settings)
-    serving = {"chain": first.chain_pem}
+    first = tls.grpc_context(settings)
+    state = {"chain": tls.load_identity(settings).chain_pem, "context": first}
 
-    def fetch() -> grpc.ServerCertificateConfiguration | None:
+    def on_handshake(ssl_obj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
         try:
             fresh = tls.load_identity(settings)
+            if fresh.chain_pem != state["chain"]:
+                state["context"] = tls.grpc_context(settings)
+                state["chain"] = fresh.chain_pem
         except tls.TlsError:
-            return None
-        if fresh.chain_pem == serving["chain"]:
-            return None
-        serving["chain"] = fresh.chain_pem
-        return grpc.ssl_server_certificate_configuration([(fresh.key_pem, fresh.chain_pem)])
+            pass
+        if state["context"] is not first:
+            ssl_obj.context = state["context"]  # type: ignore[assignment]
 
-    initial = grpc.ssl_server_certificate_configuration([(first.key_pem, first.chain_pem)])
-    return grpc.dynamic_ssl_server_credentials(initial, fetch, require_client_authentication=False)
+    first.sni_callback = on_handshake
+    return first
 
 
-def plaintext_front(public: socket.socket) -> socket.socket:
+def plaintext_front(public: socket.socket) -> tuple[socket.socket, transport.Front]:
     """``tls-plaintext-also``: the TLS REST port answers plaintext HTTP too.
 
     The real TLS listener moves to an internal loopback socket (returned, for
-    uvicorn to serve) and :func:`_start_front` takes the public one.
+    uvicorn to serve); a front on the public socket passes TLS through as it
+    is and carries plaintext over a TLS connection of its own.
     """
-    inner = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    inner.bind(("127.0.0.1", 0))
-    inner.listen(128)
+    inner = transport.loopback_listener()
     inner.setblocking(False)
-    _start_front(public, inner.getsockname()[:2], alpn=None)
-    return inner
-
-
-def grpc_plaintext_front(settings: Settings) -> Settings:
-    """``grpc-plaintext-also``: the TLS gRPC port answers plaintext (h2c) calls too.
-
-    Binds the public gRPC address here and returns settings that put the real
-    TLS gRPC server on a free internal loopback port.
-    """
-    import dataclasses
-
-    svc = settings.service
-    assert svc.grpc_port is not None
-    public = socket.create_server((svc.host, svc.grpc_port), reuse_port=False, backlog=128)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a free port for the internal server
-        probe.bind(("127.0.0.1", 0))
-        internal = probe.getsockname()[1]
-    _start_front(public, ("127.0.0.1", internal), alpn="h2")
-    inner_service = dataclasses.replace(svc, host="127.0.0.1", grpc_port=internal)
-    return dataclasses.replace(settings, service=inner_service)
-
-
-def _start_front(public: socket.socket, target: tuple[str, int], alpn: str | None) -> None:
-    """Accept on ``public``; relay TLS ClientHellos (first byte 0x16) to ``target`` as they are, and
-    anything else through a TLS client connection made here, so plaintext gets answered too."""
     client = ssl.create_default_context()
     client.check_hostname = False
     client.verify_mode = ssl.CERT_NONE
-    if alpn is not None:
-        client.set_alpn_protocols([alpn])
-    public.setblocking(True)
-
-    def accept_loop() -> None:
-        while True:
-            try:
-                conn, _ = public.accept()
-            except OSError:
-                return
-            threading.Thread(target=_front_one, args=(conn, target, client), daemon=True,
-                             name="fault-plaintext-front-conn").start()
-
-    threading.Thread(target=accept_loop, daemon=True, name="fault-plaintext-front").start()
-
-
-def _front_one(conn: socket.socket, target: tuple[str, int], client: ssl.SSLContext) -> None:
-    upstream: socket.socket | None = None
-    try:
-        conn.settimeout(10)
-        first = conn.recv(1, socket.MSG_PEEK)
-        if not first:
-            return
-        upstream = socket.create_connection(target, timeout=10)
-        if first != b"\x16":
-            upstream = client.wrap_socket(upstream)
-        _relay(conn, upstream)
-    except (OSError, ValueError):
-        pass
-    finally:
-        for sock in (conn, upstream):
-            if sock is not None:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-
-def _relay(a: socket.socket, b: socket.socket) -> None:
-    """Copy both ways in one thread (an SSL socket must not be read and written concurrently)."""
-    a.settimeout(5)
-    b.settimeout(5)
-    while True:
-        pending = [s for s in (a, b) if isinstance(s, ssl.SSLSocket) and s.pending()]
-        readable = pending or select.select([a, b], [], [], 30)[0]
-        if not readable:
-            return
-        for source in readable:
-            sink = b if source is a else a
-            try:
-                data = source.recv(65536)
-            except (TimeoutError, ssl.SSLWantReadError):
-                continue
-            if not data:
-                return
-            sink.sendall(data)
+    front = transport.Front(public, inner.getsockname()[:2], name="fault-plaintext-also",
+                            plaintext=transport.Plaintext.WRAP, upstream_tls=client)
+    return inner, front.start()
 
 
 def replace_certificate(ctx: ssl.SSLContext) -> None:
     """``tls-wrong-certificate``: load a fresh self-signed certificate for localhost over the configured one."""
-    if not active("tls-wrong-certificate"):
-        return
+    if active("tls-wrong-certificate"):
+        _load_self_signed(ctx)
+
+
+_fallback: list[ssl.SSLContext] = []
+
+
+def self_signed_fallback(ctx: ssl.SSLContext) -> ssl.SSLContext:
+    """``rotation-self-signed-fallback``: a failed reload serves a self-signed certificate (made once)."""
+    if not _fallback:
+        _load_self_signed(ctx)
+        _fallback.append(ctx)
+    return _fallback[0]
+
+
+def _load_self_signed(ctx: ssl.SSLContext) -> None:
     import datetime
     import ipaddress
     import os
@@ -484,3 +443,32 @@ def replace_certificate(ctx: ssl.SSLContext) -> None:
             fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
         ctx.load_cert_chain(cert_path, key_path)
+
+
+def builtin_p2p_identity() -> tuple[bytes, bytes]:
+    """``p2p-builtin-certificate``: ``(key PEM, certificate PEM)`` of a certificate "built into the server".
+
+    Self-signed P-256 with a fixed key, serial, dates and a deterministic (RFC 6979) signature, so
+    every process makes the same bytes and peers can trust it; it names every address the suite's peers use.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.derive_private_key(0x5EC0DE_0F_B1_17_1A, ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qsc-fault-builtin-p2p")])
+    # Not "localhost": the suite's peers are reached by it only to test the joiner's name check.
+    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names += [x509.DNSName(f"node{i}") for i in range(1, 10)]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(0x5EC0DE).not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
+            .not_valid_after(datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(key, hashes.SHA256(), ecdsa_deterministic=True))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from reference_server import cluster, tls
+from reference_server import cluster, tls, transport
 from reference_server import faults as fault_catalog
 from reference_server.auth import AuthKeys
 from reference_server.settings import ConfigError, Settings, load_settings
@@ -56,7 +57,7 @@ class Prepared:
     settings: Settings
     keys: AuthKeys | None
     rest_tls: tls.RotatingServerContext | None
-    grpc_credentials: grpc.ServerCredentials | None
+    grpc_tls: ssl.SSLContext | None  # terminated by a transport.Front, not by grpcio (spec §6 groups)
     p2p: cluster.ClusterConfig | None = None
 
 
@@ -84,27 +85,26 @@ def prepare(
     except cluster.ClusterError as exc:
         raise StartupError(str(exc)) from None
     rest_tls = None
-    grpc_credentials = None
+    grpc_tls = None
     if settings.service.enable_tls:
         try:
             identity = tls.load_identity(settings)
             rest_tls = tls.rest_context(settings, identity)
             if settings.service.grpc_port is not None:
-                grpc_credentials = tls.grpc_credentials(identity)
+                grpc_tls = tls.grpc_context(settings)
                 if fault_catalog.active("rotation-reloads-grpc"):  # fault seam
-                    grpc_credentials = fault_catalog.grpc_credentials_reloading(settings)
+                    grpc_tls = fault_catalog.grpc_context_reloading(settings)
                 mtls = settings.service.verify_https_client_certificate
                 if mtls and fault_catalog.active("grpc-requests-client-cert"):  # fault seam
-                    grpc_credentials = fault_catalog.grpc_credentials_requiring_client_cert(
-                        identity.chain_pem, identity.key_pem, tls.load_client_ca(settings))
+                    fault_catalog.grpc_require_client_cert(grpc_tls, tls.load_client_ca(settings))
         except tls.TlsError as exc:
             if not fault_catalog.active("tls-missing-cert-plaintext"):  # fault seam: falls back to plaintext
                 raise StartupError(str(exc)) from None
-            rest_tls = grpc_credentials = None
+            rest_tls = grpc_tls = None
     keys = AuthKeys.from_settings(settings)
     if settings.cluster.enabled and fault_catalog.active("cluster-node-open"):  # fault seam
         keys = None
-    return Prepared(settings, keys, rest_tls, grpc_credentials, p2p)
+    return Prepared(settings, keys, rest_tls, grpc_tls, p2p)
 
 
 def log_startup_notes(prepared: Prepared) -> None:
@@ -127,7 +127,7 @@ def log_startup_notes(prepared: Prepared) -> None:
     log.info("Emulating Qdrant v%s", settings.version)
     if prepared.rest_tls is not None:
         log.info("TLS enabled for REST API (TTL: %s)", tls.ttl_text(settings))
-    if prepared.grpc_credentials is not None:
+    if prepared.grpc_tls is not None:
         log.info("TLS enabled for gRPC API (TTL not supported)")
     if settings.faults:
         log.warning("Faults switched on: %s", ", ".join(settings.faults))
@@ -156,23 +156,63 @@ def bind_rest_socket(settings: Settings) -> socket.socket:
     return sock
 
 
-def start_grpc(prepared: Prepared, data: DataPlane) -> grpc.Server | None:
-    """The public gRPC server, or ``None`` when off or when it fails (Qdrant keeps REST up)."""
+@dataclass
+class GrpcService:
+    """The public gRPC server and, with TLS, the front that terminates it on the public port."""
+
+    server: grpc.Server
+    front: transport.Front | None = None
+
+    def stop(self) -> None:
+        self.server.stop(grace=1.0).wait(5.0)
+        if self.front is not None:
+            self.front.close()
+
+
+def start_grpc(prepared: Prepared, data: DataPlane) -> GrpcService | None:
+    """The public gRPC server, or ``None`` when off or when it fails (Qdrant keeps REST up).
+
+    With TLS, grpcio serves plaintext on a loopback port and a :class:`transport.Front`
+    terminates TLS on the public port: grpcio's BoringSSL cannot be limited to
+    Qdrant's key-exchange groups, Python's ``ssl`` can (spec §6).
+    """
     settings = prepared.settings
-    if settings.service.grpc_port is None:
+    svc = settings.service
+    if svc.grpc_port is None:
         return None
     try:
-        from reference_server.grpc_api.server import start_grpc_server
+        from reference_server.grpc_api.server import GrpcBindError, start_grpc_server, start_grpc_server_bound
 
-        if prepared.grpc_credentials is not None and fault_catalog.active("grpc-plaintext-also"):  # fault seam
-            settings = fault_catalog.grpc_plaintext_front(settings)
-        server = start_grpc_server(settings, prepared.keys, data, prepared.grpc_credentials)
+        if prepared.grpc_tls is None:
+            service = GrpcService(start_grpc_server(settings, prepared.keys, data, None))
+        else:
+            try:
+                public = transport.bind_listener(svc.host, svc.grpc_port)
+            except OSError as exc:
+                raise GrpcBindError(f"Error while starting gRPC server: {exc.strerror}") from None
+            try:
+                inner = dataclasses.replace(settings, service=dataclasses.replace(svc, host="127.0.0.1", grpc_port=0))
+                server, port = start_grpc_server_bound(inner, prepared.keys, data, None)
+            except BaseException:
+                public.close()
+                raise
+            plaintext = (transport.Plaintext.RELAY if fault_catalog.active("grpc-plaintext-also")  # fault seam
+                         else transport.Plaintext.REFUSE)
+            front = transport.Front(public, ("127.0.0.1", port), name="grpc", tls=prepared.grpc_tls,
+                                    require_alpn="h2", plaintext=plaintext)
+            try:
+                front.start()
+            except BaseException:
+                server.stop(None)
+                public.close()
+                raise
+            service = GrpcService(server, front)
     except Exception as exc:
         # Qdrant logs this and keeps serving REST without gRPC (spec §1.5).
         log.error("Error while starting gRPC server: %s", exc)
         return None
-    log.info("Qdrant gRPC listening on %s", settings.service.grpc_port)
-    return server
+    log.info("Qdrant gRPC listening on %s", svc.grpc_port)
+    return service
 
 
 class _Stopper:
@@ -239,7 +279,8 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
     settings = prepared.settings
     stopper = _Stopper()
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGTERM, signal.SIGINT)}
-    grpc_server: grpc.Server | None = None
+    grpc_service: GrpcService | None = None
+    rest_front: transport.Front | None = None
     node: cluster.ClusterNode | None = None
     try:
         # Not loading yet: loading starts once REST serves (or on the first call).
@@ -250,17 +291,19 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
             except cluster.ClusterError as exc:
                 print(f"Error: {exc}", file=sys.stderr, flush=True)
                 return 0 if stopper.requested else 1
-        grpc_server = start_grpc(prepared, data)
+        grpc_service = start_grpc(prepared, data)
         server = _uvicorn_server(prepared, RestApp(settings, prepared.keys, data), data)
         stopper.attach(server)
         if prepared.rest_tls is not None and fault_catalog.active("tls-plaintext-also"):  # fault seam
-            rest_socket = fault_catalog.plaintext_front(rest_socket)
+            rest_socket, rest_front = fault_catalog.plaintext_front(rest_socket)
         asyncio.run(server.serve(sockets=[rest_socket]))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if grpc_server is not None:
-            grpc_server.stop(grace=1.0).wait(5.0)
+        if grpc_service is not None:
+            grpc_service.stop()
+        if rest_front is not None:
+            rest_front.close()
         if node is not None:
             cluster.stop(node)
         rest_socket.close()

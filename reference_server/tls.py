@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -31,9 +30,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from reference_server import faults
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
-
-if TYPE_CHECKING:
-    import grpc
 
 log = logging.getLogger("reference_server.tls")
 
@@ -44,6 +40,8 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 #: uvicorn's h11 speaks HTTP/1.1 only, so that is all we may advertise.
 REST_ALPN = ("http/1.1",)
+#: tonic offers h2 only (spec §6).
+GRPC_ALPN = ("h2",)
 
 _PEM_ITEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 _KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"}
@@ -174,6 +172,27 @@ def minimum_version(emulation: Emulation) -> ssl.TLSVersion:
     return MINIMUM_VERSION if emulation.at_least("1.3.0") else ssl.TLSVersion.TLSv1_3
 
 
+def _base_context(minimum: ssl.TLSVersion, alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """TLS 1.2+ (or ``minimum``), rustls's AEAD suites, no compression or renegotiation, ``alpn``.
+
+    The key-exchange groups come from ``reference_server/openssl.cnf`` (X25519, P-256, P-384).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = minimum
+    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def _load_chain(ctx: ssl.SSLContext, cert_path: str, key_path: str) -> None:
+    try:
+        ctx.load_cert_chain(cert_path, key_path, password=_no_password)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise TlsError(f"TLS signing error: {reason}") from None
+
+
 def new_server_context(
     cert_path: str,
     key_path: str,
@@ -181,22 +200,27 @@ def new_server_context(
     minimum: ssl.TLSVersion = MINIMUM_VERSION,
 ) -> ssl.SSLContext:
     """A REST server context: TLS 1.2+, AEAD suites, no compression or renegotiation."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = minimum
-    ctx.set_ciphers(TLS12_CIPHERS)
-    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    ctx.set_alpn_protocols(list(REST_ALPN))
+    ctx = _base_context(minimum, REST_ALPN)
     faults.weaken_server_context(ctx)  # fault seam: tls-legacy-versions, tls-weak-cipher, tls-anon-cipher
-    try:
-        ctx.load_cert_chain(cert_path, key_path, password=_no_password)
-    except (ssl.SSLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        raise TlsError(f"TLS signing error: {reason}") from None
+    _load_chain(ctx, cert_path, key_path)
     faults.replace_certificate(ctx)  # fault seam: tls-wrong-certificate
     if client_ca_pem is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=client_ca_pem)
         faults.weaken_client_verification(ctx)  # fault seam: mtls-*
+    return ctx
+
+
+def new_grpc_context(cert_path: str, key_path: str) -> ssl.SSLContext:
+    """The public gRPC port's context (terminated by :mod:`reference_server.transport`).
+
+    As tonic's: TLS 1.2 and 1.3 with rustls's suites (spec §6; gRPC was on rustls
+    from v1.1.1), ALPN ``h2`` only, never a client certificate whatever
+    ``verify_https_client_certificate`` says, one certificate whatever the SNI.
+    """
+    ctx = _base_context(MINIMUM_VERSION, GRPC_ALPN)
+    faults.weaken_grpc_context(ctx)  # fault seam: tls-grpc-*
+    _load_chain(ctx, cert_path, key_path)
     return ctx
 
 
@@ -258,6 +282,8 @@ class RotatingServerContext:
             log.error(_ROTATION_FAILED, reason)
             if faults.active("rotation-drops-old-cert"):  # fault seam: the failed reload aborts the handshake
                 raise ssl.SSLError("certificate reload failed") from None
+            if faults.active("rotation-self-signed-fallback"):  # fault seam: serve a made-up certificate
+                self._serving = faults.self_signed_fallback(_base_context(self._minimum, REST_ALPN))
             return
         self._serving = fresh
         self._serial = identity.serial
@@ -279,15 +305,9 @@ def rest_context(settings: Settings, identity: ServerIdentity) -> RotatingServer
     return RotatingServerContext(settings, identity, ca_pem)
 
 
-def grpc_credentials(identity: ServerIdentity) -> grpc.ServerCredentials:
-    """Fixed gRPC server credentials: never a client CA, never client auth (spec §6, §7)."""
-    import grpc  # imported here so plain-HTTP start-up does not pay for it twice
-
-    return grpc.ssl_server_credentials(
-        [(identity.key_pem, identity.chain_pem)],
-        root_certificates=None,
-        require_client_auth=False,
-    )
+def grpc_context(settings: Settings) -> ssl.SSLContext:
+    """Fixed gRPC TLS: read once, never a client CA, never client auth (spec §6, §7)."""
+    return new_grpc_context(settings.tls.cert, settings.tls.key)
 
 
 def ttl_text(settings: Settings) -> str:

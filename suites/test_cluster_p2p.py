@@ -1,11 +1,12 @@
 """Cluster mode and peer-to-peer TLS (spec §1.5, §3, §8; requirements CLUSTER-*).
 
 One cluster of three peers serves the module: started once per run with
-``cluster.p2p.enable_tls`` on, API keys and TLS on REST/gRPC, each peer with a
-certificate of its own from the run CA (see :mod:`fixtures.cluster`), and
-always stopped. Tests that need other peers (a foreign-CA node, a node that
-joins through the wrong name, a node without ``tls.ca_cert``, a cluster with
-``enforce_internal_auth``) start them next to it and stop them again.
+``cluster.p2p.enable_tls`` on, API keys and TLS on REST/gRPC,
+``service.enforce_internal_auth`` on (the sound configuration since v1.18.0;
+older releases ignore the key), each peer with a certificate of its own from
+the run CA (see :mod:`fixtures.cluster`), and always stopped. Tests that need
+other peers (a foreign-CA node, a node that joins through the wrong name, a
+node without ``tls.ca_cert``) start them next to it and stop them again.
 
 Every refusal runs next to its positive twin: the p2p port answers a client
 certificate from the cluster's CA where it refuses a plaintext, certificate-less
@@ -26,11 +27,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography import x509
 
+from fixtures import tls_probe
 from fixtures.clients.grpc import GrpcClient
 from fixtures.cluster import (
     Cluster,
@@ -42,6 +46,7 @@ from fixtures.cluster import (
 from fixtures.launchers.base import Instance, LaunchError, poll_until
 from fixtures.outcome import Outcome, no_evidence, note
 from fixtures.outcomes import disabled
+from fixtures.pki import ssl_client_context
 from fixtures.plugin import PROFILES_KEY, gate_version, requirement_of
 from fixtures.secrets import REDACTOR
 
@@ -53,6 +58,8 @@ P2P_HEALTH = "/qdrant.Qdrant/HealthCheck"
 #: A protected public gRPC method with an empty request.
 GRPC_PROTECTED = "/qdrant.Collections/List"
 CA_REQUIRED = "CA certificate is required for TLS configuration"
+#: Config every peer the suite starts gets: API keys on the p2p port too (Qdrant v1.18.0+, spec §3, §8).
+SOUND_CLUSTER: dict[str, Any] = {"service": {"enforce_internal_auth": True}}
 #: How long a node that must not join is watched, unless it exits first.
 JOIN_WINDOW = 20.0
 
@@ -96,6 +103,7 @@ def p2p_cluster(target_options, run_keys, request) -> Iterator[Cluster | Externa
     pki = request.getfixturevalue("pki")
     try:
         cluster = start_cluster(launcher, pki, run_keys, nodes=3, p2p_tls=_p2p_tls_wanted(),
+                                profile_extra=SOUND_CLUSTER,
                                 reference_version=target_options.reference_version,
                                 reference_faults=target_options.reference_faults)
     except LaunchError as exc:
@@ -137,18 +145,10 @@ def _launched(cluster: Cluster | ExternalCluster) -> Cluster:
     return cluster
 
 
-@pytest.fixture(scope="module")
-def enforcing_cluster(p2p_cluster, target_options, run_keys, request) -> Iterator[Cluster]:
-    """Two peers with p2p TLS and ``service.enforce_internal_auth`` on (started on first use)."""
-    launched = _launched(p2p_cluster)
-    cluster = start_cluster(launched.launcher, launched.pki, run_keys, nodes=2, p2p_tls=launched.p2p_tls,
-                            profile_extra={"service": {"enforce_internal_auth": True}},
-                            reference_version=target_options.reference_version,
-                            reference_faults=target_options.reference_faults)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+@pytest.fixture
+def enforcing_cluster(p2p_cluster) -> Cluster:
+    """Peers the suite started with ``service.enforce_internal_auth`` on: the cluster under test."""
+    return _launched(p2p_cluster)
 
 
 @pytest.fixture(scope="module")
@@ -380,6 +380,56 @@ def test_p2p_port_requires_an_api_key(cluster):
         "the p2p port answers internal calls without any credential: anyone holding a certificate from the "
         "cluster's CA can drive the internal API (set service.enforce_internal_auth, Qdrant v1.18.0+): "
         + "; ".join(open_nodes))
+
+
+# -- the p2p port's own certificate ------------------------------------------------
+
+
+def _p2p_certificates(cluster: Cluster | ExternalCluster, node: Instance) -> tuple[str, tls_probe.Handshake]:
+    """The host peers name ``node`` by, and a handshake that verifies the p2p chain against the cluster's CA only.
+
+    Like the public ports' checks (TLS-REST-004): host name and dates are left to the
+    caller, so the failure says which property is wrong.
+    """
+    if node.p2p_target is None:
+        raise LaunchError(f"{node.name} has no p2p address")
+    if cluster.ca_path is None:
+        disabled("no CA certificate for the p2p port (give --ca-cert)")
+    if isinstance(cluster, Cluster):
+        name = urlsplit(cluster.uris[node.name]).hostname or ""
+        client: tuple[Path, Path] | None = (cluster.pki.client.cert_path, cluster.pki.client.key_path)
+    else:
+        name = cluster.p2p_server_name or ""
+        client = (cluster.client_cert, cluster.client_key) if cluster.client_cert and cluster.client_key else None
+    if client is None:
+        disabled("no client certificate the p2p port should accept (give --client-cert/--client-key)")
+    ctx = tls_probe.inspection_context(ssl_client_context(cluster.ca_path))
+    ctx.load_cert_chain(str(client[0]), str(client[1]))
+    host, port = tls_probe.endpoint(node.p2p_target, 6335)
+    return name, tls_probe.handshake(host, port, ctx, alpn=["h2"], server_hostname=name or None)
+
+
+@req("CLUSTER-P2P-013")
+def test_p2p_certificate_chains_names_the_node_and_is_valid(cluster):
+    if isinstance(cluster, Cluster) and not cluster.p2p_tls:
+        pytest.fail("the cluster runs without p2p TLS: its p2p port presents no certificate at all", pytrace=False)
+    problems = []
+    for node in cluster.nodes:
+        name, hs = _p2p_certificates(cluster, node)
+        if not hs.completed:
+            problems.append(f"{node.name}: no path from its p2p certificate to the cluster's CA "
+                            f"(names and dates not checked here): {hs.summary()}")
+            continue
+        chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der]
+        if not chain:
+            problems.append(f"{node.name}: the handshake completed but no certificate could be read")
+            continue
+        if not tls_probe.host_matches(chain[0], name):
+            problems.append(f"{node.name}: its p2p certificate does not name {name!r}, the host in its peer URI "
+                            f"(peers check it, spec §8): {tls_probe.describe_cert(chain[0])}")
+        problems += [f"{node.name}: {tls_probe.describe_cert(c)} is {p}" for c in chain
+                     if (p := tls_probe.validity_problem(c)) is not None]
+    assert not problems, "a p2p certificate peers must refuse: " + "; ".join(problems)
 
 
 # -- joining -------------------------------------------------------------------

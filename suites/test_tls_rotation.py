@@ -378,10 +378,20 @@ def test_rest_never_falls_back_while_new_files_are_broken(qdrant, rotator, recor
         + "; ".join(o.summary() for o in served_plain))
     # Every handshake here used a context that trusts only the run CA and checks the host: a completed one
     # presented a certificate that verifies. Anything else must have failed, not fallen back.
-    odd = [h for h in obs.garbage.seen + obs.mismatch.seen
-           if not h.completed and h.error is not None and h.error.startswith("connect")]
+    while_broken = obs.garbage.seen + obs.mismatch.seen
+    odd = [h for h in while_broken if not h.completed and h.error is not None and h.error.startswith("connect")]
     assert not odd, "the REST port stopped listening while the files were broken: " + odd[0].summary()
     assert obs.garbage.seen and obs.mismatch.seen, "no handshake was made while the files were broken"
+    # Qdrant keeps its previous certificate (spec §7) or, with a mismatched pair, presents the new one, which
+    # chains to the CA, and fails on its signature (inferred); neither fails certificate verification. A
+    # certificate that does not verify is one the server made up or picked elsewhere: a client that trusts
+    # the deployment's CA is then told to trust something else.
+    unverified = [h for h in while_broken
+                  if not h.completed and h.error is not None and h.error.startswith("certificate verify failed")]
+    assert not unverified, (
+        f"while its certificate files were broken the REST port presented a certificate that does not verify "
+        f"against the deployment's CA for {len(unverified)} of {len(while_broken)} handshakes: "
+        f"{unverified[0].summary()}")
     if obs.restore_seconds is None:
         # The positive twin: without it nothing shows the server ever read the broken files.
         inconclusive(f"the target never reloaded its certificate files (valid files written afterwards were not "

@@ -57,10 +57,10 @@ def _assert_caught(rc: int, outcomes: dict[str, str], output: str, expected: set
     assert not errors, f"harness errors: {sorted(errors)}:\n{output[-3000:]}"
 
 
-def test_secure_cluster_passes_with_one_warning(tmp_path):
+def test_secure_cluster_passes_without_warnings(tmp_path):
+    # enforce_internal_auth is part of the sound cluster configuration, so CLUSTER-P2P-010 passes too.
     rc, outcomes, output = run_suite(tmp_path)
     assert rc == 0, output[-3000:]
-    assert outcomes.pop("CLUSTER-P2P-010") == "warning", output[-3000:]
     assert set(outcomes.values()) == {"pass"}, outcomes
 
 
@@ -68,6 +68,7 @@ def test_cluster_without_p2p_tls_fails(tmp_path):
     rc, outcomes, output = run_suite(tmp_path, env={"QSC_CLUSTER_P2P_TLS": "off"})
     _assert_caught(rc, outcomes, output, {"CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003",
                                           "CLUSTER-P2P-004", "CLUSTER-P2P-005", "CLUSTER-P2P-007"})
+    assert outcomes["CLUSTER-P2P-013"] == "fail", outcomes  # no p2p certificate at all
     # REST and gRPC keep their own protection: those requirements must not be dragged down.
     assert outcomes["CLUSTER-REST-001"] == "pass" and outcomes["CLUSTER-GRPC-001"] == "pass", outcomes
 

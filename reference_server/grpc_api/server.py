@@ -276,6 +276,19 @@ def start_grpc_server(
     ``policy`` replaces the authentication/access decisions (fault injection).
     The caller stops the server (``server.stop(grace)``).
     """
+    return start_grpc_server_bound(settings, keys, data, credentials, policy=policy, max_workers=max_workers)[0]
+
+
+def start_grpc_server_bound(
+    settings: Settings,
+    keys: AuthKeys | None,
+    data: DataPlane,
+    credentials: grpc.ServerCredentials | None,
+    *,
+    policy: GrpcPolicy | None = None,
+    max_workers: int = DEFAULT_WORKERS,
+) -> tuple[grpc.Server, int]:
+    """:func:`start_grpc_server`, and the port it bound (``grpc_port: 0`` picks a free one)."""
     port = settings.service.grpc_port
     if port is None:
         raise GrpcBindError("gRPC is disabled: service.grpc_port is not set")
@@ -301,7 +314,7 @@ def start_grpc_server(
         raise GrpcBindError(f"Error while starting gRPC server: cannot bind {address}: {reason}")
     server.start()
     _shutdown_executor_on_stop(server, executor)
-    return server
+    return server, bound
 
 
 def _shutdown_executor_on_stop(server: grpc.Server, executor: ThreadPoolExecutor) -> None:
