@@ -37,6 +37,9 @@ def test_client_oserror_mid_request_is_an_error_and_fails_no_requirement(tmp_pat
     assert records["test_grpc_refuses_wrong_key"]["outcome"] == "pass", output[-3000:]
     assert not [name for name, r in records.items() if r["outcome"] == "fail"]
     assert "ERROR at call of" in output and "FAILED" not in output, output[-3000:]
+    # Errors are no finding: the verdict cannot say NOT SECURE, and the run could not tell (exit 3).
+    assert "NOT SECURE" not in output and "NOT COMPATIBLE" not in output, output[-3000:]
+    assert proc.returncode == 3, output[-3000:]
 
 
 def test_a_suite_assertion_about_the_server_is_a_failure(tmp_path: Path) -> None:
