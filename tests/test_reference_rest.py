@@ -53,9 +53,14 @@ def srv() -> Iterator[ServerProcess]:
         yield server
 
 
+#: A new connection per request. Like Qdrant (spec §9b), the server closes a connection whose request
+#: it answered before the body arrived; a pooled connection could be picked up just before its FIN.
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+
+
 @pytest.fixture(scope="module")
 def http(srv: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=srv.base_url, timeout=T) as client:
+    with httpx.Client(base_url=srv.base_url, timeout=T, limits=NO_KEEPALIVE) as client:
         yield client
 
 
@@ -567,7 +572,8 @@ def test_points_round_trip(http: httpx.Client) -> None:
 
 def test_request_size_limits() -> None:
     config = keyed(max_request_size_mb=1)
-    with running_server(config, grpc=False) as server, httpx.Client(base_url=server.base_url, timeout=T) as http:
+    with running_server(config, grpc=False) as server, \
+            httpx.Client(base_url=server.base_url, timeout=T, limits=NO_KEEPALIVE) as http:
         big = b'{"points": [], "pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'
         over = http.put("/collections/c/points", content=big, headers={"content-type": "application/json", **m()})
         assert over.status_code == 400
