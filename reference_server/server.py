@@ -31,6 +31,7 @@ import uvicorn
 from reference_server import cluster, tls, transport
 from reference_server import faults as fault_catalog
 from reference_server.auth import AuthKeys
+from reference_server.rest.protocol import ActixH11Protocol
 from reference_server.settings import ConfigError, Settings, load_settings
 from reference_server.versioning import Emulation
 
@@ -244,7 +245,7 @@ def _uvicorn_server(prepared: Prepared, app: RestApp, data: DataPlane) -> uvicor
 
     config = uvicorn.Config(
         app,
-        http="h11",
+        http=ActixH11Protocol,
         loop="asyncio",
         lifespan="off",
         log_config=None,

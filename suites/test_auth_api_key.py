@@ -12,7 +12,7 @@ import secrets
 import pytest
 
 from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, note
-from fixtures.outcomes import inconclusive
+from fixtures.outcomes import harness_error, inconclusive
 from fixtures.secrets import stand_in
 
 req = pytest.mark.requirement
@@ -65,7 +65,7 @@ def keyed(qdrant):
     """The server configured with API keys (profile ``api-key``), with its manage key present."""
     server = qdrant("api-key")
     if not server.credentials.api_key:
-        pytest.fail("the api-key profile has no manage key: give --api-key-file for an external target")
+        harness_error("the api-key profile has no manage key: give --api-key-file for an external target")
     return server
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from fixtures.catalog.access import MSG_MISSING
 from fixtures.outcome import INCONCLUSIVE, Outcome
-from fixtures.outcomes import inconclusive
+from fixtures.outcomes import harness_error, inconclusive
 from fixtures.secrets import REDACTOR
 
 req = pytest.mark.requirement
@@ -35,7 +35,7 @@ WEB_UI_PROFILES = ["api-key", "dashboard"]
 def keyed_server(qdrant: Callable[[str], Any], name: str) -> Any:
     server = qdrant(name)
     if not server.credentials.api_key:
-        pytest.fail(f"the {name} profile has no manage key: give --api-key-file for an external target")
+        harness_error(f"the {name} profile has no manage key: give --api-key-file for an external target")
     return server
 
 
@@ -357,7 +357,7 @@ def test_secondary_keys_only_accepted_over_tls(qdrant: Callable[[str], Any], tar
     keys = {name: key for name, key in (("read-only", creds.read_only_api_key), ("alternate", creds.alt_api_key))
             if key}
     if not keys:
-        pytest.fail("no read-only or alternate key configured: nothing to judge")
+        harness_error("no read-only or alternate key configured: nothing to judge")
     problems = []
     if not server.tls:
         for name, key in keys.items():

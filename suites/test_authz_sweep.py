@@ -40,7 +40,7 @@ from fixtures.catalog.access import (
     sweep_coverage,
 )
 from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, no_evidence, record
-from fixtures.outcomes import disabled, inconclusive, unsupported
+from fixtures.outcomes import disabled, harness_error, inconclusive, unsupported
 from fixtures.secrets import REDACTOR
 
 __all__ = ["CASES", "case_ids", "sweep_coverage"]
@@ -547,7 +547,7 @@ def test_authz(case: Case, qdrant: Callable[[str], Any], sweep_state: SweepState
         # A conformance run must not reset quotas or recover the cluster of a production deployment.
         disabled(f"{case.target} changes server-wide state; pass --allow-disruptive to include it")
     if sweep_state is None:
-        pytest.fail("the api-key profile has no manage key: give --api-key-file for an external target")
+        harness_error("the api-key profile has no manage key: give --api-key-file for an external target")
     version = server.version_tuple
     row = case.row
     if not row.exists_at(version):

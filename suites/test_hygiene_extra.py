@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.outcomes import disabled
+from fixtures.outcomes import disabled, harness_error
 from fixtures.secrets import REDACTOR
 
 req = pytest.mark.requirement
@@ -33,7 +33,7 @@ def test_presented_keys_never_reach_the_server_log(qdrant: Callable[[str], Any],
     server = qdrant("api-key")
     manage = server.credentials.api_key
     if not manage:
-        pytest.fail("the api-key profile has no manage key")
+        harness_error("the api-key profile has no manage key")
     wrong = "qsc-log-probe-" + secrets.token_urlsafe(18)
     REDACTOR.register("log-probe", wrong)
     rest, grpc = server.rest(), server.grpc()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from fixtures.outcome import Outcome
-from fixtures.outcomes import disabled
+from fixtures.outcomes import disabled, harness_error
 from fixtures.profiles import WEB_UI_INDEX
 from fixtures.secrets import REDACTOR
 
@@ -31,7 +31,7 @@ UI_PATHS = [b"/dashboard", b"/dashboard/", b"/dashboard/index.html"]
 def keyed_server(qdrant: Callable[[str], Any], name: str) -> Any:
     server = qdrant(name)
     if not server.credentials.api_key:
-        pytest.fail(f"the {name} profile has no manage key: give --api-key-file for an external target")
+        harness_error(f"the {name} profile has no manage key: give --api-key-file for an external target")
     return server
 
 

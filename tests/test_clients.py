@@ -441,6 +441,189 @@ def test_closed_port_and_silent_server_are_refused(clients: MakeClient) -> None:
         silent.close()
 
 
+# -- REST: servers that close connections --------------------------------------------------
+
+REFUSAL = b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\n\r\nnope"
+ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+class ScriptedServer:
+    """A raw HTTP/1.1 server: ``handle(connection, index)`` runs once per accepted connection."""
+
+    def __init__(self, handle: Callable[[socket.socket, int], None], tls: ssl.SSLContext | None = None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self._handle = handle
+        self._tls = tls
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # listener closed
+            index = self.connections
+            self.connections += 1
+            threading.Thread(target=self._one, args=(conn, index), daemon=True).start()
+
+    def _one(self, conn: socket.socket, index: int) -> None:
+        try:
+            if self._tls is not None:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            self._handle(conn, index)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def url(self) -> str:
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+def read_head(conn: socket.socket) -> bytes:
+    """Read up to the end of a request head (never the body); b"" when the client closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(1)  # byte by byte, so no body byte is consumed
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    started: list[ScriptedServer] = []
+
+    def make(handle: Callable[[socket.socket, int], None], tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        started.append(ScriptedServer(handle, tls))
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def refuse_early_and_close(conn: socket.socket, index: int) -> None:
+    """Qdrant's shape (spec §9b): the head is enough to refuse; answer, no Connection: close, close.
+
+    The close sends FIN first and then discards what still arrives, as actix does by reading
+    eagerly: closing with unread bytes would send a reset, and over TLS a reset that hits the
+    client's body write breaks its TLS session before it reads the answer.
+    """
+    if read_head(conn):
+        conn.sendall(REFUSAL)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(5)
+        while conn.recv(65536):
+            pass
+
+
+def refuse_early_and_reset(conn: socket.socket, index: int) -> None:
+    """The same answer, then a close with the body unread: the kernel resets the connection."""
+    if read_head(conn):
+        conn.sendall(REFUSAL)
+
+
+@pytest.mark.parametrize(("tls", "handle"), [(False, refuse_early_and_close), (False, refuse_early_and_reset),
+                                             (True, refuse_early_and_close)],
+                         ids=["plaintext-fin", "plaintext-reset", "tls-fin"])
+def test_early_refusal_then_close_is_an_answer_with_connection_facts(
+        tls: bool, handle: Callable[[socket.socket, int], None], pki: RunPKI,
+        scripted: Callable[..., ScriptedServer], clients: MakeClient, evidence: list[Outcome]) -> None:
+    server = scripted(handle, tls_server_context(pki) if tls else None)
+    client = clients(server.url(), ssl_context=ssl_client_context(pki.ca_path) if tls else None)
+    outcomes = [client.request("POST", "/collections/c/points", json={"points": ["x" * 2000]})
+                for _ in range(30)]
+    assert [o.status for o in outcomes] == [401] * 30, [o.summary() for o in outcomes]
+    assert all(o.body == b"nope" for o in outcomes)
+    assert evidence == outcomes
+    # Facts come from the connection that carried each answer, read while it was open.
+    assert client.last_connection is not None and client.last_connection.local_address.startswith("127.0.0.1:")
+    if tls:
+        assert all(o.tls_version == "TLSv1.3" and o.peer_cert_der == pki.server.cert_der for o in outcomes)
+    # Every request got its own connection: the server closes each one after answering.
+    assert server.connections == 30
+
+
+def test_reused_connection_closed_before_an_answer_is_retried_once(
+        scripted: Callable[..., ScriptedServer], clients: MakeClient, evidence: list[Outcome]) -> None:
+    def answer_once(conn: socket.socket, index: int) -> None:
+        # The first request on a connection is answered and the connection kept; the second
+        # one's head is read and the connection dropped without a byte, as a server does
+        # when its keep-alive timer fires just as the request arrives.
+        if read_head(conn):
+            conn.sendall(ANSWER)
+        read_head(conn)
+
+    server = scripted(answer_once)
+    client = clients(server.url())
+    first = client.get("/a")
+    assert first.status == 200 and first.retried is None
+    kept = client.last_connection
+    second = client.get("/b")
+    assert second.status == 200 and second.body == b"ok", second.summary()
+    assert second.retried is not None and second.retried.startswith("RemoteProtocolError")
+    assert "retried on a new connection" in second.request and "Server disconnected" in second.request
+    assert client.last_connection is not None and client.last_connection != kept
+    assert server.connections == 2
+    assert evidence == [first, second]
+
+
+def test_new_connection_failing_before_an_answer_is_not_retried(
+        scripted: Callable[..., ScriptedServer], clients: MakeClient) -> None:
+    server = scripted(lambda conn, index: (read_head(conn), None)[1])
+    client = clients(server.url())
+    for expected_connections in (1, 2):
+        outcome = client.get("/a")
+        assert outcome.refused is not None and "Server disconnected" in outcome.refused
+        assert outcome.retried is None and "retried" not in outcome.request
+        assert server.connections == expected_connections
+
+
+def test_reused_connection_that_answered_garbage_is_not_retried(
+        scripted: Callable[..., ScriptedServer], clients: MakeClient) -> None:
+    def garbage_second(conn: socket.socket, index: int) -> None:
+        if read_head(conn):
+            conn.sendall(ANSWER)
+        if read_head(conn):
+            conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    server = scripted(garbage_second)
+    client = clients(server.url())
+    assert client.get("/a").status == 200
+    outcome = client.get("/b")
+    assert outcome.refused is not None and outcome.retried is None, outcome.summary()
+    assert server.connections == 1
+
+
+def test_reused_connection_that_times_out_is_not_retried(
+        scripted: Callable[..., ScriptedServer], clients: MakeClient) -> None:
+    released = threading.Event()
+
+    def silent_second(conn: socket.socket, index: int) -> None:
+        if read_head(conn):
+            conn.sendall(ANSWER)
+        read_head(conn)
+        released.wait(10)
+
+    server = scripted(silent_second)
+    client = clients(server.url(), timeout=0.3)
+    try:
+        assert client.get("/a").status == 200
+        outcome = client.get("/b")
+        assert outcome.timed_out and outcome.retried is None, outcome.summary()
+        assert server.connections == 1
+    finally:
+        released.set()
+
+
 def test_client_side_tls_misconfiguration_raises(pki: RunPKI, servers: MakeServer, clients: MakeClient,
                                                  evidence: list[Outcome]) -> None:
     """A context that can offer nothing must not read as "the server refused"."""

@@ -53,9 +53,14 @@ def srv() -> Iterator[ServerProcess]:
         yield server
 
 
+#: A new connection per request. Like Qdrant (spec §9b), the server closes a connection whose request
+#: it answered before the body arrived; a pooled connection could be picked up just before its FIN.
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+
+
 @pytest.fixture(scope="module")
 def http(srv: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=srv.base_url, timeout=T) as client:
+    with httpx.Client(base_url=srv.base_url, timeout=T, limits=NO_KEEPALIVE) as client:
         yield client
 
 
@@ -365,6 +370,84 @@ def test_body_is_checked_before_access(http: httpx.Client) -> None:
     assert http.put(f"/collections/{name}/points", json=POINTS, headers=m(READ_ONLY)).status_code == 403
 
 
+# -- connections after an early refusal (spec §9b) -------------------------------------------------
+
+SEARCH_BODY = b'{"vector": [1.0, 0.0, 0.0, 0.0], "limit": 1}'
+CLOSE_DEADLINE_S = 2.0
+
+
+def _post_head(key: str | None, length: int = len(SEARCH_BODY)) -> bytes:
+    credential = f"api-key: {key}\r\n" if key is not None else ""
+    return (f"POST /collections/c/points/search HTTP/1.1\r\nHost: 127.0.0.1\r\n{credential}"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def _read_response(conn: socket.socket) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """Status line, headers (lower-case names) and body of one response; asserts it is complete."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed before a complete response head: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status, *lines = head.split(b"\r\n")
+    headers = {name.strip().lower(): value.strip() for name, value in (line.split(b":", 1) for line in lines)}
+    length = int(headers[b"content-length"])
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed inside the response body: {body!r}"
+        body += chunk
+    assert len(body) == length, f"bytes after the response: {body[length:]!r}"
+    return status, headers, body
+
+
+@pytest.fixture(params=["plaintext", "tls"])
+def connect(request: pytest.FixtureRequest, test_ca: trustme.CA) -> Iterator[Any]:
+    """``connect()`` → a raw socket (TLS-wrapped for the TLS server) to a keyed reference server."""
+    opened: list[socket.socket] = []
+    server = request.getfixturevalue("srv" if request.param == "plaintext" else "tls_srv")
+
+    def make() -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", server.http_port), timeout=10)
+        conn = raw if request.param == "plaintext" else \
+            client_context(test_ca).wrap_socket(raw, server_hostname="127.0.0.1")
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        conn.close()
+
+
+def test_refusal_before_the_body_arrived_closes_without_connection_close(connect: Any) -> None:
+    """As actix: the complete 401, then EOF, and no ``Connection: close`` announcing it."""
+    conn = connect()
+    conn.sendall(_post_head(None))  # the body is withheld until the answer is in
+    status, headers, body = _read_response(conn)
+    assert status == b"HTTP/1.1 401 Unauthorized" and body.decode() == MSG_MISSING
+    assert b"connection" not in headers, headers
+    # The close follows the answer at once; well inside the 5 s keep-alive timeout after which
+    # uvicorn's own protocol would close the idle connection too.
+    conn.settimeout(CLOSE_DEADLINE_S)
+    assert conn.recv(1) == b"", "the server kept the connection open"
+    # Positive twin: with the manage key the same two-part request is answered (no collection `c`: 404).
+    twin = connect()
+    twin.sendall(_post_head(MANAGE))
+    twin.sendall(SEARCH_BODY)
+    assert _read_response(twin)[0].split()[1] == b"404"
+
+
+def test_refusal_after_the_whole_request_arrived_keeps_the_connection(connect: Any) -> None:
+    conn = connect()
+    conn.sendall(_post_head(None) + SEARCH_BODY)  # head and body in one write
+    status, headers, body = _read_response(conn)
+    assert status == b"HTTP/1.1 401 Unauthorized" and body.decode() == MSG_MISSING
+    assert b"connection" not in headers, headers
+    conn.sendall(f"GET /collections HTTP/1.1\r\nHost: 127.0.0.1\r\napi-key: {MANAGE}\r\n\r\n".encode())
+    status, _, body = _read_response(conn)
+    assert status == b"HTTP/1.1 200 OK" and b'"collections"' in body
+
+
 # -- CORS (spec §2.6, §10) ------------------------------------------------------------------
 
 
@@ -489,7 +572,8 @@ def test_points_round_trip(http: httpx.Client) -> None:
 
 def test_request_size_limits() -> None:
     config = keyed(max_request_size_mb=1)
-    with running_server(config, grpc=False) as server, httpx.Client(base_url=server.base_url, timeout=T) as http:
+    with running_server(config, grpc=False) as server, \
+            httpx.Client(base_url=server.base_url, timeout=T, limits=NO_KEEPALIVE) as http:
         big = b'{"points": [], "pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'
         over = http.put("/collections/c/points", content=big, headers={"content-type": "application/json", **m()})
         assert over.status_code == 400
