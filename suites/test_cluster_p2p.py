@@ -45,7 +45,7 @@ from fixtures.cluster import (
 )
 from fixtures.launchers.base import Instance, LaunchError, poll_until
 from fixtures.outcome import Outcome, no_evidence, note
-from fixtures.outcomes import disabled
+from fixtures.outcomes import disabled, inconclusive
 from fixtures.pki import ssl_client_context
 from fixtures.plugin import PROFILES_KEY, gate_version, requirement_of
 from fixtures.secrets import REDACTOR
@@ -233,9 +233,11 @@ def assert_port_answers(cluster: Cluster | ExternalCluster, node: Instance) -> N
         if outcome.answered:
             break
         outcome = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_HEALTH)
-    assert outcome.answered, (
-        f"{node.name}: the p2p port does not answer even a client certificate issued by the cluster's CA, "
-        f"so its refusals prove nothing: {outcome.summary()}")
+    if not outcome.answered:
+        # No answer at all is not a verdict about the port: the refusal checks that rest on
+        # this twin cannot be judged (three-valued allowance), so the test is an error.
+        inconclusive(f"{node.name}: the p2p port does not answer even a client certificate issued by the "
+                     f"cluster's CA, so its refusals prove nothing: {outcome.summary()}")
 
 
 def watch_join(cluster: Cluster, joiner: Instance, uri: str, window: float = JOIN_WINDOW) -> dict[str, Any]:
