@@ -27,7 +27,7 @@ from reference_server.auth import ANONYMOUS, Access, AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
 from reference_server.jwt_auth import CollectionScope, data_plane_lookup
 from reference_server.rest import cors
-from reference_server.rest.gate import Gate, first_header, visible_ascii
+from reference_server.rest.gate import Gate, NeedsLookup, first_header, visible_ascii
 from reference_server.rest.handlers import Call, Context, data_error, handler_for, pre_access, validate_body
 from reference_server.rest.paths import decode_for_routing, normalize
 from reference_server.rest.responses import Response, empty, error, plain
@@ -115,7 +115,6 @@ class RestApp:
         self.router = Router(ROUTES, self.emulation)
         self.web_ui = WebUi.from_settings(settings, self.emulation)
         self.gate = Gate(keys, self.emulation, self.router, data_plane_lookup(data), web_ui=self.web_ui is not None)
-        self.jwt = keys is not None and keys.jwt_rbac
         self.context = Context(settings=settings, data=data)
         self.cors_enabled = settings.service.enable_cors
         self.json_limit = settings.service.max_request_size_mb * 1024 * 1024
@@ -172,11 +171,12 @@ class RestApp:
         return await self.with_auth(request)
 
     async def with_auth(self, request: Request) -> Response:
-        if self.jwt:  # a value_exists claim reads the data plane: off the event loop
+        try:
+            admitted = self.gate.admission(request.method, request.path, request.route_path, request.headers,
+                                           defer_lookup=True)
+        except NeedsLookup:  # a value_exists claim reads the data plane: off the event loop
             admitted = await asyncio.to_thread(self.gate.admission, request.method, request.path,
                                                request.route_path, request.headers)
-        else:
-            admitted = self.gate.admission(request.method, request.path, request.route_path, request.headers)
         if admitted.refusal is not None:
             if admitted.failure is not None and self.audit is not None and self.audit.logs_denied_logins:
                 kind = "Unauthorized" if admitted.failure.status == 401 else "Forbidden"

@@ -31,6 +31,14 @@ from reference_server.versioning import Emulation
 Headers = Sequence[tuple[bytes, bytes]]
 
 
+class NeedsLookup(Exception):
+    """A ``value_exists`` claim needs the data plane: decide this request off the event loop."""
+
+
+def _deferred(collection: str, matches: Sequence[tuple[str, Any]]) -> bool:
+    raise NeedsLookup
+
+
 @dataclass(frozen=True)
 class Admission:
     """What the auth middleware decided: access and audit identity, or a refusal (and its failure)."""
@@ -110,8 +118,13 @@ class Gate:
         admitted = self.admission(method, path, route_path, headers)
         return admitted.refusal if admitted.refusal is not None else admitted.grant
 
-    def admission(self, method: str, path: str, route_path: str, headers: Headers) -> Admission:
-        """:meth:`admit`, with who the caller is for the audit log (``None``: no access check follows)."""
+    def admission(self, method: str, path: str, route_path: str, headers: Headers, *,
+                  defer_lookup: bool = False) -> Admission:
+        """:meth:`admit`, with who the caller is for the audit log (``None``: no access check follows).
+
+        ``defer_lookup``: raise :class:`NeedsLookup` instead of reading the data plane for a
+        ``value_exists`` claim, so the caller can run only those requests off the event loop.
+        """
         if self.keys is None:
             return Admission(Access.MANAGE, ANONYMOUS)
         if self.whitelisted(path, route_path):
@@ -120,7 +133,8 @@ class Gate:
             return Admission(Access.MANAGE, ANONYMOUS)
         api_key, authorization = self.credentials(headers)
         try:
-            access, principal = self.keys.identify(api_key, authorization, lookup=self.lookup)
+            access, principal = self.keys.identify(api_key, authorization,
+                                                   lookup=_deferred if defer_lookup else self.lookup)
         except AuthFailure as failure:
             refusal = self._fault_refusal(failure, api_key, authorization) or bare(failure.status, failure.message)
             return Admission(Access.MANAGE, None, refusal, failure)
