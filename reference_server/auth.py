@@ -13,6 +13,7 @@ import hmac
 from dataclasses import dataclass
 
 from reference_server import faults
+from reference_server.audit import Principal
 from reference_server.jwt_auth import (
     MSG_STATEFUL,
     CollectionScope,
@@ -34,6 +35,9 @@ MSG_GLOBAL_MANAGE = "Forbidden: Global manage access is required"
 MSG_WRITE_DENIED_1_8 = "Write access denied"
 
 BEARER_PREFIX = "Bearer "
+BY_KEY = Principal("ApiKey")
+#: No credential checked: authentication off, or a whitelisted route.
+ANONYMOUS = Principal("None")
 
 
 class Access(enum.Enum):
@@ -144,11 +148,16 @@ class AuthKeys:
         (``None`` when absent or not visible ASCII). ``lookup`` serves JWT
         ``value_exists`` claims; without it such tokens are refused.
         """
+        return self.identify(api_key, authorization, lookup=lookup)[0]
+
+    def identify(self, api_key: str | None, authorization: str | None, *,
+                 lookup: ValueLookup | None = None) -> tuple[Grant, Principal]:
+        """:meth:`authenticate`, plus what the audit log records about the caller (spec §10)."""
         credential = self.presented_credential(api_key, authorization)
         if credential is None:
             raise self.missing()
         if credential == "" and faults.active("empty-api-key-accepted"):  # fault seam
-            return Access.MANAGE
+            return Access.MANAGE, BY_KEY
         # Compare against every configured key so the time taken does not tell
         # which one matched.
         manage_ok = self.manage is not None and _ct_equal(credential, self.manage)
@@ -159,9 +168,9 @@ class AuthKeys:
         if faults.active("alt-key-ignored"):  # fault seam
             alt_ok = False
         if manage_ok or alt_ok:
-            return Access.MANAGE
+            return Access.MANAGE, BY_KEY
         if ro_ok:
-            return Access.READ
+            return Access.READ, BY_KEY
         if self.jwt_rbac:
             return self._from_jwt(credential, lookup)
         raise self.invalid()
@@ -175,7 +184,7 @@ class AuthKeys:
             found.append(self.read_only)
         return found
 
-    def _from_jwt(self, token: str, lookup: ValueLookup | None) -> Grant:
+    def _from_jwt(self, token: str, lookup: ValueLookup | None) -> tuple[Grant, Principal]:
         first: Exception | None = None
         for secret in self.jwt_secrets():
             try:
@@ -189,12 +198,13 @@ class AuthKeys:
                     raise AuthFailure(403, "PERMISSION_DENIED", MSG_STATEFUL)
                 if verdict is not None:
                     raise AuthFailure(401, "UNAUTHENTICATED", MSG_STATEFUL)
+            who = Principal("Jwt", claims.subject)
             if claims.access == "m":
-                return Access.MANAGE
+                return Access.MANAGE, who
             if claims.access == "r":
-                return Access.READ
+                return Access.READ, who
             assert isinstance(claims.access, CollectionScope)
-            return claims.access
+            return claims.access, who
         if isinstance(first, JwtForbidden):
             raise AuthFailure(403, "PERMISSION_DENIED", first.message)
         if isinstance(first, JwtInvalidClaims):

@@ -254,6 +254,8 @@ CATALOG: tuple[Fault, ...] = (
        "deleting the point does not revoke it", "JWT", ["JWT-REST-030", "JWT-GRPC-030"]),
     _f("jwt-grpc-rbac-skipped", "gRPC qdrant.Points/Upsert skips the JWT collection check", "JWT",
        ["JWT-GRPC-020", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
+    _f("audit-log-token", "the audit log writes the presented bearer token (or API key) into the error of "
+       "every refused entry", "JWT", ["JWT-ANY-040"]),
 )
 
 #: Self-test probes: not security mistakes, so not in :data:`CATALOG` and not in the kill score.

@@ -65,6 +65,18 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """``audit.*`` (spec §1.1, §10; read from v1.17.0)."""
+
+    enabled: bool = False
+    dir: str = "./storage/audit"
+    rotation: str = "daily"
+    max_log_files: int = 7
+    trust_forwarded_headers: bool = False
+    log_api: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings
     cluster: ClusterSettings
@@ -77,6 +89,7 @@ class Settings:
     uri: str | None = None
     bootstrap: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    audit: AuditSettings = field(default_factory=AuditSettings)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -273,5 +286,23 @@ def _typed(
         uri=uri,
         bootstrap=bootstrap,
         warnings=tuple(warnings),
+        audit=_audit(tree.get("audit") or {}),
         raw=tree,
+    )
+
+
+def _audit(section: Any) -> AuditSettings:
+    if not isinstance(section, dict):
+        raise ConfigError("audit must be a mapping")
+    rotation = str(section.get("rotation", "daily")).lower()
+    if rotation not in ("daily", "hourly"):
+        raise ConfigError(f"audit.rotation must be daily or hourly, got {rotation!r}")
+    return AuditSettings(
+        enabled=_as_bool(section.get("enabled", False), "audit.enabled"),
+        dir=_as_path(section.get("dir"), "audit.dir") or "./storage/audit",
+        rotation=rotation,
+        max_log_files=max(1, _as_int(section.get("max_log_files", 7), "audit.max_log_files") or 1),
+        trust_forwarded_headers=_as_bool(section.get("trust_forwarded_headers", False),
+                                         "audit.trust_forwarded_headers"),
+        log_api=_as_bool(section.get("log_api", True), "audit.log_api"),
     )

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server import faults, rbac
-from reference_server.auth import MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
+from reference_server.audit import Principal
+from reference_server.auth import ANONYMOUS, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
 from reference_server.grpc_api import access as table
 from reference_server.grpc_api import wire
 from reference_server.jwt_auth import CollectionScope, ValueLookup
@@ -58,14 +59,21 @@ class GrpcPolicy:
     def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
                      lookup: ValueLookup | None = None) -> Grant:
         """The caller's access, or :class:`AuthFailure`. Runs before routing, for every path."""
-        if self.keys is None or self.is_whitelisted(path):
-            return Access.MANAGE
+        return self.identify(path, metadata, lookup=lookup)[0]
+
+    def identify(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
+                 lookup: ValueLookup | None = None) -> tuple[Grant, Principal | None]:
+        """:meth:`authenticate`, plus the caller's audit identity (``None``: whitelisted, not audited)."""
+        if self.keys is None:
+            return Access.MANAGE, ANONYMOUS
+        if self.is_whitelisted(path):
+            return Access.MANAGE, None
         if faults.active("grpc-no-auth") or (  # fault seams
                 faults.active("grpc-unknown-method-unimplemented") and not self.is_served(path)) or (
                 faults.active("grpc-method-unauthenticated") and path == "/qdrant.Points/Count"):
-            return Access.MANAGE
+            return Access.MANAGE, ANONYMOUS
         items = list(metadata)
-        return self.keys.authenticate(
+        return self.keys.identify(
             first_value(items, API_KEY_METADATA), first_value(items, AUTHORIZATION_METADATA), lookup=lookup
         )
 

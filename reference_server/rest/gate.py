@@ -7,10 +7,20 @@ replace exactly one of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from reference_server import faults, rbac
-from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
+from reference_server.audit import Principal
+from reference_server.auth import (
+    ANONYMOUS,
+    MSG_GLOBAL_MANAGE,
+    MSG_WRITE_DENIED_1_8,
+    Access,
+    AuthFailure,
+    AuthKeys,
+    Grant,
+)
 from reference_server.jwt_auth import CollectionScope, ValueLookup
 from reference_server.rest.responses import Response, bare, error, plain
 from reference_server.rest.router import Router
@@ -19,6 +29,24 @@ from reference_server.rest.web_ui import WEB_UI_PATH, claims
 from reference_server.versioning import Emulation
 
 Headers = Sequence[tuple[bytes, bytes]]
+
+
+class NeedsLookup(Exception):
+    """A ``value_exists`` claim needs the data plane: decide this request off the event loop."""
+
+
+def _deferred(collection: str, matches: Sequence[tuple[str, Any]]) -> bool:
+    raise NeedsLookup
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the auth middleware decided: access and audit identity, or a refusal (and its failure)."""
+
+    grant: Grant
+    principal: Principal | None
+    refusal: Response | None = None
+    failure: AuthFailure | None = None
 
 
 def first_header(headers: Headers, name: bytes) -> bytes | None:
@@ -87,18 +115,34 @@ class Gate:
 
     def admit(self, method: str, path: str, route_path: str, headers: Headers) -> Grant | Response:
         """The caller's access, or the middleware's refusal."""
-        if self.keys is None or self.whitelisted(path, route_path):
-            return Access.MANAGE
+        admitted = self.admission(method, path, route_path, headers)
+        return admitted.refusal if admitted.refusal is not None else admitted.grant
+
+    def admission(self, method: str, path: str, route_path: str, headers: Headers, *,
+                  defer_lookup: bool = False) -> Admission:
+        """:meth:`admit`, with who the caller is for the audit log (``None``: no access check follows).
+
+        ``defer_lookup``: raise :class:`NeedsLookup` instead of reading the data plane for a
+        ``value_exists`` claim, so the caller can run only those requests off the event loop.
+        """
+        if self.keys is None:
+            return Admission(Access.MANAGE, ANONYMOUS)
+        if self.whitelisted(path, route_path):
+            return Admission(Access.MANAGE, None)
         if self._fault_skips_auth(method, route_path):
-            return Access.MANAGE
+            return Admission(Access.MANAGE, ANONYMOUS)
         api_key, authorization = self.credentials(headers)
         try:
-            access = self.keys.authenticate(api_key, authorization, lookup=self.lookup)
+            access, principal = self.keys.identify(api_key, authorization,
+                                                   lookup=_deferred if defer_lookup else self.lookup)
         except AuthFailure as failure:
-            return self._fault_refusal(failure, api_key, authorization) or bare(failure.status, failure.message)
+            refusal = self._fault_refusal(failure, api_key, authorization) or bare(failure.status, failure.message)
+            return Admission(Access.MANAGE, None, refusal, failure)
         if access is Access.READ and not self.emulation.at_least("1.9.0"):
-            return self._legacy_read_only(method, route_path)
-        return access
+            legacy = self._legacy_read_only(method, route_path)
+            if isinstance(legacy, Response):
+                return Admission(Access.MANAGE, None, legacy)
+        return Admission(access, principal)
 
     def _fault_skips_auth(self, method: str, route_path: str) -> bool:
         """Fault seams: requests that wrongly skip authentication (never in a clean run)."""
@@ -132,15 +176,19 @@ class Gate:
     def refuse(self, access: Grant, route: Route, started: float, params: dict[str, str] | None = None,
                body: Any = None) -> Response | None:
         """``None`` when ``access`` may call ``route``; else Qdrant's 403 in the route's format."""
+        message = self.check(access, route, params, body)
+        if message is None:
+            return None
+        return plain(403, message) if route.refusal == "text" else error(403, message, started)
+
+    def check(self, access: Grant, route: Route, params: dict[str, str] | None = None,
+              body: Any = None) -> str | None:
+        """``None`` when ``access`` may call ``route``; else Qdrant's refusal message."""
         if isinstance(access, CollectionScope):
             refs = rbac.json_references(body) if body is not None else set()
-            message = rbac.check(access, rbac.kind_of_rest(route.label), (params or {}).get("collection_name"),
-                                 refs)
-            if message is None:
-                return None
-            return plain(403, message) if route.refusal == "text" else error(403, message, started)
+            return rbac.check(access, rbac.kind_of_rest(route.label), (params or {}).get("collection_name"), refs)
         if faults.active("ro-refused-for-reads") and access is Access.READ and route.access == "read":  # fault seam
-            return error(403, MSG_GLOBAL_MANAGE, started)
+            return MSG_GLOBAL_MANAGE
         if faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
                 route.path == "/collections/{collection_name}"):
             return None
@@ -151,6 +199,4 @@ class Gate:
         message = self.keys.write_denied().message if self.keys is not None else "Forbidden"
         if faults.active("ro-legacy-refusal-message"):  # fault seam
             message = MSG_WRITE_DENIED_1_8
-        if route.refusal == "text":
-            return plain(403, message)
-        return error(403, message, started)
+        return message

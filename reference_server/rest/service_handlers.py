@@ -3,7 +3,7 @@
 A single-node reference server has little behind these routes, so each answers
 in Qdrant's envelope with what a single node would report: an idle profiler,
 no peers, quotas as configured through the API. Where the spec does not pin a
-result's exact shape (debugger, profiler, stack trace, audit logs, memory), the
+result's exact shape (debugger, profiler, stack trace, memory), the
 shape here is inferred from qdrant-client's models or kept minimal; the access
 rules (spec §4) are the route table's, applied before any of this runs.
 Run-time changes (log level, quotas, cluster metadata) live in ``Context.state``.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from reference_server.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_time
 from reference_server.data_admin import SINGLE_NODE_PEER_ID
 from reference_server.data_errors import DataPlaneError
 from reference_server.rest.handlers import Call, Context, blocking, data_error, inline
@@ -61,10 +62,25 @@ def stacktrace(ctx: Context, call: Call) -> Response:
     return ok([{"name": t.name} for t in threading.enumerate()], call.started)
 
 
-@inline("audit_logs")
+@blocking("audit_logs")
 def audit_logs(ctx: Context, call: Call) -> Response:
-    # The reference server writes no audit log (spec §10 describes Qdrant's), so there is nothing to read.
-    return ok([], call.started)
+    """``POST /audit/logs``: this node's entries, newest first (spec §10; body per Qdrant's ``AuditLogRequest``)."""
+    log = AuditLog.from_settings(ctx.settings)
+    if log is None:
+        return error(400, "Bad request: Audit logging is not enabled", call.started)
+    body = call.body if isinstance(call.body, dict) else {}
+    limit = body.get("limit")
+    filters = body.get("filters") or {}
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT):
+        return error(400, f"Validation error in JSON body: limit: must be between 1 and {MAX_LIMIT}", call.started)
+    if not isinstance(filters, dict) or not all(isinstance(v, str) for v in filters.values()):
+        return error(400, "Json deserialize error: filters must map field names to strings", call.started)
+    try:
+        time_from, time_to = parse_time(body.get("time_from")), parse_time(body.get("time_to"))
+    except ValueError as exc:
+        return error(400, f"Json deserialize error: {exc}", call.started)
+    entries = log.read(time_from=time_from, time_to=time_to, filters=filters, limit=limit or DEFAULT_LIMIT)
+    return ok({"entries": entries}, call.started)
 
 
 def _quotas(ctx: Context) -> dict[str, Any]:
