@@ -104,10 +104,19 @@ def test_snapshot_upload_refused_before_the_body(qdrant: Callable[[str], Any], t
         f"GHSA-3v92-w72v-j994: the 403 came only after the whole body was read ({seen.summary()}); Qdrant "
         "v1.18.1+ authorises upload endpoints before reading the body (spec §4), so a read-only key cannot "
         "make the server write an upload of any size to disk")
-    if server.workdir is not None:
-        landed = _files_holding(server.workdir, marker)
-        assert not landed, (
-            f"GHSA-3v92-w72v-j994: bytes of the refused upload were written to disk: {', '.join(landed[:5])}")
+    landed = [hit for root in _disk_roots(server) for hit in _files_holding(root, marker)]
+    assert not landed, (
+        f"GHSA-3v92-w72v-j994: bytes of the refused upload were written to disk: {', '.join(landed[:5])}")
+
+
+def _disk_roots(server: Any) -> list[Path]:
+    """Where a launched server writes: its work dir, and a container's storage and snapshot volumes."""
+    roots = [server.workdir] if server.workdir is not None else []
+    if server.launcher.kind == "docker":
+        attrs = server.launcher.client.api.inspect_container(server.instance.description["container_id"])
+        roots += [Path(m["Source"]) for m in attrs.get("Mounts") or []
+                  if m.get("Type") == "volume" and m.get("Source") and Path(m["Source"]).is_dir()]
+    return roots
 
 
 @req("ADV-REST-002")
