@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,11 +60,13 @@ def _error_text(outcome: Any) -> str:
         return outcome.text
 
 
-def _files_holding(root: Path, marker: bytes) -> list[str]:
+def _files_holding(root: Path, marker: bytes, since: float) -> list[str]:
+    """Files under ``root`` written since ``since`` (epoch seconds) that hold ``marker``."""
     found = []
     for path in root.rglob("*"):
         try:
-            if path.is_file() and not path.is_symlink() and marker in path.read_bytes():
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_mtime >= since and marker in path.read_bytes():
                 found.append(str(path.relative_to(root)))
         except OSError:
             continue
@@ -93,6 +97,7 @@ def test_snapshot_upload_refused_before_the_body(qdrant: Callable[[str], Any], t
     first = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"snapshot\"; filename=\"x.snapshot\"\r\n"
              "Content-Type: application/octet-stream\r\n\r\n").encode() + marker
     first += bytes(FIRST_CHUNK - len(first))
+    sent_at = time.time() - 1.0  # file times have coarse resolution on some filesystems
     seen = early_upload(server.rest_url, path, {**ro, "content-type": f"multipart/form-data; boundary={boundary}"},
                         declared=DECLARED, first_chunk=first, wait_s=EARLY_WINDOW_S,
                         ssl_context=server.ssl_context())
@@ -104,7 +109,7 @@ def test_snapshot_upload_refused_before_the_body(qdrant: Callable[[str], Any], t
         f"GHSA-3v92-w72v-j994: the 403 came only after the whole body was read ({seen.summary()}); Qdrant "
         "v1.18.1+ authorises upload endpoints before reading the body (spec §4), so a read-only key cannot "
         "make the server write an upload of any size to disk")
-    landed = [hit for root in _disk_roots(server) for hit in _files_holding(root, marker)]
+    landed = [hit for root in _disk_roots(server) for hit in _files_holding(root, marker, sent_at)]
     assert not landed, (
         f"GHSA-3v92-w72v-j994: bytes of the refused upload were written to disk: {', '.join(landed[:5])}")
 
