@@ -86,7 +86,7 @@ class AuthKeys:
         def usable(value: str | None) -> str | None:
             if value is None:
                 return None
-            if value == "" and emulation.empty_key_is_unset:
+            if value == "" and emulation.empty_key_is_unset and not faults.active("empty-key-kept"):  # fault seam
                 return None
             return value
 

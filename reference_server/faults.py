@@ -41,7 +41,7 @@ from reference_server import transport
 if TYPE_CHECKING:
     from reference_server.settings import Settings
 
-FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG", "JWT")
+FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG", "JWT", "ADV", "HARD")
 
 
 @dataclass(frozen=True)
@@ -256,6 +256,31 @@ CATALOG: tuple[Fault, ...] = (
        ["JWT-GRPC-020", "JWT-GRPC-026"], collateral=["JWT-ANY-001"]),
     _f("audit-log-token", "the audit log writes the presented bearer token (or API key) into the error of "
        "every refused entry", "JWT", ["JWT-ANY-040"]),
+    # -- ADV and HARD: known advisories and deployment hardening (requirements/hardening.yaml) --
+    _f("snapshot-upload-read-before-auth", "a snapshot upload's body is read and written to the snapshots "
+       "directory before the key is checked (GHSA-3v92-w72v-j994, fixed in v1.18.1)", "ADV", ["ADV-REST-001"]),
+    _f("snapshot-file-path-unchecked", "file:// snapshot recovery reads files outside the snapshots directory "
+       "(fixed in v1.17.1, #8341)", "ADV", ["ADV-REST-002"]),
+    _f("snapshot-url-recovery-ignores-switch", "service.enable_snapshot_url_recovery: false is ignored and remote "
+       "snapshot URLs are fetched", "ADV", ["ADV-REST-003"]),
+    _f("empty-key-kept", "an empty service.api_key is kept as a key, so an empty api-key header gets full access "
+       "(Qdrant up to v1.18.3; fixed in v1.19.0, #9199)", "ADV", ["ADV-REST-004"]),
+    _f("config-path-ignored", "the file given by --config-path is silently ignored: the server runs with its "
+       "defaults (no API key) and logs nothing about it", "HARD", ["HARD-ANY-001"]),
+    _f("metrics-port-open-when-off", "an extra listener serves /metrics without a credential although "
+       "service.metrics_port is not configured", "HARD", ["HARD-ANY-002"]),
+    _f("cors-ignores-disable", "service.enable_cors: false is ignored: any Origin is still echoed", "HARD",
+       ["HARD-REST-003"]),
+    _f("grpc-extra-method", "the public gRPC port serves (and reflection advertises) a qdrant.Debug/DumpConfig "
+       "method that no access-table row covers", "HARD", ["HARD-GRPC-004"]),
+)
+
+#: Launcher-level faults (a deployment's launch options, not server code): the Docker launcher applies
+#: them when they are named with --reference-fault. Not in :data:`CATALOG`: the kill test runs the
+#: embedded server, where they mean nothing; ``tests/test_hardening_docker.py`` kills them.
+LAUNCHER_FAULTS: tuple[Fault, ...] = (
+    _f("docker-socket-mounted", "the container runs with the host's Docker socket mounted "
+       "(/var/run/docker.sock)", "HARD", ["HARD-ANY-008"]),
 )
 
 #: Self-test probes: not security mistakes, so not in :data:`CATALOG` and not in the kill score.
@@ -266,7 +291,7 @@ PROBES: tuple[Fault, ...] = (
        "every credential that passes authentication, as an unfinished server would", "AUTHZ", []),
 )
 
-BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG + PROBES}
+BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG + LAUNCHER_FAULTS + PROBES}
 
 _active: frozenset[str] = frozenset()
 
@@ -396,6 +421,22 @@ def plaintext_front(public: socket.socket) -> tuple[socket.socket, transport.Fro
     front = transport.Front(public, inner.getsockname()[:2], name="fault-plaintext-also",
                             plaintext=transport.Plaintext.WRAP, upstream_tls=client)
     return inner, front.start()
+
+
+def spill_upload(snapshots_path: str, body: bytes) -> None:
+    """``snapshot-upload-read-before-auth``: the upload lands in ``<snapshots>/tmp`` before any check."""
+    import os
+    import secrets
+
+    tmp = os.path.join(snapshots_path, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, f"upload-{secrets.token_hex(6)}.part"), "wb") as fh:
+        fh.write(body)
+
+
+def extra_listener_port() -> int | None:
+    """``metrics-port-open-when-off``: the metrics listener binds a free port although none is configured."""
+    return 0 if active("metrics-port-open-when-off") else None
 
 
 def replace_certificate(ctx: ssl.SSLContext) -> None:

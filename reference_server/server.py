@@ -157,6 +157,19 @@ def bind_rest_socket(settings: Settings) -> socket.socket:
     return sock
 
 
+def bind_metrics_socket(settings: Settings) -> socket.socket | None:
+    """The ``service.metrics_port`` listener (v1.17.0+, no authentication, spec §1.1), or ``None`` when unset."""
+    port = settings.service.metrics_port
+    if port is None:
+        port = fault_catalog.extra_listener_port()  # fault seam
+    if port is None:
+        return None
+    sock = bind_rest_socket(dataclasses.replace(settings, service=dataclasses.replace(settings.service,
+                                                                                        http_port=port)))
+    log.info("Qdrant metrics listening on %s", sock.getsockname()[1])
+    return sock
+
+
 @dataclass
 class GrpcService:
     """The public gRPC server and, with TLS, the front that terminates it on the public port."""
@@ -293,11 +306,21 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
                 print(f"Error: {exc}", file=sys.stderr, flush=True)
                 return 0 if stopper.requested else 1
         grpc_service = start_grpc(prepared, data)
-        server = _uvicorn_server(prepared, RestApp(settings, prepared.keys, data), data)
+        app = RestApp(settings, prepared.keys, data)
+        server = _uvicorn_server(prepared, app, data)
         stopper.attach(server)
         if prepared.rest_tls is not None and fault_catalog.active("tls-plaintext-also"):  # fault seam
             rest_socket, rest_front = fault_catalog.plaintext_front(rest_socket)
-        asyncio.run(server.serve(sockets=[rest_socket]))
+        sockets = [rest_socket]
+        try:
+            metrics_socket = bind_metrics_socket(settings)
+        except StartupError as exc:
+            log.error("Error while starting metrics server: %s", exc)  # Qdrant keeps the API up
+            metrics_socket = None
+        if metrics_socket is not None:
+            app.metrics_ports = frozenset({int(metrics_socket.getsockname()[1])})
+            sockets.append(metrics_socket)
+        asyncio.run(server.serve(sockets=sockets))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -55,6 +55,8 @@ class ServiceSettings:
     enable_static_content: bool = True
     static_content_dir: str = "./static"
     jwt_rbac: bool = False
+    #: v1.17.0+: a second listener serving only ``/metrics``, with no authentication (spec §1.1).
+    metrics_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,12 +212,24 @@ def load_settings(
         if not path.is_absolute():
             path = base / path
         if path.exists():
-            _merge(tree, _read_file(path))
+            loaded = _read_file(path)
+            if _names_fault(loaded, env, extra_faults, "config-path-ignored"):  # fault seam: silently dropped
+                loaded = {"reference_server": loaded.get("reference_server") or {}}
+            _merge(tree, loaded)
         else:
             # Qdrant does not stop here (spec §1.2): it logs and runs with defaults.
             warnings.append(f"Config file via --config-path is not found: {config_path}")
     _merge(tree, _env_overrides(env))
     return _typed(tree, warnings, uri=uri, bootstrap=bootstrap, extra_faults=extra_faults)
+
+
+def _names_fault(loaded: dict[str, Any], env: dict[str, str], extra: tuple[str, ...], name: str) -> bool:
+    """Whether a fault is switched on by the file itself, the environment or the command line."""
+    own = loaded.get("reference_server") or {}
+    listed = own.get("faults") if isinstance(own, dict) else None
+    named = [str(f) for f in listed] if isinstance(listed, list) else str(listed or "").replace(",", " ").split()
+    named += env.get("QDRANT__REFERENCE_SERVER__FAULTS", "").replace(",", " ").split() + list(extra)
+    return name in named
 
 
 def _typed(
@@ -264,6 +278,7 @@ def _typed(
         ),
         static_content_dir=_as_path(svc.get("static_content_dir"), "service.static_content_dir") or "./static",
         jwt_rbac=_as_bool(svc.get("jwt_rbac") or False, "service.jwt_rbac"),
+        metrics_port=_as_int(svc.get("metrics_port"), "service.metrics_port", optional=True),
     )
     return Settings(
         service=service,

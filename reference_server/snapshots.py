@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from reference_server import faults
 from reference_server.data_admin import SINGLE_NODE_PEER_ID
 from reference_server.data_errors import BadRequest, Forbidden, NotFound
 from reference_server.versioning import Emulation
@@ -88,6 +89,8 @@ def checked_name(name: str) -> str:
 def url_recovery_refusal(settings: Settings, location: object) -> str | None:
     """Qdrant's 403 message for a remote location when URL recovery is off (v1.18.0+), else ``None``."""
     if not isinstance(location, str) or settings.service.enable_snapshot_url_recovery:
+        return None
+    if faults.active("snapshot-url-recovery-ignores-switch"):  # fault seam
         return None
     if not Emulation.of(settings.version).at_least("1.18.0"):
         return None
@@ -298,7 +301,8 @@ class SnapshotStore:
         path = Path(unquote(parts.path))
         resolved = path.resolve()
         root = self.root.resolve()
-        if self.emulation.at_least("1.17.1") and not resolved.is_relative_to(root):
+        inside = resolved.is_relative_to(root) or faults.active("snapshot-file-path-unchecked")  # fault seam
+        if self.emulation.at_least("1.17.1") and not inside:
             raise Forbidden(f'Forbidden: Snapshot file path must be inside the snapshots directory "{root}"')
         if not resolved.is_file():
             raise BadRequest(f"Wrong input: Snapshot file {path} does not exist")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from reference_server import faults
 from reference_server.data_plane import DataPlane
 from reference_server.versioning import Emulation
 
@@ -29,11 +30,38 @@ PATHS = frozenset({
 _SERVICES = ("qdrant.Collections", "qdrant.Points", "qdrant.Snapshots", "qdrant.Qdrant", "grpc.health.v1.Health")
 
 
+#: ``grpc-extra-method``: a method no access-table row covers (fault seam).
+EXTRA_SERVICE = "qdrant.Debug"
+EXTRA_METHOD = f"/{EXTRA_SERVICE}/DumpConfig"
+
+
 def advertised(emulation: Emulation) -> list[str]:
     services = list(_SERVICES)
     if emulation.at_least("1.18.0"):
         services.append("qdrant.StorageRead")
+    if faults.active("grpc-extra-method"):  # fault seam
+        _register_extra_service()
+        services.append(EXTRA_SERVICE)
     return services
+
+
+def _register_extra_service() -> None:
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindServiceByName(EXTRA_SERVICE)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto(name="qsc_fault_debug.proto", package="qdrant", syntax="proto3")
+    proto.message_type.add(name="DumpConfigRequest")
+    reply = proto.message_type.add(name="DumpConfigResponse")
+    reply.field.add(name="config", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    proto.service.add(name="Debug").method.add(name="DumpConfig", input_type=".qdrant.DumpConfigRequest",
+                                               output_type=".qdrant.DumpConfigResponse")
+    pool.Add(proto)
 
 
 @functools.cache

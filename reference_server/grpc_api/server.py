@@ -209,6 +209,8 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
                 kind = "Unauthorized" if failure.status == 401 else "Forbidden"
                 self._record(path, context, None, ANONYMOUS, None, f"{kind}: {failure.message}")
             raise
+        if path == reflection.EXTRA_METHOD and faults.active("grpc-extra-method"):  # fault seam
+            return b""
         if not self._policy.is_served(path):
             raise unknown_method(path)
         call = Call(path=path, data=self._data, settings=self._settings, raw=raw)

@@ -116,7 +116,9 @@ class RestApp:
         self.web_ui = WebUi.from_settings(settings, self.emulation)
         self.gate = Gate(keys, self.emulation, self.router, data_plane_lookup(data), web_ui=self.web_ui is not None)
         self.context = Context(settings=settings, data=data)
-        self.cors_enabled = settings.service.enable_cors
+        self.cors_enabled = settings.service.enable_cors or faults.active("cors-ignores-disable")  # fault seam
+        #: Local ports of the metrics listener (``service.metrics_port``): ``/metrics`` only, no auth.
+        self.metrics_ports: frozenset[int] = frozenset()
         self.json_limit = settings.service.max_request_size_mb * 1024 * 1024
         self.audit = AuditLog.from_settings(settings)
 
@@ -127,8 +129,12 @@ class RestApp:
         if faults.active("key-in-query"):  # fault seam: ?api-key=... read as the api-key header
             request.headers += [(b"api-key", v.encode("latin-1")) for k, v in
                                 parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "api-key"][:1]
+        server = scope.get("server")
         try:
-            response = await self.with_cors(request)
+            if self.metrics_ports and server is not None and server[1] in self.metrics_ports:
+                response = await self.metrics_only(request)
+            else:
+                response = await self.with_cors(request)
         except ClientGone:
             return
         except Exception:
@@ -140,6 +146,16 @@ class RestApp:
         if faults.active("key-logged"):  # fault seam: the access log shows the credential presented
             presented = request.header(b"api-key") or request.header(b"authorization")
             log.info("credential for %s: %r", request.path, presented)
+
+    async def metrics_only(self, request: Request) -> Response:
+        """The metrics listener (v1.17.0+): ``/metrics`` without authentication, nothing else (spec §1.1)."""
+        request.path = normalize(request.raw_path)
+        if request.method not in ("GET", "HEAD") or request.path != "/metrics":
+            return empty(404)
+        match = self.router.resolve("GET", "/metrics")
+        if match is None:
+            return empty(404)
+        return await self.run_handler(match.route, match, None, request.started)
 
     # -- layers, outermost first --------------------------------------------------------
 
@@ -222,12 +238,16 @@ class RestApp:
             return empty(404)
         route = match.route
         if route.body == "upload":
+            early: bytes | None = None
+            if faults.active("snapshot-upload-read-before-auth"):  # fault seam: body on disk before the check
+                early = await request.read_body(sys.maxsize) or b""
+                faults.spill_upload(self.settings.snapshots_path, early)
             # Authorised before a byte of the upload is read (spec §4, v1.18.1+).
             refusal = self._checked(request, access, route, match)
             if refusal is not None:
                 return refusal
             # Multipart snapshot uploads have no size limit in Qdrant (spec §10).
-            raw = await request.read_body(sys.maxsize)
+            raw = early if early is not None else await request.read_body(sys.maxsize)
             return await self.run_handler(route, match, None, request.started, raw=raw or b"",
                                           content_type=visible_ascii(request.header(b"content-type")))
         body: Any = None
