@@ -131,7 +131,9 @@ def test_fault_selection_covers_its_declared_requirements(requirement_tests: dic
 
 
 def test_every_suite_file_is_reached_by_a_layer() -> None:
-    reached = {sel.split("::", 1)[0] for spec in LAYERS.values() for sel in spec.suites}
+    every = set(kill_helpers.all_suite_files())
+    # a layer that runs the whole suite (server-config) would make this check hollow: it does not count
+    reached = {sel.split("::", 1)[0] for spec in LAYERS.values() if set(spec.suites) != every for sel in spec.suites}
     missing = sorted(set(kill_helpers.all_suite_files()) - reached)
     assert not missing, f"suite files no layer reaches (add them to a layer in reference_server/faults.py): {missing}"
 
