@@ -1,19 +1,41 @@
 """Helpers for the fault kill test: which suites to run, running them, judging the results.
 
-A fault is *killed* when the suite, run against the reference server with that
-fault switched on (``--reference-fault NAME --strict``), fails at least one
-requirement the fault declares (:attr:`Fault.requirements`) that the clean
-server holds, and fails nothing else: no requirement outside the fault's
-declaration (requirements + collateral) fails unless it also fails on the
-clean server (the control). Errors count as failures: a fault that only
-crashes the harness is not caught.
+What a fault's run executes: every suite file that one of the fault's
+*layers* reaches (``Fault.suite_files``, mapping in ``reference_server/faults.py``),
+whole, against the reference server with that fault switched on, under the
+**default gate** (no ``--strict``, ``--gate secure``): the run a user makes.
+Its control is the clean server's run of the same files (one run per file,
+shared between xdist workers).
+
+Score rules (:func:`judge`). Requirements the clean server does not hold
+(control outcome other than ``pass``) cannot show anything and are set aside;
+a fault none of whose declared requirements holds on the clean server is not
+killed. For the rest:
+
+- A fault that declares a MUST is scored *killed* when every declared
+  requirement the clean server holds fails under the default gate: a MUST has
+  a ``fail`` record (an ``error`` is not a catch: a fault that only crashes
+  the harness is not caught), a SHOULD a ``warning``; the verdict of each
+  such MUST's kind says so (NOT SECURE for security, NOT COMPATIBLE for
+  compatibility) and a security MUST makes the run exit 1.
+- A fault that declares only SHOULDs is scored *warned* when each of them
+  that the clean server holds shows ``warning``, the default run does not fail
+  on it (its kind's verdict does not fail, exit code not 1) and the same
+  records under ``--strict`` do (re-judged from ``results.json`` with
+  :func:`reports.verdicts.compute_verdicts`, no second run).
+- Either way, no undeclared requirement may get worse than on the clean
+  server: a record outcome fail, error, warning, unsupported or disabled that
+  the control did not have. ``collateral`` is declared and tolerated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import fnmatch
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -25,11 +47,15 @@ from typing import Any
 from reference_server.faults import Fault
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Outcomes that mean "the requirement did not hold" in a strict run.
+#: Record outcomes that mean "worse than a pass": a new one on an undeclared requirement is collateral.
+WORSE = frozenset({"fail", "error", "warning", "unsupported", "disabled"})
+#: Aggregate outcomes that mean "the requirement did not hold" (the clean-server check).
 FAILING = frozenset({"fail", "error", "warning"})
 #: One suite subprocess may not take longer than this.
-RUN_TIMEOUT_S = 240.0
+RUN_TIMEOUT_S = 420.0
 SCORE_PATH = ROOT / "reports" / "out" / "kill-score.json"
+
+KILLED, WARNED, NOT_KILLED, NOT_WARNED = "killed", "warned", "not killed", "not warned"
 
 _COLLECT = r"""
 import json, sys, tempfile, pytest
@@ -77,69 +103,124 @@ def suite_files(requirements: Iterable[str], tests: dict[str, list[str]]) -> lis
     return sorted({test_file(n) for req in requirements for n in tests.get(req, [])})
 
 
-def selection(fault: Fault, tests: dict[str, list[str]], scope: str) -> list[str]:
-    """What a fault's run passes to pytest.
+def all_suite_files() -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "suites").glob("test_*.py"))
 
-    ``scope`` ``tests`` (the default): the node ids of the tests of the fault's
-    declared requirements (requirements and collateral), in collection order.
-    ``files``: the whole files holding the tests of its requirements; slower,
-    and every other test in those files must hold too.
-    """
-    if scope == "files":
-        return suite_files(fault.requirements, tests)
-    ids: dict[str, None] = {}
+
+def covers(selection: Iterable[str], nodeid: str) -> bool:
+    """Does a selection (files, ``file::test``, ``file::test[pattern]``) run the test ``nodeid``?"""
+    file, _, rest = nodeid.partition("::")
+    name = rest.split("[", 1)[0]
+    for sel in selection:
+        if sel == file or sel == f"{file}::{name}" or sel == nodeid:
+            return True
+        if "[" in sel and fnmatch.fnmatchcase(nodeid, sel.replace("[", "[[]", 1)):
+            return True
+    return False
+
+
+def selection_gaps(fault: Fault, tests: dict[str, list[str]]) -> list[str]:
+    """Declared requirements the fault's selection does not reach: none of their tests, or not all their files."""
+    gaps = []
     for req in fault.declared:
-        for nodeid in tests.get(req, []):
-            if test_file(nodeid) in suite_files(fault.requirements, tests):
-                ids[nodeid] = None
-    return list(ids)
+        ids = tests.get(req, [])
+        reached = [n for n in ids if covers(fault.selection, n)]
+        files = {test_file(n) for n in ids} - set(fault.suite_files)
+        if not reached or files:
+            gaps.append(f"{req}: {len(reached)} of {len(ids)} tests reached, files not run: {sorted(files)}")
+    return gaps
+
+
+def expand_selection(selection: Iterable[str], nodeids: Iterable[str]) -> list[str]:
+    """The pytest arguments for a selection: files and test names as they are, patterns as node ids."""
+    chosen = list(selection)
+    plain = [sel for sel in chosen if "[" not in sel]
+    patterns = [sel for sel in chosen if "[" in sel]
+    expanded = [n for n in nodeids if covers(patterns, n) and not covers(plain, n)]
+    return plain + expanded
 
 
 @dataclass
 class SuiteRun:
-    """What one suite subprocess showed: per-requirement overall outcomes, or why there are none."""
+    """What one suite subprocess showed: per-requirement outcomes and verdicts, or why there are none."""
 
     files: list[str]
     fault: str | None
     exit_code: int
     seconds: float
-    outcomes: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)  # requirement → aggregate outcome (matrix)
+    records: dict[str, list[str]] = field(default_factory=dict)  # requirement → its records' outcomes
     failed_tests: dict[str, list[str]] = field(default_factory=dict)  # requirement → failing node ids
+    verdicts: dict[str, str] = field(default_factory=dict)  # "secure"/"compatible" → status (default gate)
+    strict_verdicts: dict[str, str] = field(default_factory=dict)  # the same records judged with --strict
+    cpu_seconds: float = 0.0  # user + system time of the subprocess and the servers it waited for
     problem: str | None = None  # the run produced no usable results.json
 
     def failing(self) -> set[str]:
         return {req for req, outcome in self.outcomes.items() if outcome in FAILING}
 
 
-def run_suites(files: list[str], fault: str | None, report_dir: Path, *, select: list[str] | None = None) -> SuiteRun:
+def _strict_statuses(data: dict[str, Any]) -> dict[str, str]:
+    """The verdict statuses the same records get under ``--strict`` (SHOULD findings then fail)."""
+    from reports.model import RunResult
+    from reports.verdicts import compute_verdicts
+
+    run = dataclasses.replace(RunResult.from_dict(data), strict=True)
+    verdicts = compute_verdicts(run)
+    return {"secure": verdicts.secure.status, "compatible": verdicts.compatible.status}
+
+
+def run_suites(files: list[str], fault: str | None, report_dir: Path, *, select: list[str] | None = None,
+               strict: bool = False) -> SuiteRun:
     """Run ``select`` (node ids or files; default ``files``) against the embedded reference server.
 
-    ``fault`` switched on, or the clean server when ``None``.
+    ``fault`` switched on, or the clean server when ``None``; the default gate unless ``strict``.
     """
     report_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", *(select or files), "--strict", "--report-dir", str(report_dir), "-q",
-           "-p", "no:cacheprovider"]
+    # --tb=no: only results.json is read, and pytest's source-quoting tracebacks cost more than the tests
+    # (0.15 s per failing test: half the sweep's time when many rows fail or err); reasons come from
+    # the exception message, which --tb=no keeps.
+    cmd = [sys.executable, "-m", "pytest", *(select or files), "--report-dir", str(report_dir), "-q",
+           "-p", "no:cacheprovider", "--tb=no"]
+    if strict:
+        cmd.append("--strict")
     if fault is not None:
         cmd += ["--reference-fault", fault]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "QDRANT__", "PYTEST_"))}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return SuiteRun(files, fault, -1, time.monotonic() - started, problem=f"timed out after {RUN_TIMEOUT_S} s")
     seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1)
+    tail = (proc.stdout[-1500:] + proc.stderr[-1500:]).strip()
+    return read_run(report_dir, files, fault, proc.returncode, seconds, cpu, tail)
+
+
+def read_run(report_dir: Path, files: list[str], fault: str | None, exit_code: int | None = None,
+             seconds: float = 0.0, cpu: float = 0.0, tail: str = "") -> SuiteRun:
+    """A :class:`SuiteRun` from the ``results.json`` a run left in ``report_dir`` (``exit_code``: the
+    process's; ``None`` takes the one the run recorded)."""
     results = sorted(report_dir.glob("*/results.json"))
     if len(results) != 1:
-        tail = (proc.stdout[-1500:] + proc.stderr[-1500:]).strip()
-        return SuiteRun(files, fault, proc.returncode, seconds,
-                        problem=f"expected one results.json, found {len(results)} (exit {proc.returncode}): {tail}")
+        return SuiteRun(files, fault, -1 if exit_code is None else exit_code, seconds, cpu_seconds=cpu,
+                        problem=f"expected one results.json, found {len(results)} (exit {exit_code}): {tail}")
     data: dict[str, Any] = json.loads(results[0].read_text())
-    run = SuiteRun(files, fault, proc.returncode, seconds,
-                   outcomes={row["requirement"]: row["outcome"] for row in data["matrix"] if row.get("outcome")})
+    if exit_code is None:
+        exit_code = int(data["gate_result"]["exit_code"])
+    run = SuiteRun(files, fault, exit_code, seconds, cpu_seconds=cpu,
+                   outcomes={row["requirement"]: row["outcome"] for row in data["matrix"] if row.get("outcome")},
+                   verdicts={name: v["status"] for name, v in data["verdicts"].items()},
+                   strict_verdicts=_strict_statuses(data))
     for record in data["records"]:
-        if record["outcome"] in FAILING:
+        req = record.get("requirement") or "?"
+        run.records.setdefault(req, []).append(record["outcome"])
+        if record["outcome"] in WORSE - {"disabled", "unsupported"}:
             reason = " ".join((record.get("reason") or "").split())[:300]
-            run.failed_tests.setdefault(record.get("requirement") or "?", []).append(f"{record['nodeid']}: {reason}")
+            run.failed_tests.setdefault(req, []).append(f"{record['nodeid']}: {reason}")
     for nodeid in data.get("unattributed") or []:
         run.failed_tests.setdefault("?", []).append(nodeid)
     return run
@@ -163,65 +244,193 @@ def cached_control(files: list[str], cache_dir: Path) -> SuiteRun:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def control_for(files: list[str], cache_dir: Path) -> dict[str, str]:
-    """Per-requirement outcomes of the clean server over ``files`` (each file's control run once)."""
-    merged: dict[str, str] = {}
+@dataclass
+class Control:
+    """The clean server over a fault's files: aggregate outcome and record outcomes per requirement."""
+
+    outcomes: dict[str, str]
+    records: dict[str, set[str]]
+
+
+def control_for(files: Iterable[str], cache_dir: Path) -> Control:
+    """Merge the clean runs of ``files`` (each file's control run once, shared)."""
+    merged = Control({}, {})
     for f in files:
         run = cached_control([f], cache_dir)
         if run.problem is not None:
             raise RuntimeError(f"the clean control run of {f} produced no results: {run.problem}")
         for req, outcome in run.outcomes.items():
-            if outcome in FAILING or req not in merged:
-                merged[req] = outcome
+            if req not in run.records:  # "not run" here: another file holds its tests
+                continue
+            if outcome in FAILING or req not in merged.outcomes:
+                merged.outcomes[req] = outcome
+        for req, outcomes in run.records.items():
+            merged.records.setdefault(req, set()).update(outcomes)
     return merged
 
 
 @dataclass
 class Verdict:
     fault: str
-    killed: bool
+    status: str  # killed / warned / not killed / not warned
+    scored_as: str  # "MUST": scored as killed or not; "SHOULD": a SHOULD-only fault, warned or not
     caught_by: list[str]
     undeclared: list[str]
     seconds: float
     files: list[str]
     detail: str
+    not_held: list[str] = field(default_factory=list)  # declared, but the clean server does not hold them
+    missed: list[str] = field(default_factory=list)  # declared, held, and not failed by the fault
+    exit_code: int | None = None
+    verdicts: dict[str, str] = field(default_factory=dict)
+    strict_verdicts: dict[str, str] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
+    retried: bool = False
+    #: Killed only through compatibility MUSTs: NOT COMPATIBLE, while the default (secure) gate still exits 0.
+    compatibility_only: bool = False
+    #: The miss may be the machine's doing (no results, or only errors where a definite outcome was wanted):
+    #: worth one more run. A definite pass or fail is not retried.
+    inconclusive: bool = False
+
+    @property
+    def killed(self) -> bool:
+        return self.status == KILLED
+
+    @property
+    def ok(self) -> bool:
+        """The fault passes the kill test: killed, or (SHOULD-only) warned."""
+        return self.status in (KILLED, WARNED)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def judge(fault: Fault, run: SuiteRun, control: dict[str, str]) -> Verdict:
-    """Killed ⇔ a declared requirement fails (and holds on the clean server) and nothing undeclared fails."""
+def scored_as(fault: Fault, levels: dict[str, str]) -> str:
+    """``MUST`` when the fault declares a MUST requirement, else ``SHOULD`` (a SHOULD-only fault)."""
+    return "MUST" if any(levels.get(req) == "MUST" for req in fault.requirements) else "SHOULD"
+
+
+def _verdict_name(kind: str) -> str:
+    return "secure" if kind == "security" else "compatible"
+
+
+def judge(fault: Fault, run: SuiteRun, control: Control, catalog: dict[str, Any]) -> Verdict:
+    """Apply the score rules of the module docstring to one fault run and its control."""
+    levels = {req: catalog[req].level for req in fault.requirements if req in catalog}
+    kinds = {req: catalog[req].kind for req in fault.requirements if req in catalog}
+    scoring = scored_as(fault, levels)
+    fail_status = NOT_KILLED if scoring == "MUST" else NOT_WARNED
+
+    def verdict(status: str, detail: str, **extra: Any) -> Verdict:
+        return Verdict(fault.name, status, scoring, extra.pop("caught", []), extra.pop("undeclared", []),
+                       round(run.seconds, 1), run.files, detail, exit_code=run.exit_code, verdicts=run.verdicts,
+                       strict_verdicts=run.strict_verdicts, cpu_seconds=run.cpu_seconds, **extra)
+
     if run.problem is not None:
-        return Verdict(fault.name, False, [], [], run.seconds, run.files, f"no results: {run.problem}")
-    clean_failing = {req for req, outcome in control.items() if outcome in FAILING}
-    failing = run.failing()
-    caught = sorted((failing & set(fault.requirements)) - clean_failing)
-    undeclared = sorted(failing - set(fault.declared) - clean_failing)
-    if "?" in run.failed_tests:
-        undeclared.append("unattributed")
-    parts = []
-    if not caught:
-        held = {req: run.outcomes.get(req, "not run") for req in fault.requirements}
-        parts.append("no declared requirement failed: " + ", ".join(f"{r}={o}" for r, o in held.items()))
-    if undeclared:
-        shown = {req: run.failed_tests.get(req, []) for req in undeclared}
-        parts.append("undeclared requirements failed: " + "; ".join(
-            f"{req} ({run.outcomes.get(req, '?')}: {' | '.join(ids[:2])})" for req, ids in shown.items()))
+        return verdict(fail_status, f"no results: {run.problem}", inconclusive=True)
+    unknown = [req for req in fault.requirements if req not in catalog]
+    held = [req for req in fault.requirements if control.outcomes.get(req) == "pass"]
+    not_held = [f"{req}={control.outcomes.get(req, 'not run')}" for req in fault.requirements if req not in held]
+    parts: list[str] = []
+    if unknown:
+        parts.append(f"not in the requirement catalog: {', '.join(unknown)}")
+    if not_held:
+        parts.append("set aside, the clean server does not hold them: " + ", ".join(not_held))
+
+    caught: list[str] = []
+    missed: list[str] = []
+    for req in held:
+        seen = set(run.records.get(req, []))
+        wanted = "fail" if levels.get(req) == "MUST" else "warning"
+        (caught if wanted in seen else missed).append(req)
+    missed_text = [f"{req}={'/'.join(sorted(set(run.records.get(req, [])))) or 'not run'}" for req in missed]
+
+    gate_problems: list[str] = []
+    musts = [req for req in caught if levels.get(req) == "MUST"]
+    shoulds = [req for req in caught if levels.get(req) == "SHOULD"]
+    if scoring == "MUST":
+        for kind in sorted({kinds[req] for req in musts}):
+            name = _verdict_name(kind)
+            if run.verdicts.get(name) != "fails":
+                gate_problems.append(f"the {name} verdict is {run.verdicts.get(name)}, not fails")
+        if any(kinds[req] == "security" for req in musts) and run.exit_code != 1:
+            gate_problems.append(f"a security MUST failed but the run exited {run.exit_code}, not 1")
+    else:
+        for kind in sorted({kinds[req] for req in shoulds}):
+            name = _verdict_name(kind)
+            if run.verdicts.get(name) == "fails":
+                gate_problems.append(f"the default gate's {name} verdict fails on a SHOULD-only fault")
+            if run.strict_verdicts.get(name) != "fails":
+                gate_problems.append(f"under --strict the {name} verdict is {run.strict_verdicts.get(name)}, "
+                                     f"not fails")
+        if run.exit_code == 1:
+            gate_problems.append("the default run exited 1 on a SHOULD-only fault")
+
+    inconclusive = any({"fail", "warning", "pass"}.isdisjoint(run.records.get(req, [])) for req in missed)
+    undeclared: list[str] = []
+    for req, outcomes in sorted(run.records.items()):
+        if req in fault.declared:
+            continue
+        worse = (set(outcomes) & WORSE) - control.records.get(req, set())
+        if worse:
+            inconclusive = inconclusive or not worse & {"fail", "warning"}
+            undeclared.append(req if req != "?" else "unattributed")
+            tests = " | ".join(run.failed_tests.get(req, [])[:2])
+            parts.append(f"undeclared {req} got {'/'.join(sorted(worse))} "
+                         f"(clean: {'/'.join(sorted(control.records.get(req, set()))) or 'not run'}): {tests}")
+
+    if not held:
+        parts.insert(0, "no declared requirement holds on the clean server, so none can show the fault")
+    if missed:
+        parts.insert(0, f"declared but not {'failed' if scoring == 'MUST' else 'warned'} under the default gate: "
+                        + ", ".join(missed_text))
+    parts.extend(gate_problems)
+    ok = bool(held) and not missed and not undeclared and not gate_problems and not unknown
     if caught:
-        parts.append("caught by " + ", ".join(caught))
-    return Verdict(fault.name, bool(caught) and not undeclared, caught, undeclared, run.seconds, run.files,
-                   "; ".join(parts))
+        parts.append(("caught by " if scoring == "MUST" else "warned by ") + ", ".join(caught))
+    status = (KILLED if scoring == "MUST" else WARNED) if ok else fail_status
+    compat_only = scoring == "MUST" and bool(musts) and all(kinds[req] == "compatibility" for req in musts)
+    if ok and compat_only:
+        parts.append("killed as NOT COMPATIBLE only: the default secure gate does not fail on it")
+    return verdict(status, "; ".join(parts), caught=caught, undeclared=undeclared, not_held=not_held,
+                   missed=missed_text, compatibility_only=compat_only, inconclusive=inconclusive)
+
+
+def score_line(verdicts: Iterable[Verdict]) -> str:
+    """``killed N/M under the default gate, no collateral; warned K/L (SHOULD-only faults)``."""
+    chosen = list(verdicts)
+    musts = [v for v in chosen if v.scored_as == "MUST"]
+    shoulds = [v for v in chosen if v.scored_as == "SHOULD"]
+    return (f"killed {sum(v.status == KILLED for v in musts)}/{len(musts)} under the default gate, no collateral; "
+            f"warned {sum(v.status == WARNED for v in shoulds)}/{len(shoulds)} (SHOULD-only faults)")
+
+
+def compatibility_only_line(verdicts: Iterable[Verdict]) -> str | None:
+    """The killed faults that only a compatibility verdict catches (the default secure gate exits 0 on them)."""
+    names = sorted(v.fault for v in verdicts if v.killed and v.compatibility_only)
+    return f"of which killed as NOT COMPATIBLE only ({len(names)}): {', '.join(names)}" if names else None
 
 
 def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: float | None = None) -> dict[str, Any]:
-    """Write ``kill-score.json`` and return its content."""
-    killed = sum(1 for v in verdicts if v.killed)
+    """Write ``kill-score.json`` and return its content.
+
+    ``killed``/``total`` keep their meaning for readers of older files: faults
+    that pass the kill test (killed, or warned when SHOULD-only) of all faults.
+    """
+    musts = [v for v in verdicts if v.scored_as == "MUST"]
+    shoulds = [v for v in verdicts if v.scored_as == "SHOULD"]
+    load = os.getloadavg()
     data = {
-        "killed": killed,
+        "score": score_line(verdicts),
+        "killed": sum(v.ok for v in verdicts),
         "total": len(verdicts),
-        "score": f"{killed}/{len(verdicts)}",
+        "must_faults": {"killed": sum(v.killed for v in musts), "total": len(musts),
+                        "compatibility_only": sorted(v.fault for v in musts if v.killed and v.compatibility_only)},
+        "should_only_faults": {"warned": sum(v.status == WARNED for v in shoulds), "total": len(shoulds)},
+        "rules": "default gate (no --strict); every declared requirement the clean server holds fails "
+                 "(MUST: fail, SHOULD: warning); no undeclared requirement worse than on the clean server",
         "seconds": seconds,
+        "load_average": [round(x, 2) for x in load],
         "faults": [v.to_dict() for v in sorted(verdicts, key=lambda v: v.fault)],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,6 +438,10 @@ def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: fl
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)
     return data
+
+
+def verdict_from_dict(data: dict[str, Any]) -> Verdict:
+    return Verdict(**data)
 
 
 def report_kill_score(terminalreporter: Any) -> None:
@@ -239,7 +452,7 @@ def report_kill_score(terminalreporter: Any) -> None:
             for key, value in getattr(report, "user_properties", None) or []:
                 if key == "kill_verdict" and getattr(report, "when", "call") == "call":
                     data = json.loads(value)
-                    verdicts[data["fault"]] = Verdict(**data)
+                    verdicts[data["fault"]] = verdict_from_dict(data)
     if not verdicts:
         return
     seconds: float | None = None
@@ -248,9 +461,15 @@ def report_kill_score(terminalreporter: Any) -> None:
         seconds = round(float(start.elapsed().seconds), 1)
     data = write_score(list(verdicts.values()), seconds=seconds)
     terminalreporter.write_sep("=", "fault kill score")
-    terminalreporter.write_line(f"kill score: {data['killed']}/{data['total']} faults killed"
+    terminalreporter.write_line(f"kill score: {data['score']}"
                                 + (f" in {seconds:.0f} s" if seconds is not None else "")
                                 + f" (written to {SCORE_PATH.relative_to(ROOT)})")
+    compat = compatibility_only_line(verdicts.values())
+    if compat:
+        terminalreporter.write_line(f"  {compat}")
     for v in sorted(verdicts.values(), key=lambda v: v.fault):
-        if not v.killed:
-            terminalreporter.write_line(f"  NOT KILLED {v.fault}: {v.detail[:400]}")
+        if not v.ok:
+            terminalreporter.write_line(f"  {v.status.upper()} {v.fault}: {v.detail[:400]}")
+    slowest = sorted(verdicts.values(), key=lambda v: v.seconds, reverse=True)[:5]
+    terminalreporter.write_line("  slowest: " + ", ".join(f"{v.fault} {v.seconds:.0f} s ({v.cpu_seconds:.0f} s CPU)"
+                                                         for v in slowest))
