@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ from fixtures.catalog.jwt_access import ROLES, JwtRow, load_jwt_access
 from fixtures.jwt_probe import definitely_allowed, inconclusive, shown
 from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import bearer, collection_claims, mint
-from fixtures.outcome import Outcome
+from fixtures.outcome import Outcome, no_evidence, note, record
 from fixtures.outcomes import disabled, unsupported
 from fixtures.secrets import REDACTOR
 
@@ -109,8 +109,10 @@ class SweepState:
         if key not in self.answers:
             collection = self.names.collection_for(row)
             send = self._rest if protocol == "rest" else self._grpc
-            self.answers[key] = {role: send(row, bearer(self.token(role, collection)), collection)
-                                 for role in self.roles()}
+            # Recorded by each test that judges them (_show), not only by the first that sends them.
+            with no_evidence():
+                self.answers[key] = {role: send(row, bearer(self.token(role, collection)), collection)
+                                     for role in self.roles()}
         return self.answers[key]
 
     def _rest(self, row: AccessRow, headers: list[tuple[str, str]], collection: str) -> Outcome:
@@ -297,17 +299,28 @@ def test_jwt_access(case: Case, qdrant: Callable[[str], Any], target_options: An
         unsupported(f"{row.id} is in Qdrant from {row.since}; the target is {jwt.server.version}")
     state = jwt_sweep(jwt)
     if case.check == "agree":
-        problems, compared = _agreement(state.exchanges(row, "rest"), state.exchanges(row, "grpc"))
+        rest_answers, grpc_answers = state.exchanges(row, "rest"), state.exchanges(row, "grpc")
+        _show(rest_answers)
+        _show(grpc_answers)
+        problems, compared = _agreement(rest_answers, grpc_answers)
         if problems:
             pytest.fail(_report(case, problems, "REST/gRPC disagreement(s)"), pytrace=False)
         if compared == 0:
             outcomes.inconclusive(f"no role got a definite answer on both transports for {row.id}")
         return
-    problems, unclear = _judge(case, state.exchanges(row, case.protocol))
+    answers = state.exchanges(row, case.protocol)
+    _show(answers)
+    problems, unclear = _judge(case, answers)
     if problems:
         pytest.fail(_report(case, problems + unclear, "mismatch(es) with Qdrant"), pytrace=False)
     if unclear:
         outcomes.inconclusive(_report(case, unclear, "answer(s) neither allowed nor refused"))
+
+
+def _show(answers: dict[str, Outcome]) -> None:
+    """Put the row's exchanges into this test's evidence, each labelled with its token role."""
+    for role, outcome in answers.items():
+        record(replace(outcome, request=f"[token: {role}] {outcome.request}"))
 
 
 @pytest.mark.requirement("JWT-ANY-002")
@@ -332,5 +345,8 @@ def test_no_token_or_secret_in_responses(qdrant: Callable[[str], Any], target_op
                 "utf-8", "replace")
             if any(s.encode() in haystack for s in secrets):
                 leaks.append(f"{row_id} ({protocol}) with the {role} token")
-    assert not leaks, "responses that contain a token or the JWT secret: " + ", ".join(leaks[:10])
     assert state.answers, "no exchanges to inspect"
+    scanned = sum(len(answers) for answers in state.answers.values())
+    note(f"scanned {scanned} answers on {len(state.answers)} row/protocol pairs for {len(secrets)} secrets "
+         f"(the JWT secrets and every minted token): {len(leaks)} containing one")
+    assert not leaks, "responses that contain a token or the JWT secret: " + ", ".join(leaks[:10])

@@ -159,7 +159,8 @@ def test_target_scoped_waiver(glob: str, status: str, code: int) -> None:
 def test_waiver_never_covers_a_harness_error() -> None:
     run = _run({"AUTH-REST-001": "error", "AUTH-GRPC-001": "pass"}, [_waiver()])
     v = compute_verdicts(run)
-    assert [b.status for b in v.baseline] == ["error-not-covered"] and exit_code(run, v) == 1
+    # An unwaivable error leaves its MUST unrun: the verdict is INCOMPLETE (exit 3), never waived to 0.
+    assert [b.status for b in v.baseline] == ["error-not-covered"] and exit_code(run, v) == 3
 
 
 # ---------------------------------------------------------------------------

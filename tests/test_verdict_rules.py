@@ -75,33 +75,38 @@ def test_a_route_answering_501_makes_its_rows_error_never_pass(tmp_path: Path, f
 
 # -- security is not gated by a claimed version ----------------------------------------------
 
-WHITELIST_FIX = ["suites/test_authz_special.py", "-k", "unknown_paths_get_401 or lookalike_paths_get_401"]
+#: Two security requirements whose ``since`` is a fix (catalog ``fix:``): the empty-key trap
+#: (#9199, v1.19.0; spec §1.4) and the route-pattern whitelist (#9254, v1.18.2; spec §2.5).
+#: (AUTHZ-REST-012 no longer serves: since the Web UI recast it applies from v1.2.0, and
+#: v1.18.1's raw-prefix whitelist only falls through to an empty 404, spec §9b.)
+FIXES = ["suites/test_hard_config.py::test_empty_key_setting_grants_nothing",
+         "suites/test_authz_special.py::test_unknown_paths_get_401_before_routing"]
 
 
 def test_claimed_vulnerable_release_is_checked_and_named(tmp_path: Path) -> None:
-    # The reference server emulating v1.18.1 has that release's raw-prefix whitelist (spec §9, #9254).
-    proc = run_suite([*WHITELIST_FIX, "--reference-version", "1.18.1"], tmp_path)
+    # The reference server emulating v1.18.1 keeps an empty api_key as a key (spec §1.4).
+    proc = run_suite([*FIXES, "--reference-version", "1.18.1"], tmp_path)
     output = proc.stdout + proc.stderr
     records = {r["requirement"]: r for r in _records(tmp_path)}
     # Both run as security checks: neither is "unsupported" for a target claiming a release before the fix.
-    assert set(records) == {"AUTHZ-REST-011", "AUTHZ-REST-012"}
+    assert set(records) == {"ADV-REST-004", "AUTHZ-REST-011"}
     for record in records.values():
         assert any("version gate: vulnerable release" in e and "1.18.1" in e for e in record["evidence"])
-    # v1.18.1's raw-prefix whitelist lets /readyzX, /livez/x ... skip authentication: a failure, named.
-    lookalike = records["AUTHZ-REST-012"]
-    assert lookalike["outcome"] == "fail", (lookalike["outcome"], lookalike["reason"])
-    reason = lookalike["reason"]
+    # v1.18.1 lets an empty api-key header match the empty api_key: a failure, named.
+    trap = records["ADV-REST-004"]
+    assert trap["outcome"] == "fail", (trap["outcome"], trap["reason"])
+    reason = trap["reason"]
     assert reason.startswith("vulnerable release: the target claims Qdrant 1.18.1"), reason
-    assert "#9254" in reason and "20ea023e7d" in reason, reason
+    assert "#9199" in reason and "b3dcd5f345" in reason, reason
     # Unknown paths are not whitelisted by any prefix, so v1.18.1 already refuses them: judged on behaviour.
     assert records["AUTHZ-REST-011"]["outcome"] == "pass", records["AUTHZ-REST-011"]["reason"]
     assert proc.returncode == 1 and "NOT SECURE" in output, output[-3000:]
 
 
 def test_fixed_release_passes_the_same_checks(tmp_path: Path) -> None:
-    proc = run_suite([*WHITELIST_FIX, "--reference-version", "1.19.0"], tmp_path)
+    proc = run_suite([*FIXES, "--reference-version", "1.19.0"], tmp_path)
     records = _records(tmp_path)
-    assert {r["requirement"]: r["outcome"] for r in records} == {"AUTHZ-REST-011": "pass", "AUTHZ-REST-012": "pass"}
+    assert {r["requirement"]: r["outcome"] for r in records} == {"ADV-REST-004": "pass", "AUTHZ-REST-011": "pass"}
     assert not any("vulnerable" in e for r in records for e in r["evidence"])
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
