@@ -99,36 +99,6 @@ def _check_within_validity(server: Any, protocol: str) -> None:
         f"anyway; every verifying client refuses it): " + "; ".join(problems))
 
 
-@req("TLS-REST-004")
-def test_rest_certificate_chains_to_the_deployment_ca(qdrant):
-    _check_chains_to_ca(_tls_server(qdrant), "rest")
-
-
-@req("TLS-REST-004")
-def test_rest_certificate_names_the_host(qdrant):
-    _check_names_host(_tls_server(qdrant), "rest")
-
-
-@req("TLS-REST-004")
-def test_rest_certificate_is_within_its_validity_period(qdrant):
-    _check_within_validity(_tls_server(qdrant), "rest")
-
-
-@req("TLS-GRPC-003")
-def test_grpc_certificate_chains_to_the_deployment_ca(qdrant):
-    _check_chains_to_ca(_tls_server(qdrant), "grpc")
-
-
-@req("TLS-GRPC-003")
-def test_grpc_certificate_names_the_host(qdrant):
-    _check_names_host(_tls_server(qdrant), "grpc")
-
-
-@req("TLS-GRPC-003")
-def test_grpc_certificate_is_within_its_validity_period(qdrant):
-    _check_within_validity(_tls_server(qdrant), "grpc")
-
-
 # -- SHOULD: not about to expire, no weak key, no weak signature ------------------------------------
 
 
@@ -161,34 +131,32 @@ def _check_signature_hash(server: Any, protocol: str) -> None:
         f"rustls/webpki, as in Qdrant, does not verify them: " + "; ".join(weak))
 
 
-@req("TLS-REST-003")
-def test_rest_certificate_does_not_expire_within_30_days(qdrant):
-    _check_not_expiring_soon(_tls_server(qdrant), "rest")
+# -- the table: requirement, property, port ----------------------------------------------------
+
+#: (requirement, property check, port): REST and gRPC carry the same properties (spec §6: one
+#: certificate, ``tls.cert``, serves both), each under its own requirement ID.
+CHECKS = [
+    ("TLS-REST-004", _check_chains_to_ca, "rest"),
+    ("TLS-REST-004", _check_names_host, "rest"),
+    ("TLS-REST-004", _check_within_validity, "rest"),
+    ("TLS-GRPC-003", _check_chains_to_ca, "grpc"),
+    ("TLS-GRPC-003", _check_names_host, "grpc"),
+    ("TLS-GRPC-003", _check_within_validity, "grpc"),
+    ("TLS-REST-003", _check_not_expiring_soon, "rest"),
+    ("TLS-REST-003", _check_rsa_key_size, "rest"),
+    ("TLS-REST-003", _check_signature_hash, "rest"),
+    ("TLS-GRPC-002", _check_not_expiring_soon, "grpc"),
+    ("TLS-GRPC-002", _check_rsa_key_size, "grpc"),
+    ("TLS-GRPC-002", _check_signature_hash, "grpc"),
+]
 
 
-@req("TLS-REST-003")
-def test_rest_certificate_rsa_keys_have_2048_bits_or_more(qdrant):
-    _check_rsa_key_size(_tls_server(qdrant), "rest")
-
-
-@req("TLS-REST-003")
-def test_rest_certificate_is_not_signed_with_sha1(qdrant):
-    _check_signature_hash(_tls_server(qdrant), "rest")
-
-
-@req("TLS-GRPC-002")
-def test_grpc_certificate_does_not_expire_within_30_days(qdrant):
-    _check_not_expiring_soon(_tls_server(qdrant), "grpc")
-
-
-@req("TLS-GRPC-002")
-def test_grpc_certificate_rsa_keys_have_2048_bits_or_more(qdrant):
-    _check_rsa_key_size(_tls_server(qdrant), "grpc")
-
-
-@req("TLS-GRPC-002")
-def test_grpc_certificate_is_not_signed_with_sha1(qdrant):
-    _check_signature_hash(_tls_server(qdrant), "grpc")
+@pytest.mark.parametrize("check, protocol", [
+    pytest.param(check, protocol, marks=req(rid), id=f"{protocol}-{check.__name__.removeprefix('_check_')}")
+    for rid, check, protocol in CHECKS
+])
+def test_deployment_certificate(qdrant: Any, check: Any, protocol: str) -> None:
+    check(_tls_server(qdrant), protocol)
 
 
 # -- compatibility: exactly the configured chain --------------------------------------------------
