@@ -11,7 +11,11 @@ node without ``tls.ca_cert``) start them next to it and stop them again.
 Every refusal runs next to its positive twin: the p2p port answers a client
 certificate from the cluster's CA where it refuses a plaintext, certificate-less
 or foreign one; the nodes that joined through the bootstrap peer's real name
-are the twins of the node that tries its unlisted name.
+are the twins of the node that tries its unlisted name. A p2p port that
+answers plaintext gRPC fails CLUSTER-P2P-002..005 on that answer alone (it
+checks no client certificate at all), before the TLS twin, which such a port
+can never answer. The enforce_internal_auth checks (010..012) are about API
+keys, not TLS: they dial the port the way the cluster's own peers do.
 
 Server-side name checks are deliberately absent: Qdrant's p2p server verifies
 a client certificate's chain, validity and usage, never its names (spec §8);
