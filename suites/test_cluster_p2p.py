@@ -11,7 +11,11 @@ node without ``tls.ca_cert``) start them next to it and stop them again.
 Every refusal runs next to its positive twin: the p2p port answers a client
 certificate from the cluster's CA where it refuses a plaintext, certificate-less
 or foreign one; the nodes that joined through the bootstrap peer's real name
-are the twins of the node that tries its unlisted name.
+are the twins of the node that tries its unlisted name. A p2p port that
+answers plaintext gRPC fails CLUSTER-P2P-002..005 on that answer alone (it
+checks no client certificate at all), before the TLS twin, which such a port
+can never answer. The enforce_internal_auth checks (010..012) are about API
+keys, not TLS: they dial the port the way the cluster's own peers do.
 
 Server-side name checks are deliberately absent: Qdrant's p2p server verifies
 a client certificate's chain, validity and usage, never its names (spec §8);
@@ -240,6 +244,35 @@ def assert_port_answers(cluster: Cluster | ExternalCluster, node: Instance) -> N
                      f"cluster's CA, so its refusals prove nothing: {outcome.summary()}")
 
 
+def _speaks_tls(cluster: Cluster | ExternalCluster) -> bool:
+    """Whether the suite should dial ``cluster``'s p2p port with TLS (an external one is assumed to)."""
+    return cluster.p2p_tls if isinstance(cluster, Cluster) else True
+
+
+def assert_no_plaintext_answer(cluster: Cluster | ExternalCluster, node: Instance, consequence: str) -> None:
+    """Fail if ``node``'s p2p port answers a plaintext gRPC call.
+
+    A port that serves plaintext checks no client certificate at all, so every
+    mutual-TLS refusal is void there; that is the server's behaviour, judged
+    before the TLS twin (which a plaintext port can never answer).
+    """
+    outcome = call(p2p_client(cluster, node, tls=False), P2P_HEALTH)
+    assert outcome.refused, (
+        f"{node.name}: the p2p port answers plaintext gRPC (no TLS, so {consequence}): {outcome.summary()}")
+
+
+def internal_client(cluster: Cluster | ExternalCluster, node: Instance) -> GrpcClient:
+    """A client for ``node``'s p2p port over the transport its peers use: mutual TLS, or plaintext.
+
+    The enforce_internal_auth checks are about API keys, which Qdrant checks
+    whether p2p TLS is on or off (spec §3, §8); dialling TLS to a plaintext
+    port would report a transport mismatch as a failure of theirs.
+    """
+    if _speaks_tls(cluster):
+        return p2p_client(cluster, node, identity=valid_identity(cluster))
+    return p2p_client(cluster, node, tls=False)
+
+
 def watch_join(cluster: Cluster, joiner: Instance, uri: str, window: float = JOIN_WINDOW) -> dict[str, Any]:
     """Watch ``joiner`` until it exits, shows up in a member's peer list, or ``window`` passes."""
     wanted = normalise_uri(uri)
@@ -326,14 +359,17 @@ def test_cluster_endpoint_reports_peers(cluster):
 @req("CLUSTER-P2P-002")
 def test_p2p_port_refuses_plaintext(cluster):
     for node in cluster.nodes:
-        assert_port_answers(cluster, node)
+        # A plaintext answer fails on its own; the TLS twin only gives a refusal its meaning
+        # (a port that serves plaintext never answers TLS, so the twin cannot come first).
         outcome = call(p2p_client(cluster, node, tls=False), P2P_HEALTH)
         assert outcome.refused, f"{node.name}: a plaintext gRPC call to the p2p port was answered: {outcome.summary()}"
+        assert_port_answers(cluster, node)
 
 
 @req("CLUSTER-P2P-003")
 def test_p2p_port_requires_a_client_certificate(cluster):
     for node in cluster.nodes:
+        assert_no_plaintext_answer(cluster, node, "a client without any certificate gets answers")
         assert_port_answers(cluster, node)
         for method in (P2P_HEALTH, P2P_INTERNAL):
             outcome = call(p2p_client(cluster, node, identity=None), method)
@@ -346,6 +382,7 @@ def test_p2p_port_requires_a_client_certificate(cluster):
 def test_p2p_port_refuses_foreign_ca_certificate(cluster, pki):
     foreign = PeerIdentity(pki.foreign_client.chain_pem, pki.foreign_client.key_pem)
     for node in cluster.nodes:
+        assert_no_plaintext_answer(cluster, node, "a client holding a certificate from another CA gets answers")
         assert_port_answers(cluster, node)
         for method in (P2P_HEALTH, P2P_INTERNAL):
             outcome = call(p2p_client(cluster, node, identity=foreign), method)
@@ -358,6 +395,7 @@ def test_p2p_port_refuses_foreign_ca_certificate(cluster, pki):
 def test_p2p_port_refuses_expired_certificate(cluster, pki):
     expired = PeerIdentity(pki.expired_client.chain_pem, pki.expired_client.key_pem)
     for node in cluster.nodes:
+        assert_no_plaintext_answer(cluster, node, "a client holding an expired certificate gets answers")
         assert_port_answers(cluster, node)
         outcome = call(p2p_client(cluster, node, identity=expired), P2P_HEALTH)
         assert outcome.refused, (
@@ -371,11 +409,11 @@ def test_p2p_port_requires_an_api_key(cluster):
         disabled("no manage API key known for the deployment (give --api-key-file)")
     open_nodes = []
     for node in cluster.nodes:
-        keyed = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_INTERNAL, [("api-key", key)])
+        keyed = call(internal_client(cluster, node), P2P_INTERNAL, [("api-key", key)])
         assert keyed.answered and not keyed.denied, (
             f"{node.name}: an internal call with the API key is not answered, so a refusal would prove nothing: "
             f"{keyed.summary()}")
-        keyless = call(p2p_client(cluster, node, identity=valid_identity(cluster)), P2P_INTERNAL)
+        keyless = call(internal_client(cluster, node), P2P_INTERNAL)
         if not keyless.denied:
             open_nodes.append(f"{node.name}: {keyless.summary()}")
     assert not open_nodes, (
@@ -510,9 +548,9 @@ def test_enforce_internal_auth_refuses_keyless_p2p_calls(cluster, enforcing_clus
     key = enforcing.credentials.api_key
     assert key
     for node in enforcing.nodes:
-        keyed = call(p2p_client(enforcing, node, identity=enforcing.identity), P2P_INTERNAL, [("api-key", key)])
+        keyed = call(internal_client(enforcing, node), P2P_INTERNAL, [("api-key", key)])
         assert keyed.answered and not keyed.denied, f"{node.name}: the API key is refused: {keyed.summary()}"
-        keyless = call(p2p_client(enforcing, node, identity=enforcing.identity), P2P_INTERNAL)
+        keyless = call(internal_client(enforcing, node), P2P_INTERNAL)
         assert keyless.denied_unauthenticated, (
             f"{node.name}: with enforce_internal_auth an internal call without a credential was not refused "
             f"with UNAUTHENTICATED: {keyless.summary()}")
@@ -521,7 +559,7 @@ def test_enforce_internal_auth_refuses_keyless_p2p_calls(cluster, enforcing_clus
 @req("CLUSTER-P2P-012")
 def test_enforce_internal_auth_keeps_health_open(cluster, enforcing_cluster):
     for node in enforcing_cluster.nodes:
-        outcome = call(p2p_client(enforcing_cluster, node, identity=enforcing_cluster.identity), P2P_HEALTH)
+        outcome = call(internal_client(enforcing_cluster, node), P2P_HEALTH)
         assert outcome.succeeded, f"{node.name}: p2p HealthCheck without a credential: {outcome.summary()}"
 
 

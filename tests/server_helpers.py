@@ -46,6 +46,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 T = 60.0
 CONFIG_RELPATH = "config/test.yaml"
 READY_LINE = "Qdrant HTTP listening on"
+#: gRPC readiness is its own log line: an open port alone may belong to another process that took
+#: the free port first, since the server keeps serving REST when gRPC cannot bind (spec §1.5).
+GRPC_READY_LINE = "Qdrant gRPC listening on"
+GRPC_FAILED_LINE = "Error while starting gRPC server"
+#: Log text of a port another process took between free_port() and the bind: start again on fresh ports.
+PORT_TAKEN = ("Address already in use", "cannot bind")
 _DROPPED_ENV = {"SSL_CERT_FILE", "SSL_CERT_DIR", "SSLKEYLOGFILE", "RUN_MODE"}
 
 
@@ -274,7 +280,7 @@ def start_server(
         except ServerFailed as exc:
             last_logs = str(exc)
             srv.stop()
-            if "Address already in use" not in last_logs:
+            if not any(marker in last_logs for marker in PORT_TAKEN):
                 raise
     raise ServerFailed(last_logs)
 
@@ -288,11 +294,19 @@ def wait_ready(srv: ServerProcess, ready_context: ssl.SSLContext | None, timeout
         if not srv.tls or ready_context is not None:
             if not _ready_over_http(srv, ready_context):
                 return False
-        return srv.grpc_port is None or port_open(srv.grpc_port)
+        if srv.grpc_port is None:
+            return True
+        logs = srv.logs()
+        if GRPC_FAILED_LINE in logs:
+            return True  # stop polling; reported below
+        return GRPC_READY_LINE in logs and port_open(srv.grpc_port)
 
     finished = poll(ready, timeout)
     if not srv.alive():
         raise ServerFailed(f"server exited with {srv.proc.returncode}:\n{srv.logs()}")
+    if srv.grpc_port is not None and GRPC_FAILED_LINE in srv.logs():
+        # A bind failure in the log (PORT_TAKEN) makes the caller retry on fresh ports.
+        raise ServerFailed(f"gRPC did not start on port {srv.grpc_port}:\n{srv.logs()}")
     if not finished:
         raise ServerFailed(f"server not ready after {timeout:g} s:\n{srv.logs()}")
 

@@ -69,6 +69,10 @@ def test_cluster_without_p2p_tls_fails(tmp_path):
     _assert_caught(rc, outcomes, output, {"CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003",
                                           "CLUSTER-P2P-004", "CLUSTER-P2P-005", "CLUSTER-P2P-007"})
     assert outcomes["CLUSTER-P2P-013"] == "fail", outcomes  # no p2p certificate at all
+    # enforce_internal_auth is about API keys, which the p2p port checks with TLS on or off (spec §3, §8):
+    # those checks dial the port the way its peers do, so plaintext p2p does not fail them as a side effect.
+    assert {rid: outcomes.get(rid) for rid in ("CLUSTER-P2P-010", "CLUSTER-P2P-011", "CLUSTER-P2P-012")} == {
+        "CLUSTER-P2P-010": "pass", "CLUSTER-P2P-011": "pass", "CLUSTER-P2P-012": "pass"}, outcomes
     # REST and gRPC keep their own protection: those requirements must not be dragged down.
     assert outcomes["CLUSTER-REST-001"] == "pass" and outcomes["CLUSTER-GRPC-001"] == "pass", outcomes
 

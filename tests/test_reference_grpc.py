@@ -20,7 +20,8 @@ from grpc_health.v1 import health_pb2
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as qg
 
-from reference_server.auth import MSG_GLOBAL_MANAGE, MSG_INVALID, MSG_MISSING, Access, AuthKeys
+from reference_server.audit import Principal
+from reference_server.auth import ANONYMOUS, MSG_GLOBAL_MANAGE, MSG_INVALID, MSG_MISSING, Access, AuthKeys
 from reference_server.data_plane import DataPlane, _Backend
 from reference_server.grpc_api import access
 from reference_server.grpc_api.policy import GrpcPolicy
@@ -628,11 +629,16 @@ def test_health_answers_while_the_data_plane_loads() -> None:
 
 
 class _AnyoneIsManager(GrpcPolicy):
-    """What a "gRPC without auth" fault would do: skip the credential check."""
+    """What a "gRPC without auth" fault would do: skip the credential check.
 
-    def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
-                     lookup: object = None) -> Access:
-        return Access.MANAGE
+    Overrides identify(): since JWT and audit logging, that is the one authentication
+    seam the server calls (it returns the audit identity with the grant); authenticate()
+    is a final convenience wrapper around it.
+    """
+
+    def identify(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
+                 lookup: object = None) -> tuple[Access, Principal | None]:
+        return Access.MANAGE, ANONYMOUS
 
 
 def test_a_replacement_policy_changes_the_decision() -> None:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.server_helpers import T, assert_refused, port_open, run_to_exit, running_server
+from tests.server_helpers import ServerFailed, T, assert_refused, port_open, run_to_exit, running_server
 
 KEY = "startup-key-0123456789abcdef"
 TLS_ON = {"service": {"enable_tls": True, "api_key": KEY}}
@@ -201,6 +201,17 @@ def test_busy_grpc_port_keeps_rest_up() -> None:
                             env={"QDRANT__SERVICE__GRPC_PORT": str(busy)}) as srv:
             assert srv.wait_for_log("Error while starting gRPC server")
             assert httpx.get(srv.url("/readyz"), timeout=T).status_code == 200
+
+
+def test_harness_never_takes_another_process_port_for_grpc() -> None:
+    """A gRPC port held by someone else is no ready server (parallel runs race for free ports)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        with pytest.raises(ServerFailed, match="cannot bind"):
+            with running_server({"service": {"grpc_port": busy}}, env={"QDRANT__SERVICE__GRPC_PORT": str(busy)}):
+                pass
 
 
 def test_faults_are_announced_and_unknown_ones_refused() -> None:

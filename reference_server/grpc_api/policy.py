@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from reference_server import faults, rbac
 from reference_server.audit import Principal
@@ -56,14 +56,23 @@ class GrpcPolicy:
             return False
         return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
 
+    @final
     def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
                      lookup: ValueLookup | None = None) -> Grant:
-        """The caller's access, or :class:`AuthFailure`. Runs before routing, for every path."""
+        """The access :meth:`identify` grants (a convenience; the server never calls it).
+
+        Final on purpose: the authentication seam is :meth:`identify` alone, so an
+        override here would silently change nothing.
+        """
         return self.identify(path, metadata, lookup=lookup)[0]
 
     def identify(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
                  lookup: ValueLookup | None = None) -> tuple[Grant, Principal | None]:
-        """:meth:`authenticate`, plus the caller's audit identity (``None``: whitelisted, not audited)."""
+        """The caller's access and audit identity (``None``: whitelisted, not audited), or :class:`AuthFailure`.
+
+        Runs before routing, for every path (calls and reflection streams alike); the one
+        seam a replacement policy overrides to change who gets in.
+        """
         if self.keys is None:
             return Access.MANAGE, ANONYMOUS
         if self.is_whitelisted(path):

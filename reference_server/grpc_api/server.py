@@ -159,7 +159,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
             yield self._guarded(path, context, functools.partial(self._reflect, raw, emulation))
 
     def _admit(self, path: str, context: grpc.ServicerContext) -> bytes:
-        granted = self._policy.authenticate(path, context.invocation_metadata())
+        granted, _ = self._policy.identify(path, context.invocation_metadata(), lookup=self._lookup)
         if not self._policy.is_served(path):
             raise unknown_method(path)
         self._policy.authorize(path, granted)
