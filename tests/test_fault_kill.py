@@ -344,3 +344,41 @@ def test_selection_patterns_and_coverage() -> None:
     tests = {"AUTH-REST-001": ["suites/test_auth_api_key.py::test_rest_refuses_requests_without_credential"]}
     assert kill_helpers.selection_gaps(Fault("f", "d", ("AUTH-REST-001",), "AUTH", layers=("p2p",)), tests)
     assert not kill_helpers.selection_gaps(Fault("f", "d", ("AUTH-REST-001",), "AUTH", layers=("rest-api",)), tests)
+
+
+def test_rules_a_should_only_fault_is_judged_without_its_failing_collateral(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad certificate breaks MUST twins (collateral) and so fails the default run by itself: the declared
+    SHOULD is judged on the records without them, and must still not fail the default gate alone."""
+    control = _clean("SEC-SHOULD", "COLL")
+    run = _run({"SEC-SHOULD": ["warning"], "COLL": ["fail"]}, 1, secure="fails", strict_secure="fails")
+    fault = _fault(["SEC-SHOULD"], ("COLL",))
+    monkeypatch.setattr(kill_helpers, "statuses_without", lambda run, reqs: (
+        {"secure": "holds", "compatible": "holds"}, {"secure": "fails", "compatible": "holds"}))
+    assert kill_helpers.judge(fault, run, control, _RULES_CATALOG).status == "warned"
+    # the SHOULD alone fails the default gate: not warned
+    monkeypatch.setattr(kill_helpers, "statuses_without", lambda run, reqs: (
+        {"secure": "fails", "compatible": "holds"}, {"secure": "fails", "compatible": "holds"}))
+    verdict = kill_helpers.judge(fault, run, control, _RULES_CATALOG)
+    assert verdict.status == "not warned" and "collateral records left out" in verdict.detail, verdict.detail
+    # no results to re-judge: not warned either
+    monkeypatch.setattr(kill_helpers, "statuses_without", lambda run, reqs: None)
+    assert kill_helpers.judge(fault, run, control, _RULES_CATALOG).status == "not warned"
+
+
+def test_scopes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reference_server.faults import Fault
+
+    monkeypatch.delenv("QSC_KILL_SCOPE", raising=False)
+    assert kill_helpers.kill_scope() == "declared"
+    monkeypatch.setenv("QSC_KILL_SCOPE", "layers")
+    assert kill_helpers.kill_scope() == "layers"
+    monkeypatch.setenv("QSC_KILL_SCOPE", "everything")
+    with pytest.raises(ValueError, match="QSC_KILL_SCOPE"):
+        kill_helpers.kill_scope()
+    tests = {"AUTH-REST-001": ["suites/test_auth_api_key.py::test_a"], "COLL": ["suites/test_web_ui.py::test_b"],
+             "OTHER": ["suites/test_auth_api_key.py::test_c"]}
+    fault = Fault("f", "d", ("AUTH-REST-001",), "AUTH", ("COLL",), layers=("rest-api",))
+    assert kill_helpers.kill_selection(fault, tests, "declared") == [
+        "suites/test_auth_api_key.py::test_a", "suites/test_web_ui.py::test_b"]
+    layered = kill_helpers.kill_selection(fault, tests, "layers")
+    assert "suites/test_auth_api_key.py" in layered and "suites/test_web_ui.py" in layered
