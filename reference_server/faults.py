@@ -411,11 +411,10 @@ CATALOG: tuple[Fault, ...] = (
        layers=["rotation"]),
     # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
     _f("p2p-accepts-plaintext", "the p2p port serves plaintext gRPC although cluster.p2p.enable_tls is on",
-       "CLUSTER", ["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-006", "CLUSTER-P2P-007"],
-       # their positive twins call the p2p port over mutual TLS, which a plaintext port cannot answer; the
-       # client-certificate checks (003-005) then end in error: a port without TLS checks no certificate,
-       # which CLUSTER-P2P-002 shows (measured in the declared-scope kill run)
-       collateral=["CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005", "CLUSTER-P2P-011", "CLUSTER-P2P-012"],
+       "CLUSTER", ["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004",
+                   "CLUSTER-P2P-005", "CLUSTER-P2P-006", "CLUSTER-P2P-007"],
+       # their positive twins call the p2p port over mutual TLS, which a plaintext port cannot answer
+       collateral=["CLUSTER-P2P-011", "CLUSTER-P2P-012"],
        layers=["p2p"]),
     _f("p2p-accepts-any-client-cert", "the p2p port does not verify client certificates", "CLUSTER",
        ["CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005"],
