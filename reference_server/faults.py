@@ -219,6 +219,9 @@ CATALOG: tuple[Fault, ...] = (
         # the suite's read-only key is as long as its manage key, so it gets manage access and may write
         # (seen by the layered kill run)
         "AUTHZ-REST-004", "AUTHZ-REST-005", "AUTHZ-GRPC-004", "AUTHZ-GRPC-005"],
+       # its test needs a credential without manage access to be refused an upload: the read-only key has
+       # manage access here (seen by the layered kill run)
+       collateral=["ADV-REST-001"],
        layers=["credentials"]),
     _f("bearer-case-insensitive", 'the Authorization scheme is matched case-insensitively ("bearer <key>" works)',
        "AUTH", ["AUTH-REST-009"],
