@@ -1,9 +1,13 @@
 """Time the fault kill test and print its honest score.
 
-    python bench/kill_test.py [-n WORKERS] [-k EXPR]
+    python bench/kill_test.py [-n WORKERS] [-k EXPR] [--scope declared|layers]
 
 Runs ``pytest -n WORKERS tests/test_fault_kill.py`` (default 2 workers, the
-CI machine's core count), then prints the wall time with the load average,
+CI machine's core count) with ``QSC_KILL_SCOPE=SCOPE``. The default here is
+``layers``: each fault runs every suite test its layers reach, so collateral
+anywhere a fault could act shows up (about 19 minutes on two quiet cores).
+``pytest tests/`` (CI) runs the ``declared`` scope instead: only the tests of
+each fault's declared requirements, same rules, a fraction of the time. Then prints the wall time with the load average,
 the score from ``reports/out/kill-score.json`` (``killed N/M under the default
 gate, no collateral; warned K/L (SHOULD-only faults)``), the faults that fail
 it and why, and the slowest faults with their wall and CPU seconds. On a busy
@@ -23,13 +27,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORE = ROOT / "reports" / "out" / "kill-score.json"
-BUDGET_S = 300.0
+#: Wall-time targets on two quiet cores: declared is what CI runs (its whole run stays under ~20 min).
+BUDGET_S = {"declared": 360.0, "layers": 1200.0}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2)")
     parser.add_argument("-k", dest="keyword", default=None, help="only the items matching this -k expression")
+    parser.add_argument("--scope", choices=("declared", "layers"), default="layers",
+                        help="what each fault runs: its layers' whole selection (default) or only the tests "
+                             "of its declared requirements (what pytest tests/ runs)")
     args = parser.parse_args(argv)
 
     cmd = [sys.executable, "-m", "pytest", "tests/test_fault_kill.py", "-q", "-p", "no:cacheprovider",
@@ -39,16 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     before = SCORE.stat().st_mtime if SCORE.exists() else None
     load_before = os.getloadavg()
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT)
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "QSC_KILL_SCOPE": args.scope})
     elapsed = time.monotonic() - started
     load = os.getloadavg()
-    print(f"kill test: {elapsed:.1f} s wall with -n {args.workers} (budget {BUDGET_S:.0f} s on a quiet machine; "
+    print(f"kill test ({args.scope} scope): {elapsed:.1f} s wall with -n {args.workers} "
+          f"(budget {BUDGET_S[args.scope]:.0f} s on a quiet machine; "
           f"load average before {load_before[0]:.1f}, after {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f})")
     if not SCORE.exists() or SCORE.stat().st_mtime == before:
         print("kill score: not written (no fault ran)")
         return proc.returncode or 1
     data = json.loads(SCORE.read_text())
-    print(f"kill score: {data['score']}")
+    print(f"kill score ({data.get('scope', '?')} scope): {data['score']}")
     compat = data.get("must_faults", {}).get("compatibility_only") or []
     if compat:
         print(f"  of which killed as NOT COMPATIBLE only ({len(compat)}): {', '.join(compat)}")

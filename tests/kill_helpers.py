@@ -1,11 +1,21 @@
 """Helpers for the fault kill test: which suites to run, running them, judging the results.
 
-What a fault's run executes: every suite file that one of the fault's
-*layers* reaches (``Fault.suite_files``, mapping in ``reference_server/faults.py``),
-whole, against the reference server with that fault switched on, under the
-**default gate** (no ``--strict``, ``--gate secure``): the run a user makes.
-Its control is the clean server's run of the same files (one run per file,
-shared between xdist workers).
+What a fault's run executes depends on the *scope* (``QSC_KILL_SCOPE``, :func:`kill_scope`):
+
+- ``declared`` (the default, what ``pytest tests/`` runs in CI): the suite tests
+  of the fault's declared requirements (``requirements`` + ``collateral``) and
+  nothing else (:func:`declared_selection`). About a third of the cost of
+  ``layers``, which keeps the CI self-test step within its time.
+- ``layers`` (``bench/kill_test.py`` by default): every suite test that one of
+  the fault's *layers* reaches (``Fault.selection``, mapping in
+  ``reference_server/faults.py``), so a fault that breaks something it does not
+  declare shows up even where its declared requirements have no tests.
+
+Either way the selection runs against the reference server with that fault
+switched on, under the **default gate** (no ``--strict``, ``--gate secure``):
+the run a user makes, judged by the same rules. Its control is the clean
+server's run of the same files, whole (one run per file, shared between xdist
+workers).
 
 Score rules (:func:`judge`). Requirements the clean server does not hold
 (control outcome other than ``pass``) cannot show anything and are set aside;
@@ -23,9 +33,12 @@ killed. For the rest:
   on it (its kind's verdict does not fail, exit code not 1) and the same
   records under ``--strict`` do (re-judged from ``results.json`` with
   :func:`reports.verdicts.compute_verdicts`, no second run).
-- Either way, no undeclared requirement may get worse than on the clean
-  server: a record outcome fail, error, warning, unsupported or disabled that
-  the control did not have. ``collateral`` is declared and tolerated.
+- Either way, no undeclared requirement among the tests that ran may get
+  worse than on the clean server: a record outcome fail, error, warning,
+  unsupported or disabled that the control did not have. ``collateral`` is
+  declared and tolerated. In the ``declared`` scope that catches a declared
+  requirement's test that carries another requirement's check; only the
+  ``layers`` scope looks for breakage elsewhere.
 """
 
 from __future__ import annotations
@@ -79,6 +92,37 @@ with tempfile.TemporaryDirectory() as out:
     pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "--report-dir", out, "suites/"], plugins=[c])
 print("QSC-COLLECT" + json.dumps({"found": c.found, "errors": c.errors}))
 """
+
+
+#: ``QSC_KILL_SCOPE`` values: what a fault's kill run executes (module docstring).
+SCOPES = ("declared", "layers")
+DEFAULT_SCOPE = "declared"
+
+
+def kill_scope() -> str:
+    """The scope named by ``QSC_KILL_SCOPE`` (default ``declared``); anything else is a usage error."""
+    scope = os.environ.get("QSC_KILL_SCOPE", "").strip() or DEFAULT_SCOPE
+    if scope not in SCOPES:
+        raise ValueError(f"QSC_KILL_SCOPE={scope!r}: expected one of {', '.join(SCOPES)}")
+    return scope
+
+
+def declared_selection(fault: Fault, tests: dict[str, list[str]]) -> list[str]:
+    """The node ids of the suite tests of the fault's declared requirements (requirements + collateral)."""
+    return sorted({n for req in fault.declared for n in tests.get(req, [])})
+
+
+def kill_selection(fault: Fault, tests: dict[str, list[str]], scope: str) -> list[str]:
+    """The pytest arguments of the fault's kill run in ``scope``."""
+    if scope == "declared":
+        return declared_selection(fault, tests)
+    nodeids = sorted({n for ids in tests.values() for n in ids})
+    return expand_selection(fault.selection, nodeids)
+
+
+def selection_files(selection: Iterable[str]) -> list[str]:
+    """The suite files of a selection (files, node ids or patterns)."""
+    return sorted({test_file(sel) for sel in selection})
 
 
 def collect_requirement_tests() -> dict[str, list[str]]:
@@ -155,19 +199,36 @@ class SuiteRun:
     strict_verdicts: dict[str, str] = field(default_factory=dict)  # the same records judged with --strict
     cpu_seconds: float = 0.0  # user + system time of the subprocess and the servers it waited for
     problem: str | None = None  # the run produced no usable results.json
+    results_json: str = ""  # the run's results.json, to re-judge its records without some requirements
 
     def failing(self) -> set[str]:
         return {req for req, outcome in self.outcomes.items() if outcome in FAILING}
 
 
-def _strict_statuses(data: dict[str, Any]) -> dict[str, str]:
+def _strict_statuses(data: dict[str, Any], without: Iterable[str] = ()) -> dict[str, str]:
     """The verdict statuses the same records get under ``--strict`` (SHOULD findings then fail)."""
+    return _statuses(data, strict=True, without=without)
+
+
+def _statuses(data: dict[str, Any], *, strict: bool, without: Iterable[str] = ()) -> dict[str, str]:
+    """The verdict statuses of the run's records, leaving out the records of the requirements ``without``."""
     from reports.model import RunResult
     from reports.verdicts import compute_verdicts
 
-    run = dataclasses.replace(RunResult.from_dict(data), strict=True)
+    run = RunResult.from_dict(data)
+    left_out = set(without)
+    run = dataclasses.replace(run, strict=strict, records=[r for r in run.records if r.requirement not in left_out])
     verdicts = compute_verdicts(run)
     return {"secure": verdicts.secure.status, "compatible": verdicts.compatible.status}
+
+
+def statuses_without(run: SuiteRun, requirements: Iterable[str]) -> tuple[dict[str, str], dict[str, str]] | None:
+    """(default-gate, ``--strict``) verdict statuses of ``run`` without the records of ``requirements``."""
+    if not run.results_json or not Path(run.results_json).exists():
+        return None
+    data: dict[str, Any] = json.loads(Path(run.results_json).read_text())
+    chosen = list(requirements)
+    return _statuses(data, strict=False, without=chosen), _statuses(data, strict=True, without=chosen)
 
 
 def run_suites(files: list[str], fault: str | None, report_dir: Path, *, select: list[str] | None = None,
@@ -214,7 +275,7 @@ def read_run(report_dir: Path, files: list[str], fault: str | None, exit_code: i
     run = SuiteRun(files, fault, exit_code, seconds, cpu_seconds=cpu,
                    outcomes={row["requirement"]: row["outcome"] for row in data["matrix"] if row.get("outcome")},
                    verdicts={name: v["status"] for name, v in data["verdicts"].items()},
-                   strict_verdicts=_strict_statuses(data))
+                   strict_verdicts=_strict_statuses(data), results_json=str(results[0]))
     for record in data["records"]:
         req = record.get("requirement") or "?"
         run.records.setdefault(req, []).append(record["outcome"])
@@ -356,15 +417,27 @@ def judge(fault: Fault, run: SuiteRun, control: Control, catalog: dict[str, Any]
         if any(kinds[req] == "security" for req in musts) and run.exit_code != 1:
             gate_problems.append(f"a security MUST failed but the run exited {run.exit_code}, not 1")
     else:
+        default, strict, exit_code = run.verdicts, run.strict_verdicts, run.exit_code
+        collateral_failed = [req for req in fault.collateral if "fail" in run.records.get(req, [])]
+        if collateral_failed:
+            # A collateral MUST (a twin the fault breaks, e.g. a verifying client refused by a bad
+            # certificate) fails the default run by itself: judge the declared SHOULDs on the records
+            # without the collateral ones, so the rule still asks "does the SHOULD alone fail the gate?"
+            judged = statuses_without(run, fault.collateral)
+            if judged is None:
+                gate_problems.append("collateral failed and the run's results.json is gone: cannot re-judge")
+            else:
+                default, strict = judged
+                exit_code = 1 if default.get("secure") == "fails" else 0
         for kind in sorted({kinds[req] for req in shoulds}):
             name = _verdict_name(kind)
-            if run.verdicts.get(name) == "fails":
+            if default.get(name) == "fails":
                 gate_problems.append(f"the default gate's {name} verdict fails on a SHOULD-only fault")
-            if run.strict_verdicts.get(name) != "fails":
-                gate_problems.append(f"under --strict the {name} verdict is {run.strict_verdicts.get(name)}, "
-                                     f"not fails")
-        if run.exit_code == 1:
-            gate_problems.append("the default run exited 1 on a SHOULD-only fault")
+            if strict.get(name) != "fails":
+                gate_problems.append(f"under --strict the {name} verdict is {strict.get(name)}, not fails")
+        if exit_code == 1:
+            gate_problems.append("the default run exited 1 on a SHOULD-only fault"
+                                 + (" (collateral records left out)" if collateral_failed else ""))
 
     inconclusive = any({"fail", "warning", "pass"}.isdisjoint(run.records.get(req, [])) for req in missed)
     undeclared: list[str] = []
@@ -411,7 +484,8 @@ def compatibility_only_line(verdicts: Iterable[Verdict]) -> str | None:
     return f"of which killed as NOT COMPATIBLE only ({len(names)}): {', '.join(names)}" if names else None
 
 
-def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: float | None = None) -> dict[str, Any]:
+def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: float | None = None,
+                scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
     """Write ``kill-score.json`` and return its content.
 
     ``killed``/``total`` keep their meaning for readers of older files: faults
@@ -422,6 +496,7 @@ def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: fl
     load = os.getloadavg()
     data = {
         "score": score_line(verdicts),
+        "scope": scope,
         "killed": sum(v.ok for v in verdicts),
         "total": len(verdicts),
         "must_faults": {"killed": sum(v.killed for v in musts), "total": len(musts),
@@ -429,6 +504,8 @@ def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: fl
         "should_only_faults": {"warned": sum(v.status == WARNED for v in shoulds), "total": len(shoulds)},
         "rules": "default gate (no --strict); every declared requirement the clean server holds fails "
                  "(MUST: fail, SHOULD: warning); no undeclared requirement worse than on the clean server",
+        "scope_means": {"declared": "only the suite tests of each fault's declared requirements",
+                        "layers": "every suite test that one of the fault's layers reaches"}[scope],
         "seconds": seconds,
         "load_average": [round(x, 2) for x in load],
         "faults": [v.to_dict() for v in sorted(verdicts, key=lambda v: v.fault)],
@@ -459,9 +536,10 @@ def report_kill_score(terminalreporter: Any) -> None:
     start = getattr(terminalreporter, "_session_start", None)
     if start is not None and hasattr(start, "elapsed"):
         seconds = round(float(start.elapsed().seconds), 1)
-    data = write_score(list(verdicts.values()), seconds=seconds)
+    scope = kill_scope()
+    data = write_score(list(verdicts.values()), seconds=seconds, scope=scope)
     terminalreporter.write_sep("=", "fault kill score")
-    terminalreporter.write_line(f"kill score: {data['score']}"
+    terminalreporter.write_line(f"kill score ({scope} scope): {data['score']}"
                                 + (f" in {seconds:.0f} s" if seconds is not None else "")
                                 + f" (written to {SCORE_PATH.relative_to(ROOT)})")
     compat = compatibility_only_line(verdicts.values())

@@ -1,12 +1,18 @@
 """The kill test: every fault in ``reference_server/faults.py`` must be caught by the suite, honestly.
 
-What runs. Each fault runs its *kill selection* (``Fault.selection``): every
-suite test that one of its layers reaches (the reviewed seam → suite mapping
-``LAYERS`` in ``reference_server/faults.py``), in one pytest subprocess against
-the embedded reference server with ``--reference-fault NAME`` under the
-**default gate** (no ``--strict``): the run a user makes. Not only the tests of
-the declared requirements: a fault that breaks something it does not declare
-shows up as collateral.
+What runs. Each fault runs its *kill selection* in one pytest subprocess
+against the embedded reference server with ``--reference-fault NAME`` under the
+**default gate** (no ``--strict``): the run a user makes. The selection depends
+on ``QSC_KILL_SCOPE`` (two scopes, one set of rules):
+
+- ``declared`` (default; ``pytest tests/`` and CI): the suite tests of the
+  fault's declared requirements (``requirements`` + ``collateral``). A full
+  layered run takes about 19 minutes on two cores, more than the whole CI may;
+  this scope keeps the self-test step within it.
+- ``layers`` (``bench/kill_test.py``, default there; ``--scope declared`` to
+  compare): every suite test that one of its layers reaches (the reviewed seam →
+  suite mapping ``LAYERS`` in ``reference_server/faults.py``), so a fault that
+  breaks something it does not declare shows up as collateral.
 
 Score (rules in ``tests/kill_helpers.py``): a fault that declares a MUST is
 *killed* when every declared requirement the clean server holds fails (MUST:
@@ -18,7 +24,7 @@ on them and ``--strict`` would. The terminal summary prints
 ``killed N/M under the default gate, no collateral; warned K/L (SHOULD-only
 faults)`` and writes ``reports/out/kill-score.json``.
 
-Controls: the clean server's run of each suite file, once per session, shared
+Controls: the clean server's run of each suite file the scope needs, whole, once per session, shared
 by the xdist workers through a file lock; they are parametrized items of their
 own (``test_clean_server_passes_every_must``) scheduled before the faults, so
 the workers compute them side by side instead of waiting on each other. Faults
@@ -33,6 +39,7 @@ requirement it declares, and every suite file is reached by some layer.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -73,13 +80,49 @@ def selection_cost(selection: tuple[str, ...]) -> float:
     return sum(COST_S.get(f, 5.0) for f in files) + sum(COST_S.get(f, 5.0) * PART_SHARE for f in parts)
 
 
-ORDER = [f.name for f in sorted(CATALOG, key=lambda f: (-selection_cost(f.selection), f.name))]
-CONTROL_ORDER = sorted({f for fault in CATALOG for f in fault.suite_files}, key=lambda f: (-COST_S.get(f, 5.0), f))
+SCOPE = kill_helpers.kill_scope()
+
+
+@functools.cache
+def _requirement_tests() -> dict[str, list[str]]:
+    return kill_helpers.collect_requirement_tests()
+
+
+def declared_cost(fault_name: str) -> float:
+    """A declared-scope run: each file's cost times the share of its tests selected (at least ``PART_SHARE``)."""
+    tests = _requirement_tests()
+    per_file: dict[str, set[str]] = {}
+    for ids in tests.values():
+        for n in ids:
+            per_file.setdefault(kill_helpers.test_file(n), set()).add(n)
+    chosen = kill_helpers.declared_selection(BY_NAME[fault_name], tests)
+    cost = 0.0
+    for f in kill_helpers.selection_files(chosen):
+        share = sum(kill_helpers.test_file(n) == f for n in chosen) / max(1, len(per_file.get(f, ())))
+        cost += COST_S.get(f, 5.0) * max(PART_SHARE, share)
+    return cost
+
+
+def _fault_files(fault_name: str) -> list[str]:
+    if SCOPE == "layers":
+        return list(BY_NAME[fault_name].suite_files)
+    return kill_helpers.selection_files(kill_helpers.declared_selection(BY_NAME[fault_name], _requirement_tests()))
+
+
+def _cost(fault_name: str) -> float:
+    return selection_cost(BY_NAME[fault_name].selection) if SCOPE == "layers" else declared_cost(fault_name)
+
+
+# Collection in the declared scope needs the suite's requirement -> test map (one ``--collect-only`` of suites/,
+# about 2 s) to know which controls the faults need and how to order them.
+ORDER = [f.name for f in sorted(CATALOG, key=lambda f: (-_cost(f.name), f.name))]
+CONTROL_ORDER = sorted({f for fault in CATALOG for f in _fault_files(fault.name)},
+                       key=lambda f: (-COST_S.get(f, 5.0), f))
 
 
 @pytest.fixture(scope="session")
 def requirement_tests() -> dict[str, list[str]]:
-    return kill_helpers.collect_requirement_tests()
+    return _requirement_tests()
 
 
 @pytest.fixture(scope="session")
@@ -167,15 +210,16 @@ def test_clean_server_passes_every_must(suite_file: str, control_dir: Path, cata
 def test_fault_is_killed(name: str, requirement_tests: dict[str, list[str]], control_dir: Path,
                          catalog: dict[str, Any], tmp_path: Path, record_property: pytest.RecordProperty) -> None:
     fault = BY_NAME[name]
-    nodeids = sorted({n for ids in requirement_tests.values() for n in ids})
-    selection = kill_helpers.expand_selection(fault.selection, nodeids)
-    run = kill_helpers.run_suites(list(fault.suite_files), name, tmp_path / "reports", select=selection)
-    control = kill_helpers.control_for(fault.suite_files, control_dir)
+    selection = kill_helpers.kill_selection(fault, requirement_tests, SCOPE)
+    assert selection, f"fault {name!r}: its declared requirements have no suite tests"
+    files = kill_helpers.selection_files(selection)
+    run = kill_helpers.run_suites(files, name, tmp_path / "reports", select=selection)
+    control = kill_helpers.control_for(files, control_dir)
     verdict = kill_helpers.judge(fault, run, control, catalog)
     if not verdict.ok and verdict.inconclusive:
         # One more run: on a loaded machine a twin can time out. Both runs are reported. A definite
         # pass or fail (a declared requirement that holds, collateral that fails) is not retried.
-        again = kill_helpers.run_suites(list(fault.suite_files), name, tmp_path / "reports-retry", select=selection)
+        again = kill_helpers.run_suites(files, name, tmp_path / "reports-retry", select=selection)
         retried = kill_helpers.judge(fault, again, control, catalog)
         retried.detail = f"{retried.detail} [retried; first run: {verdict.detail}]"
         retried.seconds = round(retried.seconds + verdict.seconds, 1)
@@ -300,3 +344,41 @@ def test_selection_patterns_and_coverage() -> None:
     tests = {"AUTH-REST-001": ["suites/test_auth_api_key.py::test_rest_refuses_requests_without_credential"]}
     assert kill_helpers.selection_gaps(Fault("f", "d", ("AUTH-REST-001",), "AUTH", layers=("p2p",)), tests)
     assert not kill_helpers.selection_gaps(Fault("f", "d", ("AUTH-REST-001",), "AUTH", layers=("rest-api",)), tests)
+
+
+def test_rules_a_should_only_fault_is_judged_without_its_failing_collateral(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad certificate breaks MUST twins (collateral) and so fails the default run by itself: the declared
+    SHOULD is judged on the records without them, and must still not fail the default gate alone."""
+    control = _clean("SEC-SHOULD", "COLL")
+    run = _run({"SEC-SHOULD": ["warning"], "COLL": ["fail"]}, 1, secure="fails", strict_secure="fails")
+    fault = _fault(["SEC-SHOULD"], ("COLL",))
+    monkeypatch.setattr(kill_helpers, "statuses_without", lambda run, reqs: (
+        {"secure": "holds", "compatible": "holds"}, {"secure": "fails", "compatible": "holds"}))
+    assert kill_helpers.judge(fault, run, control, _RULES_CATALOG).status == "warned"
+    # the SHOULD alone fails the default gate: not warned
+    monkeypatch.setattr(kill_helpers, "statuses_without", lambda run, reqs: (
+        {"secure": "fails", "compatible": "holds"}, {"secure": "fails", "compatible": "holds"}))
+    verdict = kill_helpers.judge(fault, run, control, _RULES_CATALOG)
+    assert verdict.status == "not warned" and "collateral records left out" in verdict.detail, verdict.detail
+    # no results to re-judge: not warned either
+    monkeypatch.setattr(kill_helpers, "statuses_without", lambda run, reqs: None)
+    assert kill_helpers.judge(fault, run, control, _RULES_CATALOG).status == "not warned"
+
+
+def test_scopes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reference_server.faults import Fault
+
+    monkeypatch.delenv("QSC_KILL_SCOPE", raising=False)
+    assert kill_helpers.kill_scope() == "declared"
+    monkeypatch.setenv("QSC_KILL_SCOPE", "layers")
+    assert kill_helpers.kill_scope() == "layers"
+    monkeypatch.setenv("QSC_KILL_SCOPE", "everything")
+    with pytest.raises(ValueError, match="QSC_KILL_SCOPE"):
+        kill_helpers.kill_scope()
+    tests = {"AUTH-REST-001": ["suites/test_auth_api_key.py::test_a"], "COLL": ["suites/test_web_ui.py::test_b"],
+             "OTHER": ["suites/test_auth_api_key.py::test_c"]}
+    fault = Fault("f", "d", ("AUTH-REST-001",), "AUTH", ("COLL",), layers=("rest-api",))
+    assert kill_helpers.kill_selection(fault, tests, "declared") == [
+        "suites/test_auth_api_key.py::test_a", "suites/test_web_ui.py::test_b"]
+    layered = kill_helpers.kill_selection(fault, tests, "layers")
+    assert "suites/test_auth_api_key.py" in layered and "suites/test_web_ui.py" in layered
