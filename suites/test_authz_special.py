@@ -280,15 +280,8 @@ def preflight(server: Any, path: str, method: str) -> Outcome:
 
 @pytest.fixture
 def cors_collection(keyed: Any) -> Iterator[str]:
-    name = "qsc_authz_cors_" + secrets.token_hex(5)
-    created = keyed.rest().request("PUT", f"/collections/{name}", headers=manage(keyed),
-                                   json={"vectors": {"size": 4, "distance": "Cosine"}})
-    if not created.succeeded:
-        pytest.fail(REDACTOR.redact(f"cannot create a collection with the manage key: {created.summary()}"))
-    try:
+    with probe_collection(keyed, "qsc_authz_cors_") as name:
         yield name
-    finally:
-        keyed.rest().request("DELETE", f"/collections/{name}", headers=manage(keyed))
 
 
 @req("AUTHZ-REST-015")
