@@ -1,0 +1,103 @@
+"""Self-tests of the zygote the process launcher forks reference servers from (``reference_server/zygote.py``).
+
+A forked server must be indistinguishable from one started with ``python -m
+reference_server`` where the harness can see it: exit codes (0 after SIGTERM,
+1 with ``Error:`` for a bad start-up), the work dir, a fresh environment,
+SIGPIPE ignored as a fresh interpreter has it (else a client that hangs up
+mid-answer kills the server), and nothing left running when the harness dies.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.launchers.base import LaunchError, NodeSpec, RenderedConfig, free_port, poll_until
+from fixtures.launchers.process import REPO_ROOT, ProcessLauncher, Zygote, clean_env, processes_under
+
+
+def _spec(name: str, config: str) -> NodeSpec:
+    files = {"config/c.yaml": (config.encode(), 0o600)}
+    rendered = RenderedConfig(profile="plain", config_relpath="config/c.yaml", env={}, files=files,
+                              tls=False, mtls=False)
+    return NodeSpec(rendered=rendered, name=name)
+
+
+def _readyz(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status in (200, 503)
+    except OSError:
+        return False
+
+
+def _sig_ignored(pid: int, sig: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    raise AssertionError("no SigIgn line")
+
+
+def test_forked_server_serves_in_its_work_dir_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    launcher = ProcessLauncher(tmp_path / "nodes")
+    try:
+        instance = launcher.start(_spec("one", "log_level: INFO\n"), lambda i: _readyz(i.ports.http))
+        assert instance.workdir is not None
+        pids = [p for p in processes_under(tmp_path / "nodes") if Path(os.readlink(f"/proc/{p}/cwd")) ==
+                instance.workdir]
+        assert len(pids) == 1, pids
+        assert _sig_ignored(pids[0], signal.SIGPIPE), "a forked server must ignore SIGPIPE like a fresh interpreter"
+        node = launcher._nodes[0]
+        node.stop()
+        assert node.proc.returncode == 0, node.logs()
+        assert not instance.alive()
+    finally:
+        launcher.close()
+    assert not processes_under(tmp_path / "nodes")
+
+
+def test_bad_start_up_is_exit_1_with_its_error_line(tmp_path: Path) -> None:
+    launcher = ProcessLauncher(tmp_path / "nodes")
+    try:
+        spec = _spec("bad", "service:\n  enable_tls: true\ntls:\n  cert: ./missing.pem\n  key: ./missing.pem\n")
+        with pytest.raises(LaunchError, match="exited with code 1") as caught:
+            launcher.start(spec, lambda i: _readyz(i.ports.http), timeout=30)
+        assert "Error:" in caught.value.logs
+    finally:
+        launcher.close()
+
+
+def test_zygote_and_its_servers_end_with_the_harness(tmp_path: Path) -> None:
+    """The stand-in harness (a sleeping process) dies hard: the zygote and its server follow."""
+    harness = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    root = tmp_path / "root"
+    try:
+        env = clean_env({"PYTHONPATH": str(REPO_ROOT), "QSC_PARENT_PID": str(harness.pid)})
+        zygote = Zygote(root, env)
+        workdir = root / "srv"
+        workdir.mkdir()
+        (workdir / "c.yaml").write_text("log_level: INFO\n")
+        port = free_port()
+        child_env = clean_env({"QSC_PARENT_PID": str(harness.pid), "QDRANT__SERVICE__HTTP_PORT": str(port),
+                               "QDRANT__SERVICE__GRPC_PORT": str(free_port()), "QDRANT__SERVICE__HOST": "127.0.0.1",
+                               "QDRANT__CLUSTER__P2P__PORT": str(free_port())})
+        child = zygote.fork(["--config-path", "c.yaml"], workdir, child_env, workdir / "log")
+        assert poll_until(lambda: _readyz(port), timeout=30), (workdir / "log").read_text()
+        assert child.poll() is None
+        harness.kill()
+        harness.wait()
+        assert poll_until(lambda: not processes_under(root), timeout=20), "zygote or server outlived the harness"
+        assert child.wait(timeout=5) is not None
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait()
+        for pid in processes_under(root):
+            os.kill(pid, signal.SIGKILL)
