@@ -153,6 +153,9 @@ class Fault:
     certificate: str | None = None  # RunPKI leaf the harness configures as the deployment's certificate
     #: Keys of :data:`LAYERS`: the seams this fault changes.
     layers: tuple[str, ...] = ()
+    #: The fault takes the server's whole configuration away (keys, TLS, every switch), so every requirement
+    #: may fail with it: only the declared ones are judged, and its kill run is their tests in every scope.
+    unbounded: bool = False
 
     @property
     def declared(self) -> tuple[str, ...]:
@@ -177,8 +180,10 @@ class UnknownFault(ValueError):
 
 
 def _f(name: str, description: str, family: str, requirements: Iterable[str],
-       collateral: Iterable[str] = (), certificate: str | None = None, *, layers: Iterable[str] = ()) -> Fault:
-    return Fault(name, description, tuple(requirements), family, tuple(collateral), certificate, tuple(layers))
+       collateral: Iterable[str] = (), certificate: str | None = None, *, layers: Iterable[str] = (),
+       unbounded: bool = False) -> Fault:
+    return Fault(name, description, tuple(requirements), family, tuple(collateral), certificate, tuple(layers),
+                 unbounded)
 
 
 #: Requirements whose tests first reach the ``tls`` profile with a verifying client (their positive twin).
@@ -230,7 +235,9 @@ CATALOG: tuple[Fault, ...] = (
        "is present", "AUTH", ["AUTH-REST-008", "AUTH-GRPC-006"],
        layers=["credentials"]),
     _f("empty-api-key-accepted", "an empty api-key header is taken as the manage key", "AUTH",
-       ["AUTH-REST-008", "AUTH-GRPC-006", "AUTHZ-ANY-002"],
+       ["AUTH-REST-008", "AUTH-GRPC-006", "AUTHZ-ANY-002",
+        # the empty-key trap's check sends exactly an empty api-key header (seen by the layered kill run)
+        "ADV-REST-004"],
        layers=["credentials"]),
     _f("key-in-query", "REST reads the API key from an ?api-key= query parameter when no header carries one",
        "AUTH", ["AUTH-REST-010"],
@@ -239,7 +246,9 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTH-REST-012", "AUTHZ-ANY-001", "AUTHZ-ANY-002"],
        layers=["rest-api"]),
     _f("key-echo-grpc", "a gRPC refusal repeats the presented credential in its trailing metadata", "AUTH",
-       ["AUTH-GRPC-009", "AUTHZ-ANY-001", "AUTHZ-ANY-002"],
+       ["AUTH-GRPC-009", "AUTHZ-ANY-001", "AUTHZ-ANY-002",
+        # the echoed credential is a JWT on the jwt profile: a token in a response (seen by the layered kill run)
+        "JWT-ANY-002"],
        layers=["grpc-api"]),
     _f("unauthenticated-403", "REST answers a missing or unknown credential (an API key or a JWT it cannot "
        "validate) with 403 instead of v1.9.0+'s 401",
@@ -250,10 +259,15 @@ CATALOG: tuple[Fault, ...] = (
                 "JWT-REST-008", "JWT-REST-009", "JWT-REST-010", "JWT-REST-011", "JWT-REST-031"],
        layers=["rest-api"]),
     _f("wrong-401-body", 'REST 401 refusals carry the body "Unauthorized" instead of Qdrant\'s messages', "AUTH",
-       ["AUTH-REST-003", "AUTH-REST-004", "AUTH-REST-009", "AUTHZ-REST-002", "AUTHZ-REST-017"],
+       ["AUTH-REST-003", "AUTH-REST-004", "AUTH-REST-009", "AUTHZ-REST-002", "AUTHZ-REST-017",
+        # the JWT 401s: not a JWT, jwt_rbac off, value_exists with no match (seen by the layered kill run)
+        "JWT-REST-008", "JWT-REST-011", "JWT-REST-031"],
        layers=["rest-api"]),
     _f("health-requires-key", "REST /healthz and /livez demand a credential", "AUTH",
-       ["AUTH-REST-011", "AUTHZ-REST-010", "AUTHZ-REST-014"],
+       ["AUTH-REST-011", "AUTHZ-REST-010", "AUTHZ-REST-014",
+        # a collection token is refused them too, where Qdrant lets every token through (seen by the layered
+        # kill run)
+        "JWT-REST-021"],
        layers=["rest-api"]),
     _f("grpc-health-requires-key", "gRPC qdrant.Qdrant/HealthCheck and grpc.health.v1.Health/Check demand a "
        "credential (pre-v1.15.1 behaviour in a v1.19 server)", "AUTH", ["AUTH-GRPC-007", "AUTHZ-GRPC-009"],
@@ -263,23 +277,39 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTH-REST-001", "AUTHZ-REST-001", "AUTHZ-REST-002"],
        layers=["rest-api"]),
     _f("grpc-method-unauthenticated", "qdrant.Points/Count is served without any credential over gRPC", "AUTHZ",
-       ["AUTHZ-GRPC-001", "AUTHZ-GRPC-002"],
+       ["AUTHZ-GRPC-001", "AUTHZ-GRPC-002",
+        # no credential is read, so a token for another collection is not refused either, and gRPC no longer
+        # agrees with REST (seen by the layered kill run)
+        "JWT-GRPC-020", "JWT-ANY-001"],
        layers=["grpc-api"]),
-    _f("ro-write-rest-route", "the read-only key may delete collections over REST "
-       "(DELETE /collections/{collection_name})", "AUTHZ", ["AUTHZ-REST-004", "AUTHZ-REST-005"],
+    _f("ro-write-rest-route", "global read access (the read-only key, and a JWT with global access \"r\", which "
+       "Qdrant grants the same access) may delete collections over REST (DELETE /collections/{collection_name})",
+       "AUTHZ", ["AUTHZ-REST-004", "AUTHZ-REST-005",
+                 # the same hole seen through a global-read token (seen by the layered kill run)
+                 "JWT-REST-012", "JWT-REST-020", "JWT-ANY-001"],
        layers=["rest-api"]),
-    _f("ro-write-grpc-method", "the read-only key may call qdrant.Collections/Delete over gRPC", "AUTHZ",
-       ["AUTHZ-GRPC-004", "AUTHZ-GRPC-005"],
+    _f("ro-write-grpc-method", "global read access (the read-only key, and a JWT with global access \"r\") may "
+       "call qdrant.Collections/Delete over gRPC", "AUTHZ",
+       ["AUTHZ-GRPC-004", "AUTHZ-GRPC-005",
+        # the same hole seen through a global-read token (seen by the layered kill run)
+        "JWT-GRPC-012", "JWT-GRPC-020", "JWT-ANY-001"],
        layers=["grpc-api"]),
     _f("alt-key-ignored", "the alternate API key (service.alt_api_key) is not accepted", "AUTHZ",
        ["AUTHZ-REST-007", "AUTHZ-GRPC-007"],
-       # its positive twin "the alternate key works over TLS" fails
-       collateral=["AUTHZ-REST-018"],
+       # its positive twin "the alternate key works over TLS" fails; the URL-recovery check calls the
+       # switches profile with its only working manage key, the alternate one (seen by the layered kill run)
+       collateral=["AUTHZ-REST-018", "ADV-REST-003"],
        layers=["credentials"]),
-    _f("ro-refused-for-reads", "the read-only key gets 403/PERMISSION_DENIED on read routes and methods too",
-       "AUTHZ", ["AUTHZ-REST-008", "AUTHZ-GRPC-008"],
-       # its positive twin "the read-only key works over TLS" fails
-       collateral=["AUTHZ-REST-018"],
+    _f("ro-refused-for-reads", "global read access (the read-only key, and a JWT with global access \"r\") gets "
+       "403/PERMISSION_DENIED on read routes and methods too", "AUTHZ",
+       ["AUTHZ-REST-008", "AUTHZ-GRPC-008",
+        # the global-read token is refused what Qdrant allows it (seen by the layered kill run)
+        "JWT-REST-021", "JWT-GRPC-021"],
+       # positive twins that read with the read-only key or a global-read token: over TLS, before the upload
+       # and empty-key checks, the token listing and telemetry checks, value_exists tokens with access "r"
+       collateral=["AUTHZ-REST-018", "ADV-REST-001", "ADV-REST-004", "JWT-ANY-041", "JWT-REST-024",
+                   "JWT-GRPC-024", "JWT-REST-025", "JWT-REST-030", "JWT-GRPC-030", "JWT-REST-031",
+                   "JWT-GRPC-031"],
        layers=["rest-api", "grpc-api"]),
     _f("whitelist-raw-prefix", "the REST health whitelist matches the raw path by prefix (pre-v1.18.2), so "
        "/readyzX and /livez/x skip authentication", "AUTHZ", ["AUTHZ-REST-019"],
@@ -288,7 +318,10 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTHZ-REST-011", "AUTHZ-REST-019", "AUTHZ-REST-022"],
        layers=["rest-api"]),
     _f("grpc-unknown-method-unimplemented", "gRPC answers unknown methods UNIMPLEMENTED before authentication",
-       "AUTHZ", ["AUTHZ-GRPC-010"],
+       "AUTHZ", ["AUTHZ-GRPC-010",
+                 # methods the server has no handler for (qdrant.ShardSnapshots) are such unknown methods: a
+                 # keyless call gets UNIMPLEMENTED instead of UNAUTHENTICATED (seen by the layered kill run)
+                 "AUTHZ-GRPC-002"],
        layers=["grpc-api"]),
     _f("cors-preflight-requires-key", "CORS preflights go through authentication and get 401 without a key",
        "AUTHZ", ["AUTHZ-REST-015"],
@@ -306,7 +339,9 @@ CATALOG: tuple[Fault, ...] = (
        ["AUTHZ-REST-012", "AUTHZ-REST-019"],
        layers=["rest-api"]),
     _f("options-skips-auth", "any REST OPTIONS request skips authentication, preflight or not", "AUTHZ",
-       ["AUTHZ-REST-017"],
+       ["AUTHZ-REST-017",
+        # with CORS off a preflight is an ordinary OPTIONS request, which must reach authentication
+        "HARD-REST-003"],
        layers=["rest-api"]),
     _f("ro-legacy-refusal-message", 'the read-only key on a write gets v1.8\'s "Write access denied" instead of '
        '"Forbidden: Global manage access is required"', "AUTHZ", ["AUTHZ-REST-005", "AUTHZ-GRPC-005"],
@@ -318,13 +353,24 @@ CATALOG: tuple[Fault, ...] = (
     # -- TLS --------------------------------------------------------------------------------
     _f("tls-wrong-certificate", "the REST port presents a self-signed certificate of its own instead of tls.cert",
        "TLS", ["TLS-REST-004", "TLS-REST-005"],
+       # every server with REST TLS does it (tls, mtls, rotation profiles, cluster nodes), so every check whose
+       # positive twin is "a verifying client reaches REST over TLS" cannot hold, as for any user (seen by the
+       # layered kill run)
+       collateral=["AUTH-ANY-001", "AUTHZ-REST-018", "TLS-ANY-001", "TLS-ANY-003", "TLS-ANY-004", "TLS-ANY-005",
+                   "TLS-REST-001", "TLS-REST-002", "TLS-REST-003", "TLS-REST-006", "TLS-REST-008",
+                   "MTLS-REST-001", "MTLS-REST-002", "MTLS-REST-003", "MTLS-REST-004", "MTLS-REST-005",
+                   "ROT-GRPC-001", "ROT-REST-001", "ROT-REST-002", "ROT-REST-003", "ROT-REST-005",
+                   "CLUSTER-GRPC-001", "CLUSTER-P2P-001", "CLUSTER-REST-001", "CLUSTER-REST-002"],
        layers=["rest-tls"]),
     # The deployment's certificate (Fault.certificate: the harness configures it, the server serves it).
     # Collateral: tests whose positive twin is "a verifying client reaches the tls profile", which a bad
     # certificate breaks, as it would for every user (measured on a full run with tls-cert-wrong-host).
     _f("tls-cert-foreign-ca", "the deployment's certificate was issued by a CA other than the one its users trust",
        "TLS", ["TLS-REST-004", "TLS-GRPC-003"],
-       collateral=[*_BAD_CERT_TWINS, *_BAD_CERT_SCANNER, "TLS-REST-005", "TLS-GRPC-004"],
+       # the certificate-quality SHOULDs judge only a certificate that chains to the deployment's CA (seen by
+       # the layered kill run)
+       collateral=[*_BAD_CERT_TWINS, *_BAD_CERT_SCANNER, "TLS-REST-005", "TLS-GRPC-004", "TLS-REST-003",
+                   "TLS-GRPC-002"],
        certificate="foreign_server",
        layers=["deployment-certificate"]),
     _f("tls-cert-wrong-host", "the deployment's certificate names only wrong.example.invalid, not the host users "
@@ -349,7 +395,7 @@ CATALOG: tuple[Fault, ...] = (
        ["TLS-REST-003", "TLS-GRPC-002", *_BAD_CERT_SCANNER], collateral=_BAD_CERT_TWINS, certificate="sha1_server",
        layers=["deployment-certificate", "rest-tls"]),
     _f("tls-rest-p521-group", "the REST TLS port negotiates key exchange over secp521r1 only, a group "
-       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002"],
+       "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002", "TLS-REST-008"],
        layers=["rest-tls"]),
     _f("tls-grpc-p521-group", "the gRPC TLS port negotiates key exchange over secp521r1 only, a group "
        "Qdrant (rustls/ring) does not offer", "TLS", ["TLS-ANY-002", "TLS-GRPC-007"],
@@ -371,7 +417,9 @@ CATALOG: tuple[Fault, ...] = (
        ["TLS-REST-007", "TLS-REST-008", "TLS-REST-009"],
        layers=["rest-tls"]),
     _f("tls-plaintext-also", "the TLS REST port also answers plaintext HTTP on the same port", "TLS",
-       ["TLS-REST-001", "TLS-REST-002", "AUTH-ANY-001", "AUTHZ-REST-018"],
+       ["TLS-REST-001", "TLS-REST-002", "AUTH-ANY-001", "AUTHZ-REST-018",
+        # also while the certificate files are broken (seen by the layered kill run)
+        "ROT-REST-005"],
        layers=["rest-tls"]),
     _f("grpc-plaintext-also", "the TLS gRPC port also answers plaintext (h2c) calls on the same port", "TLS",
        ["TLS-GRPC-001", "AUTH-ANY-001", "AUTHZ-REST-018"],
@@ -416,8 +464,9 @@ CATALOG: tuple[Fault, ...] = (
     _f("p2p-accepts-plaintext", "the p2p port serves plaintext gRPC although cluster.p2p.enable_tls is on",
        "CLUSTER", ["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004",
                    "CLUSTER-P2P-005", "CLUSTER-P2P-006", "CLUSTER-P2P-007"],
-       # their positive twins call the p2p port over mutual TLS, which a plaintext port cannot answer
-       collateral=["CLUSTER-P2P-011", "CLUSTER-P2P-012"],
+       # their positive twins call the p2p port over mutual TLS, which a plaintext port cannot answer; a port
+       # without TLS presents no certificate to check (seen by the layered kill run)
+       collateral=["CLUSTER-P2P-010", "CLUSTER-P2P-011", "CLUSTER-P2P-012", "CLUSTER-P2P-013"],
        layers=["p2p"]),
     _f("p2p-accepts-any-client-cert", "the p2p port does not verify client certificates", "CLUSTER",
        ["CLUSTER-P2P-003", "CLUSTER-P2P-004", "CLUSTER-P2P-005"],
@@ -459,7 +508,9 @@ CATALOG: tuple[Fault, ...] = (
        layers=["jwt"]),
     _f("jwt-scope-ignored-on-writes", 'a collection token with access "r" may write to its collection', "JWT",
        # 026: its "write with r" case is the sweep-independent check of this rule
-       ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"], collateral=["JWT-ANY-001"],
+       ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"],
+       # the audit checks of refused calls need a refusal to look for (seen by the layered kill run)
+       collateral=["JWT-ANY-001", "JWT-REST-041", "JWT-GRPC-041"],
        layers=["jwt"]),
     _f("jwt-prw-snapshots", 'a collection token with access "prw" may use snapshots, indexes and named vectors',
        "JWT", ["JWT-REST-020", "JWT-GRPC-020", "JWT-REST-026", "JWT-GRPC-026"], collateral=["JWT-ANY-001"],
@@ -474,10 +525,14 @@ CATALOG: tuple[Fault, ...] = (
        "deleting the point does not revoke it", "JWT", ["JWT-REST-030", "JWT-GRPC-030"],
        layers=["jwt"]),
     _f("jwt-grpc-rbac-skipped", "gRPC qdrant.Points/Upsert skips the JWT collection check", "JWT",
-       ["JWT-GRPC-020", "JWT-GRPC-026"], collateral=["JWT-ANY-001"],
+       ["JWT-GRPC-020", "JWT-GRPC-026"],
+       # the audit check of a refused gRPC call needs a refusal to look for (seen by the layered kill run)
+       collateral=["JWT-ANY-001", "JWT-GRPC-041"],
        layers=["jwt"]),
     _f("audit-log-token", "the audit log writes the presented bearer token (or API key) into the error of "
-       "every refused entry", "JWT", ["JWT-ANY-040"],
+       "every refused entry", "JWT", ["JWT-ANY-040",
+                                      # the audit log is also served over REST (seen by the layered kill run)
+                                      "JWT-ANY-002"],
        layers=["jwt"]),
     # -- ADV and HARD: known advisories and deployment hardening (requirements/hardening.yaml) --
     _f("snapshot-upload-read-before-auth", "a snapshot upload's body is read and written to the snapshots "
@@ -494,7 +549,9 @@ CATALOG: tuple[Fault, ...] = (
        layers=["credentials"]),
     _f("config-path-ignored", "the file given by --config-path is silently ignored: the server runs with its "
        "defaults (no API key) and logs nothing about it", "HARD", ["HARD-ANY-001"],
-       layers=["server-config"]),
+       # a server without its configuration has no key, no TLS and none of the profile's switches: every check
+       # of every profile may fail (the layered kill run saw 150 requirements fail or err), which is the point
+       layers=["server-config"], unbounded=True),
     _f("metrics-port-open-when-off", "an extra listener serves /metrics without a credential although "
        "service.metrics_port is not configured", "HARD", ["HARD-ANY-002"],
        layers=["server-config"]),

@@ -180,6 +180,9 @@ def test_url_recovery_switched_off_contacts_nothing(qdrant: Callable[[str], Any]
             "PUT", f"/collections/{_scratch_name('url')}/snapshots/recover?wait=true",
             headers=hardened.key_headers("alt"), json={"location": canary.url(probe)})
         fetched = canary.asked_for(probe)
+    if fetched == 0 and refused.status == 401:
+        inconclusive("positive twin: the switches profile refused its alternate key (its only manage key), so the "
+                     f"switch itself was never reached: {refused.summary()}")
     assert fetched == 0, (
         f"with service.enable_snapshot_url_recovery: false the target still fetched {canary.url(probe)} "
         f"({fetched} request(s)); answer: {refused.summary()}")

@@ -114,7 +114,7 @@ def declared_selection(fault: Fault, tests: dict[str, list[str]]) -> list[str]:
 
 def kill_selection(fault: Fault, tests: dict[str, list[str]], scope: str) -> list[str]:
     """The pytest arguments of the fault's kill run in ``scope``."""
-    if scope == "declared":
+    if scope == "declared" or fault.unbounded:
         return declared_selection(fault, tests)
     nodeids = sorted({n for ids in tests.values() for n in ids})
     return expand_selection(fault.selection, nodeids)
@@ -442,7 +442,7 @@ def judge(fault: Fault, run: SuiteRun, control: Control, catalog: dict[str, Any]
     inconclusive = any({"fail", "warning", "pass"}.isdisjoint(run.records.get(req, [])) for req in missed)
     undeclared: list[str] = []
     for req, outcomes in sorted(run.records.items()):
-        if req in fault.declared:
+        if req in fault.declared or fault.unbounded:
             continue
         worse = (set(outcomes) & WORSE) - control.records.get(req, set())
         if worse:

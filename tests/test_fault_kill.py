@@ -104,13 +104,14 @@ def declared_cost(fault_name: str) -> float:
 
 
 def _fault_files(fault_name: str) -> list[str]:
-    if SCOPE == "layers":
+    if SCOPE == "layers" and not BY_NAME[fault_name].unbounded:
         return list(BY_NAME[fault_name].suite_files)
     return kill_helpers.selection_files(kill_helpers.declared_selection(BY_NAME[fault_name], _requirement_tests()))
 
 
 def _cost(fault_name: str) -> float:
-    return selection_cost(BY_NAME[fault_name].selection) if SCOPE == "layers" else declared_cost(fault_name)
+    fault = BY_NAME[fault_name]
+    return selection_cost(fault.selection) if SCOPE == "layers" and not fault.unbounded else declared_cost(fault_name)
 
 
 # Collection in the declared scope needs the suite's requirement -> test map (one ``--collect-only`` of suites/,
@@ -279,6 +280,20 @@ def test_rules_an_undeclared_requirement_that_gets_worse_is_collateral() -> None
     run = _run({"SEC-MUST": ["fail"], "OTHER": ["error"]}, 1, secure="fails")
     verdict = kill_helpers.judge(_fault(["SEC-MUST"]), run, _clean("SEC-MUST", OTHER="error"), _RULES_CATALOG)
     assert verdict.status == "killed", verdict.detail
+
+
+def test_rules_an_unbounded_fault_is_judged_on_its_declared_requirements_only() -> None:
+    from dataclasses import replace
+
+    control = _clean("SEC-MUST", "OTHER")
+    run = _run({"SEC-MUST": ["fail"], "OTHER": ["pass", "error"]}, 1, secure="fails")
+    bounded = _fault(["SEC-MUST"])
+    assert kill_helpers.judge(bounded, run, control, _RULES_CATALOG).status == "not killed"
+    verdict = kill_helpers.judge(replace(bounded, unbounded=True), run, control, _RULES_CATALOG)
+    assert verdict.status == "killed" and not verdict.undeclared, verdict.detail
+    tests = {"SEC-MUST": ["suites/test_auth_api_key.py::test_a"], "OTHER": ["suites/test_web_ui.py::test_b"]}
+    assert kill_helpers.kill_selection(replace(bounded, unbounded=True), tests, "layers") == [
+        "suites/test_auth_api_key.py::test_a"]
 
 
 def test_rules_an_error_is_not_a_catch_and_every_held_requirement_must_fail() -> None:

@@ -155,7 +155,7 @@ class Gate:
         """Fault seams: a refusal in the wrong shape (never in a clean run)."""
         if faults.active("unauthenticated-403"):
             return bare(403, failure.message)
-        if faults.active("wrong-401-body"):
+        if faults.active("wrong-401-body") and failure.status == 401:  # the 403s keep their bodies
             return bare(failure.status, "Unauthorized")
         if faults.active("key-echo-rest"):
             refusal = bare(failure.status, failure.message)
