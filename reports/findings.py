@@ -78,8 +78,12 @@ def findings(verdicts: Verdicts) -> list[Finding]:
         if result.outcome not in FINDING_OUTCOMES:
             continue
         failing = is_failing(result.outcome, verdicts.strict)
+        # An INFO requirement (an errored observation) never decides a verdict, so never the gate.
         gating = (
-            failing and not result.accepted and at_or_above(result.requirement.severity, verdicts.severity_threshold)
+            failing
+            and not result.accepted
+            and result.requirement.level != "INFO"
+            and at_or_above(result.requirement.severity, verdicts.severity_threshold)
         )
         out.append(Finding(result, WAIVED if result.accepted else result.outcome, gating))
     order = {"error": 0, "fail": 1, "warning": 2, WAIVED: 3}

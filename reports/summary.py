@@ -10,7 +10,7 @@ from reports.findings import observations
 from reports.model import RunResult
 from reports.scrub import scrub_text
 from reports.severity import at_or_above
-from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, is_failing, outcome_counts
+from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, is_failing, nothing_ran, outcome_counts
 
 _MAX_WARNINGS = 3
 _MAX_INFO = 3
@@ -50,7 +50,7 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
     """About a dozen plain lines: verdicts, gate, counts, warnings, info, baseline, extras, report path."""
     lines = [_verdict_line(verdicts.secure), _verdict_line(verdicts.compatible)]
     code = exit_code(run, verdicts)
-    if code == 3 and not any(r.outcome in ("pass", "fail", "warning") for r in run.records):
+    if code == 3 and nothing_ran(run):
         gate = f"gate ({run.gate}): nothing ran — no test passed or failed against the target (exit 3)"
     else:
         state = "holds" if gate_holds(verdicts, run.gate) else "does not hold"
