@@ -200,8 +200,8 @@ def _observation(item: Observation) -> str:
     return (
         f'<article class="finding f-info" id="info-{e(req.id)}"><header>{badge("info")}'
         f'<h3 class="mono">{e(req.id)}</h3>{tags}</header><div class="body"><p>{e(req.text)}</p>'
-        f'<p class="meta">Source: {e(req.source or "not given")} · an observation: no verdict, gate or exit code '
-        "counts it, not even under --strict.</p>"
+        f'<p class="meta">Source: {e(req.source or "not given")}</p>'
+        "<p>An observation: no verdict, gate or exit code counts it, not even under --strict.</p>"
         f'<p class="remedy"><b>Remediation:</b> {e(remediation_text(req))}</p>'
         f"{''.join(_test_block(r) for r in item.records)}</div></article>"
     )
