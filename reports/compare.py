@@ -145,7 +145,7 @@ def render_markdown(runs: Sequence[ComparedRun], rows: list[Row]) -> str:
     lines += _md_table(header, _md_rows(rows, runs))
     lines += [
         "",
-        f"Cells: pass, fail, warning, error, unsupported, disabled, {NOT_RUN} (no test), "
+        f"Cells: pass, fail, warning, info, error, unsupported, disabled, {NOT_RUN} (no test), "
         f"{ABSENT} (not in that run's catalog); '(waived)' marks a failure an active waiver covers.",
     ]
     return guard("\n".join(lines) + "\n", lambda s: s.replace("<", "&lt;").replace(">", "&gt;"))
@@ -236,7 +236,7 @@ def fleet_cell(compared: ComparedRun, family: str) -> FleetCell:
     if open_:
         worst = open_[0].requirement.severity or "unrated"  # findings() sorts the most severe first
         return FleetCell(worst, [f.requirement.id for f in open_], waived)
-    ran = any(r.outcome in ("pass", "fail", "warning", "error") for r in rows)
+    ran = any(r.outcome in ("pass", "fail", "warning", "info", "error") for r in rows)
     return FleetCell(CLEAR if ran else NOTHING_RAN, [], waived)
 
 

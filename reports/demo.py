@@ -28,6 +28,8 @@ _REMEDIATION = {
     "TLS-GRPC-004": "Terminate gRPC at a proxy that requires client certificates (e.g. Envoy "
     "require_client_certificate: true); Qdrant's verify_https_client_certificate covers REST only.",
     "HYG-REST-001": "Set service.enable_tls: true (QDRANT__SERVICE__ENABLE_TLS=true) with tls.cert and tls.key.",
+    "HARD-REST-011": "Accept it, or have the reverse proxy in front answer GET / itself (or refuse it) so the "
+    "version stays inside.",
 }
 
 
@@ -100,6 +102,13 @@ def demo_run() -> RunResult:
         ),
         _req("CLUSTER-P2P-001", "p2p MUST refuse a peer certificate from another CA.", "security", "p2p"),
         _req("ROT-REST-001", "A rotated certificate MUST be served after cert_ttl expires.", "compatibility", "rest"),
+        _req(
+            "HARD-REST-011",
+            "What GET / tells a caller without a credential (title, version, commit) is recorded for information.",
+            "security",
+            "rest",
+            level="INFO",
+        ),
     ]
     records = [
         _rec(
@@ -157,6 +166,15 @@ def demo_run() -> RunResult:
             reason="disabled: profile p2p-tls not selected",
         ),
         _rec("ROT-REST-001", "test_rotation_served", "rest", "error", reason="server did not start: port 6333 in use"),
+        _rec(
+            "HARD-REST-011",
+            "test_rest_root_version_disclosure",
+            "rest",
+            "info",
+            reason="AssertionError: GET / without a credential discloses Qdrant 1.19.0, commit 0f3c9e1",
+            evidence=['GET https://127.0.0.1:6333/ -> HTTP 200 \'{"title":"qdrant - vector search engine",'
+                      '"version":"1.19.0","commit":"0f3c9e1"}\''],
+        ),
     ]
     return RunResult(
         run_id="20260801T120000Z-demo",

@@ -2,7 +2,9 @@
 
 ``summary.md``, ``results.sarif`` and ``results.json`` (``findings[]``) all
 list findings from here, so they agree on what is a finding, on its severity,
-on whether it counts for the gate, and on the fix.
+on whether it counts for the gate, and on the fix. :func:`observations` lists
+the requirements that ended as ``info`` (``results.json`` ``observations[]``):
+what the target showed, with the fix, but never a finding.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from reports.severity import at_or_above, severity_rank
 from reports.verdicts import RequirementResult, Verdicts, is_failing
 
 FINDING_OUTCOMES = ("error", "fail", "warning")
+#: How pytest starts the message of the assertion or ``pytest.fail`` that recorded an observation.
+_PYTEST_PREFIXES = ("AssertionError: ", "Failed: ")
 
 
 def remediation_text(req: Requirement) -> str:
@@ -74,8 +78,12 @@ def findings(verdicts: Verdicts) -> list[Finding]:
         if result.outcome not in FINDING_OUTCOMES:
             continue
         failing = is_failing(result.outcome, verdicts.strict)
+        # An INFO requirement (an errored observation) never decides a verdict, so never the gate.
         gating = (
-            failing and not result.accepted and at_or_above(result.requirement.severity, verdicts.severity_threshold)
+            failing
+            and not result.accepted
+            and result.requirement.level != "INFO"
+            and at_or_above(result.requirement.severity, verdicts.severity_threshold)
         )
         out.append(Finding(result, WAIVED if result.accepted else result.outcome, gating))
     order = {"error": 0, "fail": 1, "warning": 2, WAIVED: 3}
@@ -89,3 +97,53 @@ def findings(verdicts: Verdicts) -> list[Finding]:
         )
     )
     return out
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An INFO-level requirement whose tests recorded what they observed (outcome ``info``)."""
+
+    result: RequirementResult
+
+    @property
+    def requirement(self) -> Requirement:
+        return self.result.requirement
+
+    @property
+    def records(self) -> list[TestRecord]:
+        return [r for r in self.result.records if r.outcome == "info"]
+
+    @property
+    def observed(self) -> list[str]:
+        """Each info record's reason (what the target showed), without pytest's exception prefix."""
+        return [_without_prefix(r.reason.strip()) for r in self.records if r.reason.strip()]
+
+    @property
+    def seen(self) -> str:
+        """The first line of the first record's reason, or the requirement's text."""
+        observed = self.observed
+        return observed[0].splitlines()[0] if observed else self.requirement.text
+
+    def to_dict(self) -> dict[str, Any]:
+        req = self.requirement
+        return {
+            "requirement": req.id,
+            "severity": req.severity,
+            "kind": req.kind,
+            "protocol": req.protocol,
+            "text": req.text,
+            "seen": self.observed,
+            "remediation": req.remediation,
+            "tests": [r.nodeid for r in self.records],
+        }
+
+
+def observations(verdicts: Verdicts) -> list[Observation]:
+    """Requirements whose overall outcome is ``info``, in catalog order."""
+    return [Observation(result) for result in verdicts.results if result.outcome == "info"]
+
+
+def _without_prefix(reason: str) -> str:
+    for prefix in _PYTEST_PREFIXES:
+        reason = reason.removeprefix(prefix)
+    return reason

@@ -15,6 +15,7 @@ OUTCOME_CLASS = {
     "pass": "o-pass",
     "fail": "o-fail",
     "warning": "o-warning",
+    "info": "o-info",
     "error": "o-error",
     "unsupported": "o-unsupported",
     "disabled": "o-disabled",
@@ -43,6 +44,7 @@ OUTCOME_MEANING = {
     "pass": "the target behaved as the requirement says",
     "fail": "it did not",
     "warning": "a SHOULD-level requirement was not met (a failure under --strict)",
+    "info": "an observation (what the target discloses or allows by default): never a finding, even under --strict",
     "error": "the harness could not decide (setup failure, crash); never a pass",
     "unsupported": "the target's version predates or postdates the behaviour, or it validly refuses it",
     "disabled": "not exercised in this configuration (profile not selected)",
@@ -81,6 +83,7 @@ CSS = """
   --pass: #1a7f37; --pass-bg: #dafbe1; --fail: #cf222e; --fail-bg: #ffebe9;
   --warn: #9a6700; --warn-bg: #fff8c5; --err: #8250df; --err-bg: #fbefff;
   --uns: #57606a; --uns-bg: #eaeef2; --dis: #6e7781; --dis-bg: #f6f8fa;
+  --info: #0550ae; --info-bg: #ddf4ff;
 }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff;
@@ -119,7 +122,8 @@ h3 { font-size: 14px; margin: 0; font-weight: 600; }
 .count .l { color: var(--muted); font-size: 12px; }
 .count.o-pass .n { color: var(--pass); } .count.o-fail .n { color: var(--fail); }
 .count.o-warning .n { color: var(--warn); } .count.o-error .n { color: var(--err); }
-.count.o-pass, .count.o-fail, .count.o-warning, .count.o-error, .count.o-unsupported,
+.count.o-info .n { color: var(--info); }
+.count.o-pass, .count.o-fail, .count.o-warning, .count.o-info, .count.o-error, .count.o-unsupported,
 .count.o-disabled, .count.o-notrun, .count.o-waived { background: #fff; border-style: solid; }
 .cols { display: grid; grid-template-columns: 3fr 2fr; gap: 24px; }
 table { border-collapse: collapse; width: 100%; }
@@ -144,6 +148,7 @@ table.grid tr.family th { background: #fff; text-align: left; font-size: 12px; l
 .o-fail { color: var(--fail); background: var(--fail-bg); border-color: #ffcecb; }
 .o-warning { color: var(--warn); background: var(--warn-bg); border-color: #f5e0a0; }
 .o-error { color: var(--err); background: var(--err-bg); border-color: #e7d3fb; }
+.o-info { color: var(--info); background: var(--info-bg); border-color: #b6e3ff; }
 .o-unsupported { color: var(--uns); background: var(--uns-bg); border-color: #d0d7de; }
 .o-disabled { color: var(--dis); background: var(--dis-bg); border-color: #e1e6eb; }
 .o-notrun { color: #8c959f; background: #fff; border: 1px dashed #c8d1da; }
@@ -169,6 +174,7 @@ table.grid tr.family th { background: #fff; text-align: left; font-size: 12px; l
 .finding.f-fail > header { border-left: 5px solid var(--fail); }
 .finding.f-warning > header { border-left: 5px solid var(--warn); }
 .finding.f-error > header { border-left: 5px solid var(--err); }
+.finding.f-info > header { border-left: 5px solid var(--info); }
 .finding.f-accepted > header { border-left: 5px solid var(--warn); }
 .finding .body { padding: 10px 14px 12px; }
 .finding .body p { margin: 2px 0 8px; }

@@ -150,6 +150,10 @@ def render_junit(run: RunResult, verdicts: Verdicts) -> str:
                     _text(f"WARNING ({req.level if req else 'SHOULD'}-level, not a failure without --strict)\n")
                     + details
                 )
+            elif record.outcome == "info":
+                ET.SubElement(case, "system-out").text = (
+                    _text("INFO (an observation: never a failure, not even with --strict)\n") + details
+                )
         suite.set("tests", str(counts["tests"]))
         suite.set("failures", str(counts["failures"]))
         suite.set("errors", str(counts["errors"]))

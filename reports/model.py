@@ -18,13 +18,14 @@ from reports.severity import SEVERITIES
 
 SCHEMA_VERSION = 1
 
-#: Outcomes of one test, in the order the aggregate gives them precedence.
-OUTCOMES: tuple[str, ...] = ("error", "fail", "warning", "pass", "unsupported", "disabled")
+#: Outcomes of one test, in the order the aggregate gives them precedence. ``info`` is an
+#: observation (a test of an INFO-level requirement that saw what it records): never a finding.
+OUTCOMES: tuple[str, ...] = ("error", "fail", "warning", "info", "pass", "unsupported", "disabled")
 #: Shown for a requirement that has no record at all; never counted as an outcome.
 NOT_RUN = "not run"
 #: Shown for a failing requirement an active waiver covers; the records keep what the target did.
 WAIVED = "waived"
-LEVELS: tuple[str, ...] = ("MUST", "SHOULD")
+LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "INFO")
 KINDS: tuple[str, ...] = ("security", "compatibility")
 PROTOCOLS: tuple[str, ...] = ("rest", "grpc", "p2p", "any")
 GATES: tuple[str, ...] = ("secure", "compatible", "both")

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from reports.errors import ReportInputError
-from reports.findings import findings
+from reports.findings import findings, observations
 from reports.model import RunResult
 from reports.scrub import guard
 from reports.verdicts import Verdicts, exit_code, gate_holds, outcome_counts
@@ -46,6 +46,7 @@ def results_document(run: RunResult, verdicts: Verdicts) -> dict[str, Any]:
     doc["baseline_status"] = [status.to_dict() for status in verdicts.baseline]
     doc["unattributed"] = [record.nodeid for record in verdicts.unattributed]
     doc["findings"] = [finding.to_dict() for finding in findings(verdicts)]
+    doc["observations"] = [item.to_dict() for item in observations(verdicts)]
     return doc
 
 

@@ -2,7 +2,8 @@
 
 One rule per catalog requirement (help = the catalog's remediation, with the
 ``security-severity`` number GitHub uses to label alerts), one result per
-failing or warning test with the target URL as its location. A waived
+failing or warning test with the target URL as its location, and one at
+level ``note`` per ``info`` test (an observation: it never fails the gate). A waived
 failure keeps its result with an accepted external suppression; a harness
 error is not a finding about the target, so it becomes a tool execution
 notification instead. Validated in the self-tests against the OASIS schema
@@ -25,6 +26,8 @@ from reports.verdicts import Verdicts, exit_code, gate_holds, is_failing
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 UNATTRIBUTED_RULE = "QSC-UNATTRIBUTED"
+#: Catalog level → SARIF level of the rule (and of a non-failing result of it).
+_RULE_LEVEL = {"MUST": "error", "SHOULD": "warning", "INFO": "note"}
 
 
 def _rule(req: Requirement) -> dict[str, Any]:
@@ -43,7 +46,7 @@ def _rule(req: Requirement) -> dict[str, Any]:
         "shortDescription": {"text": req.text},
         "fullDescription": {"text": f"{req.text}{source}"},
         "help": {"text": fix, "markdown": f"**Remediation ({req.severity or 'unrated'}):** {fix}"},
-        "defaultConfiguration": {"level": "error" if req.level == "MUST" else "warning"},
+        "defaultConfiguration": {"level": _RULE_LEVEL.get(req.level, "warning")},
         "properties": properties,
     }
 
@@ -96,12 +99,14 @@ def sarif_document(run: RunResult, verdicts: Verdicts) -> dict[str, Any]:
                 note["associatedRule"] = {"id": req.id, "index": rule_index[req.id]}
             notifications.append(note)
             continue
-        if record.outcome not in ("fail", "warning"):
+        if record.outcome not in ("fail", "warning", "info"):
             continue
         failing = is_failing(record.outcome, run.strict)
+        level = "error" if failing else "note" if record.outcome == "info" else "warning"
         result: dict[str, Any] = {
             "ruleId": req.id if req else UNATTRIBUTED_RULE,
-            "level": "error" if failing else "warning",
+            # SARIF: a level other than "none" needs kind "fail"; "note" is its "minor problem" level.
+            "level": level,
             "kind": "fail",
             "message": {"text": _message(record, req)},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(run, protocol)}}}],

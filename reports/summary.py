@@ -6,12 +6,14 @@ from pathlib import Path
 
 from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE
 from reports.extras import describe_extra
+from reports.findings import observations
 from reports.model import RunResult
 from reports.scrub import scrub_text
 from reports.severity import at_or_above
-from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, is_failing, outcome_counts
+from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, is_failing, nothing_ran, outcome_counts
 
 _MAX_WARNINGS = 3
+_MAX_INFO = 3
 _MAX_EXTRAS = 3
 _MAX_WIDTH = 160
 
@@ -45,10 +47,10 @@ def _below_threshold(verdicts: Verdicts) -> list[str]:
 
 
 def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | None) -> list[str]:
-    """About a dozen plain lines: verdicts, gate, counts, warnings, baseline, extras, report path."""
+    """About a dozen plain lines: verdicts, gate, counts, warnings, info, baseline, extras, report path."""
     lines = [_verdict_line(verdicts.secure), _verdict_line(verdicts.compatible)]
     code = exit_code(run, verdicts)
-    if code == 3 and not any(r.outcome in ("pass", "fail", "warning") for r in run.records):
+    if code == 3 and nothing_ran(run):
         gate = f"gate ({run.gate}): nothing ran — no test passed or failed against the target (exit 3)"
     else:
         state = "holds" if gate_holds(verdicts, run.gate) else "does not hold"
@@ -57,7 +59,7 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
     lines.append(gate)
 
     counts = outcome_counts(run, verdicts)
-    shown = ("pass", "fail", "warning", "error", "unsupported", "disabled")
+    shown = ("pass", "fail", "warning", "info", "error", "unsupported", "disabled")
     tests = ", ".join(f"{counts[o]} {o}" for o in shown)
     if counts["waived"]:
         tests += f", {counts['waived']} waived"
@@ -74,6 +76,14 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
         lines.append(_clip(f"warning {req.id} ({req.level}, {req.protocol}): {req.text}"))
     if len(warned) > _MAX_WARNINGS:
         lines.append(f"… and {len(warned) - _MAX_WARNINGS} more warnings (see the report)")
+
+    # Observations: what the target showed, never a finding (no verdict or exit code counts them).
+    seen = observations(verdicts)
+    for item in seen[:_MAX_INFO]:
+        req = item.requirement
+        lines.append(_clip(f"info: {req.id} ({req.protocol}): {item.seen}"))
+    if len(seen) > _MAX_INFO:
+        lines.append(f"… and {len(seen) - _MAX_INFO} more info (see the report)")
 
     accepted = [b.entry.id for b in verdicts.baseline if b.status == ACCEPTED]
     stale = [b.entry.id for b in verdicts.baseline if b.status == STALE]

@@ -1,8 +1,9 @@
 """``summary.md``: the verdict and a table of findings with their fixes, for a PR or a CI step summary.
 
 Short by design: the verdicts, the gate, one row per finding (severity,
-requirement, outcome, what was seen, remediation), and the waivers that need
-attention. ``report.html`` has the evidence.
+requirement, outcome, what was seen, remediation), a short list of
+observations (``info``: never findings), and the waivers that need attention.
+``report.html`` has the evidence.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 
 from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE, UNEXERCISED, UNKNOWN
-from reports.findings import findings, remediation_text
+from reports.findings import findings, observations, remediation_text
 from reports.labels import target_label
 from reports.markdown import md, md_escape_guard, md_table
 from reports.model import RunResult
@@ -27,6 +28,7 @@ from reports.verdicts import (
 )
 
 _MAX_ROWS = 40
+_MAX_INFO = 10
 _MARK = {HOLDS: "✅", HOLDS_WITH_DEVIATIONS: "✅", "fails": "❌", "inconclusive": "⚠️"}
 _WAIVER_TEXT = {
     ACCEPTED: "waives a failure",
@@ -56,7 +58,7 @@ def render_summary_md(run: RunResult, verdicts: Verdicts) -> str:
         f"**{'holds' if holds else 'does not hold'}** (exit {code})"
     )
     counts = outcome_counts(run, verdicts)
-    shown = ("pass", "fail", "warning", "error", "waived", "unsupported", "disabled")
+    shown = ("pass", "fail", "warning", "info", "error", "waived", "unsupported", "disabled")
     lines.append(
         f"- {version_label(run.target_version)} · run `{md(run.run_id)}` · tests: "
         + ", ".join(f"{counts[o]} {o}" for o in shown)
@@ -87,6 +89,16 @@ def render_summary_md(run: RunResult, verdicts: Verdicts) -> str:
         lines.append("")
     else:
         lines += ["No failure, warning or error in this run.", ""]
+    observed = observations(verdicts)
+    if observed:
+        lines += [f"### Information ({len(observed)}): observations, not findings", ""]
+        for item in observed[:_MAX_INFO]:
+            req = item.requirement
+            lines.append(f"- info: `{md(req.id)}` ({md(req.protocol)}): {md(item.seen.rstrip('.'))}. "
+                         f"Remediation: {md(remediation_text(req))}")
+        if len(observed) > _MAX_INFO:
+            lines.append(f"- … and {len(observed) - _MAX_INFO} more in report.html.")
+        lines.append("")
     attention = [b for b in verdicts.baseline if b.status != ACCEPTED or b.entry.legacy]
     if verdicts.baseline:
         lines += [f"### Waivers ({len(verdicts.baseline)})", ""]

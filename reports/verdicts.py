@@ -1,8 +1,10 @@
 """From test records to the two verdicts, the gate and the exit code.
 
 Each requirement x protocol cell aggregates its records with a fixed
-precedence (error > fail > warning > pass > unsupported > disabled); a
-requirement with no record is *not run*. The **secure** verdict is decided by
+precedence (error > fail > warning > info > pass > unsupported > disabled); a
+requirement with no record is *not run*. INFO-level requirements record
+observations (``info``): no verdict, gate or exit code counts them, not even
+under ``--strict``. The **secure** verdict is decided by
 security requirements only, **compatible with Qdrant vX.Y.Z** by compatibility
 requirements only. A failure decides a verdict (*fails*); otherwise a MUST that
 ended in error (the harness or the target could not show it) makes the verdict
@@ -72,7 +74,7 @@ EXIT_NOT_CONFORMANT = 1
 EXIT_HARNESS_ERROR = 3
 
 #: Outcomes that mean the target was really exercised and answered.
-EXERCISED: frozenset[str] = frozenset({"pass", "fail", "warning"})
+EXERCISED: frozenset[str] = frozenset({"pass", "fail", "warning", "info"})
 _PRECEDENCE = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
 
 
@@ -83,7 +85,7 @@ def aggregate(outcomes: Iterable[str]) -> str:
 
 
 def is_failing(outcome: str, strict: bool) -> bool:
-    """Whether ``outcome`` breaks a verdict (a SHOULD-level warning does only when strict)."""
+    """Whether ``outcome`` breaks a verdict (a SHOULD-level warning does only when strict; ``info`` never)."""
     return outcome in ("error", "fail") or (strict and outcome == "warning")
 
 
@@ -224,7 +226,7 @@ def _baseline_status(
         status = NOT_COVERED
     elif is_failing(outcome, strict):
         status = ACCEPTED
-    elif outcome in ("pass", "warning"):
+    elif outcome in ("pass", "warning", "info"):
         status = STALE
     else:
         status = UNEXERCISED
@@ -265,7 +267,8 @@ def _verdict(
     unattributed: list[TestRecord],
     strict: bool,
 ) -> Verdict:
-    rows = [r for r in results if r.requirement.kind == kind]
+    # An INFO requirement records an observation: it never decides, holds or leaves a verdict unshown.
+    rows = [r for r in results if r.requirement.kind == kind and r.requirement.level != "INFO"]
     applicable = [r for r in rows if r.outcome in EXERCISED or r.outcome == "error"]
     failing = [r for r in rows if has_finding(r, strict)]
     accepted = [r.requirement.id for r in failing if r.accepted]
@@ -410,7 +413,7 @@ def gate_holds(verdicts: Verdicts, gate: str = "secure") -> bool:
 
 
 def nothing_ran(run: RunResult) -> bool:
-    """No record shows the target answering a test (no pass, fail or warning)."""
+    """No record shows the target answering a test (no pass, fail, warning or info)."""
     return not any(record.outcome in EXERCISED for record in run.records)
 
 
@@ -433,7 +436,7 @@ def exit_code(run: RunResult, verdicts: Verdicts) -> int:
 
 def outcome_counts(run: RunResult, verdicts: Verdicts) -> dict[str, int]:
     """Records per outcome, plus requirements that were not run at all."""
-    counts = {outcome: 0 for outcome in ("pass", "fail", "warning", "unsupported", "disabled", "error", WAIVED)}
+    counts = {outcome: 0 for outcome in ("pass", "fail", "warning", "info", "unsupported", "disabled", "error", WAIVED)}
     waived = {r.requirement.id for r in verdicts.results if r.accepted}
     for record in run.records:
         if record.requirement in waived and is_failing(record.outcome, run.strict):

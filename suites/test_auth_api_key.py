@@ -11,6 +11,7 @@ import secrets
 
 import pytest
 
+from fixtures.hardening import empty_key_cause
 from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, note
 from fixtures.outcomes import harness_error, inconclusive
 from fixtures.secrets import stand_in
@@ -111,6 +112,7 @@ def test_rest_refuses_requests_without_credential(keyed):
             open_routes.append(f"{method} {path}")
     assert not open_routes, (
         "these routes answer without any credential (the instance is open): " + ", ".join(open_routes)
+        + empty_key_cause(keyed)
     )
     _settle(accepted)
 
@@ -269,7 +271,8 @@ def test_grpc_refuses_calls_without_credential(keyed):
     twins = [_grpc_ok(keyed, m) for m in PROTECTED_GRPC]
     _twins_allowed(twins)
     open_methods = [m for m in PROTECTED_GRPC if grpc.call(m, b"").succeeded]
-    assert not open_methods, "these gRPC methods answer without any credential: " + ", ".join(open_methods)
+    assert not open_methods, ("these gRPC methods answer without any credential: " + ", ".join(open_methods)
+                              + empty_key_cause(keyed))
     _settle(twins)
 
 

@@ -4,7 +4,11 @@
   ``service.api_key: ""`` beside real alternate and read-only keys. Qdrant v1.19.0+
   counts the empty key as unset (and warns); up to v1.18.3 it stays a key, and an
   empty ``api-key:`` header then gets full access. The empty header and no header
-  must both be refused; the read-only key must work (twin).
+  must both be refused; the read-only key must work (twin). An external deployment
+  cannot be configured so; it is checked as it is, with the key the user gave as the
+  twin. Its telemetry does not show whether a key is set (spec §10), so the cause is
+  named from behaviour: an empty header accepted where a wrong key is refused (≤ v1.18.3),
+  or no credential needed at all (every key empty, v1.19.0+).
 * HARD-ANY-001 (spec §1.2, §11.10): a launched server runs with the file it was
   given. A missing --config-path only logs an error and starts with defaults, no key;
   the check names that cause from the log, or says the file was ignored silently.
@@ -16,12 +20,21 @@
   preflights reach authentication; the twin is the ``api-key`` profile (Qdrant's default,
   CORS on), where the same request is echoed.
 
+Observations (level INFO, outcome ``info``; never a finding), on the target's default
+configuration (``api-key`` for a launched target, the deployment itself for an external one):
+
+* HARD-REST-011 / HARD-GRPC-012 (spec §2.5, §3, §10): what ``GET /`` and ``qdrant.Qdrant/HealthCheck``
+  tell a caller without a credential (version, commit);
+* HARD-REST-013 (spec §10, §2.6): CORS answers a random Origin; a SHOULD-level warning
+  instead when ``--no-browser-clients`` declares that no browser uses the deployment.
+
 The profile-based checks need launched targets (an external target is *disabled*
-unless declared as the profile).
+unless declared as the profile); the observations and ADV-REST-004 run on every target.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
@@ -30,15 +43,25 @@ from typing import Any
 import pytest
 
 from fixtures.clients.rest import RestClient
-from fixtures.hardening import namespace_listening_ports, process_listening_ports
-from fixtures.outcome import note
-from fixtures.outcomes import disabled, inconclusive
+from fixtures.hardening import (
+    EMPTY_KEY_FIX,
+    declared_key,
+    empty_key_cause,
+    namespace_listening_ports,
+    process_listening_ports,
+)
+from fixtures.outcome import Outcome, note
+from fixtures.outcomes import disabled, harness_error, inconclusive
+from fixtures.target import TargetOptions
 
 req = pytest.mark.requirement
 
 MSG_CONFIG_MISSING = "Config file via --config-path is not found"
 MSG_EMPTY_KEY = "is set but empty"
 PROBE_ORIGIN = "https://qsc-cors-probe.invalid"
+HEALTH_CHECK = "/qdrant.Qdrant/HealthCheck"
+#: What Qdrant's GET / and HealthCheck answer (spec §2.5, §3); version and commit are the disclosure.
+BUILD_FIELDS = ("title", "version", "commit")
 
 
 def _launched(server: Any) -> None:
@@ -47,7 +70,10 @@ def _launched(server: Any) -> None:
 
 
 @req("ADV-REST-004")
-def test_empty_key_setting_grants_nothing(qdrant: Callable[[str], Any]) -> None:
+def test_empty_key_setting_grants_nothing(qdrant: Callable[[str], Any], target_options: TargetOptions) -> None:
+    if target_options.target == "external":
+        _external_empty_key(qdrant("api-key"))
+        return
     server = qdrant("switches")
     rest = server.rest()
     twin = rest.request("GET", "/collections", headers=server.key_headers("read_only"))
@@ -60,6 +86,30 @@ def test_empty_key_setting_grants_nothing(qdrant: Callable[[str], Any]) -> None:
     assert not empty.succeeded and empty.denied, f"{trap}; an empty api-key header got {empty.summary()}"
     assert bare.denied, (f"with an empty api_key beside real alternate and read-only keys a request without "
                          f"a credential must still be refused; got {bare.summary()}")
+
+
+def _external_empty_key(server: Any) -> None:
+    """ADV-REST-004 on a deployment as it is: the user's key is the twin, the cause is named from behaviour."""
+    which = declared_key(server)
+    if which is None:
+        harness_error("ADV-REST-004 on an external target needs the deployment's key: give --api-key-file "
+                      "(or --alt-key-file / --read-only-key-file)")
+    rest = server.rest()
+    twin = rest.request("GET", "/collections", headers=server.key_headers(which))
+    if twin.allowance != "allowed":
+        inconclusive(f"positive twin: the {which} key given for the deployment cannot read: {twin.summary()}")
+    bare = rest.request("GET", "/collections")
+    empty = rest.request("GET", "/collections", headers={"api-key": ""})
+    wrong = rest.request("GET", "/collections", headers={"api-key": "qsc-wrong-" + secrets.token_urlsafe(24)})
+    if bare.succeeded:
+        ignored = " (a fresh random key is accepted too: no credential is checked)" if wrong.succeeded else ""
+        pytest.fail(f"a request without a credential succeeds{ignored}: {bare.summary()}" + empty_key_cause(server))
+    assert not empty.succeeded, (
+        f"the empty-key trap (spec §1.4): an empty api-key header gets {empty.summary()}, while no header gets "
+        f"{bare.status or bare.refused} and a wrong key {wrong.status or wrong.refused}. The deployment has a key "
+        "setting (service.api_key, alt_api_key or read_only_api_key) set to an empty string, which Qdrant up to "
+        "v1.18.3 keeps as a key that an empty header matches, with that key's access (fixed in v1.19.0, #9199). "
+        "Fix: " + EMPTY_KEY_FIX)
 
 
 @req("HARD-ANY-001")
@@ -160,3 +210,109 @@ def test_cors_switched_off_echoes_no_origin(qdrant: Callable[[str], Any]) -> Non
                          + "; ".join(leaking))
     assert preflight.denied, (f"with CORS off a preflight is an ordinary OPTIONS request and must reach "
                               f"authentication (401, spec §2.6); got {preflight.summary()}")
+
+
+# -- observations (INFO): what the default configuration shows ------------------------------------
+
+
+def _deployment(qdrant: Callable[[str], Any], options: TargetOptions) -> Any:
+    """The target as it is by default: the ``api-key`` profile, or the external deployment itself."""
+    if options.target == "external" and options.profiles:
+        return qdrant(options.profiles[0])
+    return qdrant("api-key")
+
+
+def _build_fields(values: dict[str, Any]) -> dict[str, str]:
+    return {k: str(values[k]) for k in BUILD_FIELDS if isinstance(values.get(k), str | int) and str(values[k])}
+
+
+def _learned(learned: dict[str, str]) -> str:
+    """Every field as the caller got it (for the evidence)."""
+    return ", ".join(f"{k} {v!r}" for k, v in learned.items()) or "neither version nor commit"
+
+
+def _disclosed(learned: dict[str, str]) -> str:
+    """``version 1.19.0 and commit 0123456789ab``; empty when neither version nor commit is there."""
+    parts = []
+    if "version" in learned:
+        parts.append(f"version {learned['version']}")
+    if "commit" in learned:
+        parts.append(f"commit {learned['commit'][:12]}")
+    return " and ".join(parts)
+
+
+@req("HARD-REST-011")
+def test_rest_root_version_disclosure(qdrant: Callable[[str], Any], target_options: TargetOptions) -> None:
+    server = _deployment(qdrant, target_options)
+    outcome = server.rest().request("GET", "/")
+    if not outcome.conclusive:
+        inconclusive(f"GET / without a credential got no definite answer: {outcome.summary()}")
+    learned: dict[str, str] = {}
+    if outcome.succeeded:
+        try:
+            body = json.loads(outcome.body)
+        except ValueError:
+            body = None
+        learned = _build_fields(body) if isinstance(body, dict) else {}
+    note(f"a caller without a credential learns from GET /: {_learned(learned)}")
+    disclosed = _disclosed(learned)
+    if disclosed:
+        pytest.fail(f"GET / without a credential discloses {disclosed} (spec §2.5, §10): anyone who reaches the "
+                    "port learns which release runs, and so which advisories apply to it")
+
+
+@req("HARD-GRPC-012")
+def test_grpc_health_check_version_disclosure(qdrant: Callable[[str], Any], target_options: TargetOptions) -> None:
+    from qdrant_client import grpc as qdrant_grpc
+
+    server = _deployment(qdrant, target_options)
+    if not server.grpc_target:
+        disabled("the deployment's gRPC port is not known (--grpc-url)")
+    outcome, reply = server.grpc().call_typed(HEALTH_CHECK, qdrant_grpc.HealthCheckRequest(),
+                                               qdrant_grpc.HealthCheckReply)
+    learned: dict[str, str] = {}
+    if outcome.succeeded:
+        if reply is None:
+            inconclusive(f"HealthCheck answered OK with a reply that is not a HealthCheckReply: {outcome.summary()}")
+        learned = _build_fields({name: getattr(reply, name) for name in BUILD_FIELDS})
+    elif not (outcome.denied or outcome.code == "UNIMPLEMENTED"):
+        # Refused by auth (before v1.15.1) or not served at all: either way nothing is disclosed.
+        inconclusive(f"HealthCheck without a credential got no definite answer: {outcome.summary()}")
+    note(f"a caller without a credential learns from {HEALTH_CHECK}: {_learned(learned)}")
+    disclosed = _disclosed(learned)
+    if disclosed:
+        pytest.fail(f"{HEALTH_CHECK} without a credential discloses {disclosed} (spec §3, §10; no key needed "
+                    "from v1.15.1): anyone who reaches the gRPC port learns which release runs")
+
+
+def _cors_headers(outcome: Outcome) -> str:
+    shown = {k: v for k, v in outcome.headers.items() if k.startswith("access-control-")}
+    return ", ".join(f"{k}: {v}" for k, v in sorted(shown.items())) or "no CORS headers"
+
+
+@req("HARD-REST-013")
+def test_cors_on_defaults_answers_any_origin(qdrant: Callable[[str], Any], target_options: TargetOptions) -> None:
+    server = _deployment(qdrant, target_options)
+    rest = server.rest()
+    origin = f"https://qsc-{secrets.token_hex(4)}.invalid"  # a fresh origin nobody could have allowed
+    preflight = rest.request("OPTIONS", "/collections", headers={
+        "origin": origin, "access-control-request-method": "GET", "access-control-request-headers": "api-key"})
+    simple = rest.request("GET", "/", headers={"origin": origin})
+    for outcome in (preflight, simple):
+        # The twin of a pass: the request got a definite answer, so a missing header means something.
+        if not outcome.conclusive:
+            inconclusive(f"no definite answer, so the absence of CORS headers shows nothing: {outcome.summary()}")
+        note(f"{outcome.request} -> HTTP {outcome.status}: {_cors_headers(outcome)}")
+    echoed = [name for name, o in (("a preflight OPTIONS /collections", preflight), ("GET /", simple))
+              if o.headers.get("access-control-allow-origin") in (origin, "*")]
+    if target_options.no_browser_clients:
+        why = "declared with --no-browser-clients: no browser uses this deployment, so CORS only widens its reach"
+    else:
+        why = ("recorded for information: if no browser client uses the deployment, switch CORS off "
+               "(--no-browser-clients makes this a SHOULD-level warning)")
+    if echoed:
+        pytest.fail(
+            f"CORS allows a random Origin on the default configuration: {' and '.join(echoed)} from {origin} "
+            f"got access-control-allow-origin for it (spec §10: service.enable_cors defaults to true and echoes any "
+            f"origin; §2.6: preflights are answered before authentication), so any web page a user of the "
+            f"deployment opens may call it from the browser; {why}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.catalog import SEVERITIES, CatalogError, load_requirements
+from fixtures.catalog import SEVERITIES, CatalogError, load_requirements, run_requirements
 from fixtures.catalog import _entry as parse_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +51,28 @@ def test_catalog_entries_are_complete():
     assert len(catalog) >= 20
     for req in catalog.values():
         assert req.text.endswith("."), req.id
-        assert ("MUST" in req.text) or ("SHOULD" in req.text), f"{req.id}: say MUST or SHOULD"
-        if req.level == "SHOULD":
+        if req.level == "INFO":
+            # An observation says what it records; it never reads as a MUST.
+            assert "MUST" not in req.text and "recorded for information" in req.text.lower(), req.id
+        else:
+            assert ("MUST" in req.text) or ("SHOULD" in req.text), f"{req.id}: say MUST or SHOULD"
+        if req.level == "SHOULD" or "SHOULD" in dict(req.level_when).values():
             assert "SHOULD" in req.text, req.id
+
+
+def test_a_declaration_sets_the_level_of_an_observation():
+    catalog = run_requirements()
+    declared = run_requirements(frozenset({"no_browser_clients"}))
+    assert catalog["HARD-REST-013"].level == "INFO" and declared["HARD-REST-013"].level == "SHOULD"
+    # Nothing else changes with the declaration.
+    assert {rid for rid in catalog if catalog[rid] != declared[rid]} == {"HARD-REST-013"}
+    base = {"id": "HARD-REST-099", "text": "x is recorded for information.", "level": "INFO", "kind": "security",
+            "protocol": "rest", "since": "1.0.0", "source": "s"}
+    with pytest.raises(CatalogError, match="level_when"):
+        parse_entry({**base, "level_when": {"browser_clients": "SHOULD"}}, "t[0]")
+    with pytest.raises(CatalogError, match="level_when"):
+        parse_entry({**base, "level_when": {"no_browser_clients": "MAY"}}, "t[0]")
+    assert parse_entry({**base, "level_when": {"no_browser_clients": "MUST"}}, "t[0]").level == "INFO"
 
 
 def test_every_requirement_has_a_severity_and_a_remediation():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_harness_run import run_suite
 
 SUITE = "suites/test_auth_api_key.py"
@@ -51,3 +53,69 @@ def test_a_suite_assertion_about_the_server_is_a_failure(tmp_path: Path) -> None
     assert records["test_rest_accepts_key_in_api_key_header"]["outcome"] == "pass", output[-3000:]
     assert not [name for name, r in records.items() if r["outcome"] == "error"], output[-3000:]
     assert proc.returncode == 1, output[-3000:]
+
+
+# -- info: an INFO-level requirement's observation is never a finding ------------------------------
+
+HARD = "suites/test_hard_config.py"
+#: The three observations on the reference server (it discloses its version and answers any Origin, as
+#: Qdrant does) and a MUST of the same file that holds, so the verdict has something to rest on.
+OBSERVATIONS = "version_disclosure or cors_on_defaults or cors_switched_off"
+OBSERVED = {"HARD-REST-011", "HARD-GRPC-012", "HARD-REST-013"}
+
+
+def _results(tmp_path: Path) -> dict[str, object]:
+    (results,) = (tmp_path / "reports").rglob("results.json")
+    doc: dict[str, object] = json.loads(results.read_text())
+    return doc
+
+
+def _by_requirement(doc: dict[str, object]) -> dict[str, str]:
+    return {str(r["requirement"]): str(r["outcome"]) for r in doc["records"]}  # type: ignore[attr-defined]
+
+
+def test_an_observation_is_info_even_under_strict(tmp_path: Path) -> None:
+    proc = run_suite([HARD, "-k", OBSERVATIONS, "--strict"], tmp_path)
+    output = proc.stdout + proc.stderr
+    doc = _results(tmp_path)
+    outcomes = _by_requirement(doc)
+    assert {rid: outcomes[rid] for rid in OBSERVED} == dict.fromkeys(OBSERVED, "info"), output[-3000:]
+    assert outcomes["HARD-REST-003"] == "pass", output[-3000:]
+    # Never a finding: the strict gate holds, pytest counts no failure, the summary lists them as info.
+    assert proc.returncode == 0, output[-3000:]
+    assert "SECURE" in output and "NOT SECURE" not in output and "FAILED" not in output, output[-3000:]
+    assert "1 passed, 3 deselected, 3 info in" in output, output[-3000:]
+    assert "info: HARD-REST-011 (rest): GET / without a credential discloses version" in output, output[-3000:]
+    assert doc["counts"]["info"] == 3 and doc["counts"]["warning"] == 0  # type: ignore[index]
+    assert {o["requirement"] for o in doc["observations"]} == OBSERVED  # type: ignore[attr-defined]
+    # The evidence shows the exchange that disclosed the version.
+    record = next(r for r in doc["records"] if r["requirement"] == "HARD-REST-011")  # type: ignore[attr-defined]
+    assert any(line.startswith("GET ") and '"version":' in line for line in record["evidence"]), record
+
+
+@pytest.mark.parametrize(("strict", "outcome", "code"), [(False, "warning", 0), (True, "fail", 1)],
+                         ids=["default", "strict"])
+def test_no_browser_clients_makes_cors_on_defaults_a_should(tmp_path: Path, strict: bool, outcome: str,
+                                                            code: int) -> None:
+    args = [HARD, "-k", "cors_on_defaults or cors_switched_off", *(["--strict"] if strict else [])]
+    proc = run_suite(args, tmp_path, env={"QSC_NO_BROWSER_CLIENTS": "1"})
+    output = proc.stdout + proc.stderr
+    doc = _results(tmp_path)
+    assert _by_requirement(doc)["HARD-REST-013"] == outcome, output[-3000:]
+    assert proc.returncode == code, output[-3000:]
+    level = {r["id"]: r["level"] for r in doc["requirements"]}  # type: ignore[attr-defined]
+    assert level["HARD-REST-013"] == "SHOULD" and level["HARD-REST-011"] == "INFO"
+    assert doc["target"]["no_browser_clients"] == "declared"  # type: ignore[index]
+    record = next(r for r in doc["records"] if r["requirement"] == "HARD-REST-013")  # type: ignore[attr-defined]
+    assert "declared with --no-browser-clients" in record["reason"], record
+
+
+def test_no_browser_clients_has_three_spellings(tmp_path: Path) -> None:
+    from fixtures.target import resolve
+
+    target_file = tmp_path / "target.yaml"
+    target_file.write_text("no_browser_clients: true\n")
+    assert resolve({}, {}).declarations == frozenset()
+    assert resolve({"no_browser_clients": True}, {}).declarations == {"no_browser_clients"}
+    assert resolve({}, {"QSC_NO_BROWSER_CLIENTS": "true"}).no_browser_clients
+    assert resolve({"target_file": str(target_file)}, {}).no_browser_clients

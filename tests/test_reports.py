@@ -124,6 +124,8 @@ SEC = req("AUTH-REST-001", "security")
 SEC2 = req("AUTH-GRPC-001", "security", protocol="grpc")
 COMPAT = req("AUTH-REST-003", "compatibility")
 SHOULD = req("HYG-REST-001", "security", level="SHOULD", text="An API key SHOULD NOT be accepted over plain HTTP.")
+INFO = req("HARD-REST-011", "security", level="INFO", text="What GET / tells is recorded for information.")
+INFO2 = req("HARD-GRPC-012", "security", level="INFO", protocol="grpc", text="HealthCheck: recorded for information.")
 
 
 # ---------------------------------------------------------------------------
@@ -138,6 +140,9 @@ SHOULD = req("HYG-REST-001", "security", level="SHOULD", text="An API key SHOULD
         (["pass", "warning", "unsupported"], "warning"),
         (["unsupported", "pass", "disabled"], "pass"),
         (["disabled", "unsupported"], "unsupported"),
+        (["pass", "info", "unsupported"], "info"),
+        (["info", "warning"], "warning"),
+        (["info", "error"], "error"),
         (["disabled"], "disabled"),
         ([], "not run"),
     ],
@@ -246,6 +251,99 @@ def test_should_warning_fails_only_when_strict() -> None:
     strict = compute_verdicts(strict_run)
     assert strict.secure.status == "fails" and strict.secure.deciding == ["HYG-REST-001"]
     assert exit_code(strict_run, strict) == 1
+
+
+# ---------------------------------------------------------------------------
+# info: observations that no verdict, gate or exit code counts
+
+
+DISCLOSED = "Failed: GET / without a credential discloses version 1.19.0 and commit 0123456789ab"
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_info_never_affects_the_verdicts_or_the_exit_code(strict: bool) -> None:
+    records = [rec("AUTH-REST-001", "pass"), rec("AUTH-REST-003", "pass"),
+               rec("HARD-REST-011", "info", reason=DISCLOSED, evidence=["GET / -> HTTP 200 version 1.19.0"])]
+    run = make_run([SEC, COMPAT, INFO], records, strict=strict, gate="both")
+    v = compute_verdicts(run)
+    assert v.by_id()["HARD-REST-011"].outcome == "info"
+    for verdict in v.all():
+        assert verdict.status == "holds" and verdict.applicable == 1 and verdict.held == 1, verdict
+        assert "HARD-REST-011" not in verdict.explanation and not verdict.warnings and not verdict.deciding
+    assert exit_code(run, v) == 0 and gate_holds(v, "both")
+    doc = results_document(run, v)
+    assert doc["counts"]["info"] == 1 and doc["counts"]["warning"] == 0
+    assert doc["findings"] == []  # an observation is no finding
+    (observation,) = doc["observations"]
+    assert observation["requirement"] == "HARD-REST-011" and observation["seen"] == [DISCLOSED.removeprefix("Failed: ")]
+    assert observation["tests"] == [records[2].nodeid]
+
+
+def test_info_records_alone_are_no_verdict() -> None:
+    """The target answered (not "nothing ran"), but no MUST or SHOULD held: both verdicts inconclusive, exit 3."""
+    run = make_run([SEC, INFO], [rec("HARD-REST-011", "info"), rec("AUTH-REST-001", "disabled")])
+    v = compute_verdicts(run)
+    assert v.secure.status == "inconclusive" and exit_code(run, v) == 3
+    assert "nothing ran" not in summary_lines(run, v, None)[2]
+
+
+def test_an_errored_info_requirement_leaves_the_verdict_whole() -> None:
+    run = make_run([SEC, INFO], [rec("AUTH-REST-001", "pass"), rec("HARD-REST-011", "error", reason="no answer")],
+                   strict=True)
+    v = compute_verdicts(run)
+    assert v.secure.status == "holds" and exit_code(run, v) == 0
+    # Listed (the run could not show it), but it gates nothing.
+    assert [(f["requirement"], f["outcome"], f["gating"]) for f in results_document(run, v)["findings"]] == [
+        ("HARD-REST-011", "error", False)]
+    assert "HARD-REST-011" not in v.secure.explanation
+
+
+def test_a_waiver_on_an_observation_is_stale() -> None:
+    run = make_run([SEC, INFO], [rec("AUTH-REST-001", "pass"), rec("HARD-REST-011", "info")],
+                   baseline=[BaselineEntry("HARD-REST-011", "we accept it", expires="2099-01-01", owner="x")])
+    (status,) = compute_verdicts(run).baseline
+    assert status.status == "stale" and status.outcome == "info"
+
+
+def test_info_in_every_report_file(tmp_path: Path) -> None:
+    records = [rec("AUTH-REST-001", "pass"), rec("HARD-REST-011", "info", reason=DISCLOSED,
+                                                 evidence=["GET / -> HTTP 200 version 1.19.0"]),
+               rec("HARD-GRPC-012", "pass")]
+    run = make_run([SEC, INFO, INFO2], records)
+    paths = write_all(run, compute_verdicts(run), tmp_path)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert "<h2>Information</h2>" in html and 'id="info-HARD-REST-011"' in html
+    assert 'id="info-HARD-GRPC-012"' not in html  # it passed
+    assert 'class="badge o-info"' in html and "GET / -&gt; HTTP 200 version 1.19.0" in html
+    assert 'id="finding-HARD-REST-011"' not in html  # not among the failures, warnings and errors
+    md = paths["summary"].read_text(encoding="utf-8")
+    assert "1 info" in md and "### Information (1)" in md and "info: `HARD-REST-011` (rest): GET / without" in md
+    assert "No failure, warning or error in this run." in md
+    doc = json.loads(paths["results"].read_text(encoding="utf-8"))
+    assert [r["outcome"] for r in doc["records"]] == ["pass", "info", "pass"]
+    assert load_results(paths["results"]) == run
+    junit = ET.fromstring(paths["junit"].read_text(encoding="utf-8"))
+    assert junit.get("failures") == "0" and junit.get("errors") == "0" and junit.get("skipped") == "0"
+    sarif = json.loads(paths["sarif"].read_text(encoding="utf-8"))["runs"][0]
+    (result,) = sarif["results"]
+    assert result["ruleId"] == "HARD-REST-011" and result["level"] == "note" and result["kind"] == "fail"
+    rule = next(r for r in sarif["tool"]["driver"]["rules"] if r["id"] == "HARD-REST-011")
+    assert rule["defaultConfiguration"]["level"] == "note"
+    lines = summary_lines(run, compute_verdicts(run), None)
+    assert "info: HARD-REST-011 (rest): GET / without a credential discloses version 1.19.0 and commit " \
+        "0123456789ab" in lines
+    assert "tests: 3 (2 pass, 0 fail, 0 warning, 1 info, 0 error, 0 unsupported, 0 disabled); " \
+        "requirements not run: 0" in lines
+
+
+def test_summary_caps_the_info_list() -> None:
+    reqs = [req(f"HARD-REST-{n:03d}", level="INFO", text="x is recorded for information.") for n in range(1, 7)]
+    records = [rec(r.id, "info", reason=f"Failed: seen {r.id}") for r in reqs] + [rec("AUTH-REST-001", "pass")]
+    run = make_run([*reqs, SEC], records)
+    lines = summary_lines(run, compute_verdicts(run), None)
+    assert sum(line.startswith("info: ") for line in lines) == 3
+    assert "… and 3 more info (see the report)" in lines
+    assert "info: HARD-REST-001 (rest): seen HARD-REST-001" in lines
 
 
 def test_verdict_with_nothing_that_held_is_inconclusive() -> None:
@@ -446,8 +544,9 @@ def test_summary_is_short_and_names_what_matters(tmp_path: Path) -> None:
     # The demo's only compatibility problem is an error: the verdict is incomplete, not a failure.
     assert lines[1].startswith("verdict: COMPATIBILITY INCOMPLETE: Qdrant v1.19.0") and "ROT-REST-001" in lines[1]
     assert "gate (secure): does not hold (exit 1)" in text
-    assert "4 pass, 1 fail, 1 warning, 1 error, 1 unsupported, 1 disabled, 1 waived" in text
+    assert "4 pass, 1 fail, 1 warning, 1 info, 1 error, 1 unsupported, 1 disabled, 1 waived" in text
     assert "warning HYG-REST-001 (SHOULD, rest): An API key SHOULD NOT be accepted over plain HTTP." in text
+    assert "info: HARD-REST-011 (rest): GET / without a credential discloses Qdrant 1.19.0, commit 0f3c9e1" in text
     assert "waivers: 1 waived (TLS-GRPC-004)" in text
     assert "kill score: 31/31" in text and "rest routes 97" in text and "grpc methods 58" in text
     assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'} (also summary.md, results.sarif)"
@@ -522,7 +621,7 @@ def test_junit_counts_add_up_and_every_case_is_named() -> None:
     run = dataclasses.replace(run, records=[*run.records, unnamed])
     root = _junit(run)
     suites = root.findall("testsuite")
-    assert sorted(s.get("name") for s in suites) == ["AUTH", "AUTHZ", "CLUSTER", "HYG", "ROT", "TLS"]
+    assert sorted(s.get("name") for s in suites) == ["AUTH", "AUTHZ", "CLUSTER", "HARD", "HYG", "ROT", "TLS"]
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for suite in suites:
         cases = suite.findall("testcase")
@@ -538,7 +637,7 @@ def test_junit_counts_add_up_and_every_case_is_named() -> None:
         for case in cases:
             assert case.get("name") and case.get("classname")
     assert {k: int(root.get(k, -1)) for k in totals} == totals
-    assert totals == {"tests": 11, "failures": 1, "errors": 1, "skipped": 3}
+    assert totals == {"tests": 12, "failures": 1, "errors": 1, "skipped": 3}
     bare = next(c for c in root.iter("testcase") if "test_bare" in (c.get("name") or ""))
     assert bare.get("classname") == "suites.test_auth"
 
@@ -563,6 +662,10 @@ def test_junit_elements_messages_and_properties() -> None:
     warning = cases["HYG-REST-001 test_key_over_plain_http[rest]"]
     assert warning.find("failure") is None and warning.find("skipped") is None
     assert "WARNING" in (warning.findtext("system-out") or "")
+    info = cases["HARD-REST-011 test_rest_root_version_disclosure[rest]"]
+    assert info.find("failure") is None and info.find("skipped") is None and info.find("error") is None
+    assert "INFO (an observation" in (info.findtext("system-out") or "")
+    assert {p.get("name"): p.get("value") for p in info.iter("property")}["outcome"] == "info"
     props = {p.get("name"): p.get("value") for p in root.find("testsuite").find("properties")}  # type: ignore[union-attr]
     assert props["target.image"] == "qdrant/qdrant:v1.19.0"
     assert props["target_version"] == "1.19.0"

@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.server_helpers import start_server
 from tests.test_harness_run import run_suite
 
 
@@ -111,6 +113,57 @@ def test_fixed_release_passes_the_same_checks(tmp_path: Path) -> None:
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
 
+# -- the empty-key trap on an external deployment: named from behaviour -----------------------
+
+EMPTY_KEY_CHECKS = ["suites/test_hard_config.py::test_empty_key_setting_grants_nothing",
+                    "suites/test_auth_api_key.py::test_rest_refuses_requests_without_credential"]
+#: A deployment given a key: the emptied manage key beside the alternate key (v1.18.3 keeps it as a key,
+#: spec §1.4), every key empty on v1.19.0 (authentication off), and a sound one (the twin).
+EMPTY_KEY_DEPLOYMENTS = {
+    "trap-1.18.3": ({"api_key": "", "alt_api_key": "KEY"}, "1.18.3"),
+    "all-empty-1.19.0": ({"api_key": ""}, "1.19.0"),
+    "sound": ({"api_key": "KEY"}, "1.19.0"),
+}
+
+
+@pytest.mark.parametrize("deployment", list(EMPTY_KEY_DEPLOYMENTS))
+def test_external_empty_key_cause_is_named(tmp_path: Path, deployment: str) -> None:
+    key = "qsc-selftest-" + os.urandom(16).hex()
+    service, version = EMPTY_KEY_DEPLOYMENTS[deployment]
+    key_file = tmp_path / "api.key"
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    srv = start_server({"service": {k: key if v == "KEY" else v for k, v in service.items()},
+                        "reference_server": {"version": version}})
+    try:
+        proc = run_suite([*EMPTY_KEY_CHECKS, "--target", "external", "--rest-url", srv.base_url,
+                          "--profile", "api-key", "--api-key-file", str(key_file)], tmp_path)
+    finally:
+        srv.stop()
+    output = proc.stdout + proc.stderr
+    records = {r["requirement"]: r for r in _records(tmp_path)}
+    trap, open_ = records["ADV-REST-004"], records["AUTH-REST-001"]
+    if deployment == "sound":
+        assert (trap["outcome"], open_["outcome"]) == ("pass", "pass"), output[-3000:]
+        assert proc.returncode == 0, output[-3000:]
+    elif deployment == "trap-1.18.3":
+        # The empty header matches the emptied key; a request without one is still refused.
+        assert (trap["outcome"], open_["outcome"]) == ("fail", "pass"), output[-3000:]
+        assert trap["reason"].startswith("vulnerable release: the target claims Qdrant 1.18.3"), trap["reason"]
+        assert "the empty-key trap" in trap["reason"] and "an empty api-key header gets" in trap["reason"]
+        assert "#9199" in trap["reason"] and "QDRANT__SERVICE__API_KEY" in trap["reason"], trap["reason"]
+        assert any('[api-key: ""]' in line and "HTTP 200" in line for line in trap["evidence"]), trap["evidence"]
+    else:
+        # Telemetry does not show the key state (spec §10): both failing records name the likely cause.
+        for record in (trap, open_):
+            assert record["outcome"] == "fail", output[-3000:]
+            assert "empty-key trap" in record["reason"] and "#9199" in record["reason"], record["reason"]
+            assert "telemetry does not show whether a key is configured" in record["reason"], record["reason"]
+        assert proc.returncode == 1 and "NOT SECURE" in output, output[-3000:]
+    assert key not in output and not any(key in p.read_text(errors="replace")
+                                         for p in (tmp_path / "reports").rglob("*") if p.is_file())
+
+
 # -- an unrun MUST is not a pass ----------------------------------------------------------------
 
 
@@ -141,7 +194,7 @@ def test_every_decided_record_of_a_default_run_has_evidence(tmp_path: Path) -> N
     run_suite(["suites/"], tmp_path, timeout=900)
     records = _records(tmp_path)
     assert len(records) > 1000
-    decided = [r for r in records if r["outcome"] in ("pass", "fail", "warning")]
+    decided = [r for r in records if r["outcome"] in ("pass", "fail", "warning", "info")]
     bare = [r["nodeid"] for r in decided if not r["evidence"]]
     assert not bare, f"{len(bare)} of {len(decided)} decided records carry no evidence: {bare[:10]}"
     sweep = [r for r in decided if "test_authz_sweep.py" in r["nodeid"]]
