@@ -18,6 +18,7 @@ decides nothing, and the row is reported *error*, never pass.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -78,7 +79,7 @@ class Case:
 
     @property
     def requirement(self) -> str:
-        if self.check == "whitelist" and self.protocol == "rest" and self.row.id == "root":
+        if self.check == "whitelist" and self.protocol == "rest" and _base_id(self.row.id) == "root":
             return "AUTHZ-REST-009"  # `/` was whitelisted before the health routes existed (spec §9)
         rest_req, grpc_req = REQUIREMENTS[self.check]
         return rest_req if self.protocol == "rest" else grpc_req
@@ -115,9 +116,36 @@ def _can_apply(case: Case) -> bool:
     return not (until and case.row.since and parse(case.row.since) >= parse(until))
 
 
+#: Bench only (``python -m bench``, its sweep section): the table's rows this many times over, the copies
+#: with distinct ids (``<id>~bench<k>``) so each is sent and judged on its own; how the sweep's time grows
+#: per row is fitted from 1x, 2x and 4x. Unset (every normal run): the table as it is.
+ROW_FACTOR_ENV = "QSC_BENCH_ROW_FACTOR"
+BENCH_COPY = "~bench"
+
+
+def _row_factor() -> int:
+    raw = os.environ.get(ROW_FACTOR_ENV, "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ValueError(f"{ROW_FACTOR_ENV} must be a whole number from 1 to 64, not {raw!r}")
+    return int(raw)
+
+
+def sweep_rows() -> tuple[AccessRow, ...]:
+    """The rows the sweep sends: the access table, repeated only under :data:`ROW_FACTOR_ENV`."""
+    rows = load_access_table()
+    copies = tuple(replace(row, id=f"{row.id}{BENCH_COPY}{k}") for k in range(2, _row_factor() + 1) for row in rows)
+    return rows + copies
+
+
+def _base_id(row_id: str) -> str:
+    return row_id.split(BENCH_COPY, 1)[0]
+
+
 def _build_cases() -> list[Case]:
     cases: list[Case] = []
-    for row in load_access_table():
+    for row in sweep_rows():
         for protocol, present in (("rest", row.rest is not None), ("grpc", row.grpc is not None)):
             if present:
                 cases.extend(c for c in (Case(row, protocol, check) for check in checks_for(row))
@@ -274,11 +302,12 @@ def _cleanup(state: SweepState) -> None:
                 name = _grpc_snapshot_name(state.grpc_results[(row_id, cls)])
             if not name:
                 continue
-            if row_id == "create_full_snapshot":
+            base = _base_id(row_id)
+            if base == "create_full_snapshot":
                 rest.request("DELETE", f"/snapshots/{name}", headers=headers)
-            elif row_id == "create_snapshot":
+            elif base == "create_snapshot":
                 rest.request("DELETE", f"/collections/{names.main}/snapshots/{name}", headers=headers)
-            elif row_id == "create_shard_snapshot":
+            elif base == "create_shard_snapshot":
                 rest.request("DELETE", f"/collections/{names.main}/shards/0/snapshots/{name}", headers=headers)
     rest.request("POST", "/collections/aliases", headers=headers,
                  json={"actions": [{"delete_alias": {"alias_name": names.alias}}]})
@@ -455,7 +484,7 @@ def check_whitelist(case: Case, answers: dict[str, Outcome], version: tuple[int,
             if outcome.code != "OK":
                 problems.append((cls, got(outcome), "OK: the method is whitelisted and ignores credentials"))
             continue
-        accepted = {200, 503} if case.row.id == "readyz" else {200}
+        accepted = {200, 503} if _base_id(case.row.id) == "readyz" else {200}
         if outcome.status not in accepted:
             want = " or ".join(str(s) for s in sorted(accepted))
             problems.append((cls, got(outcome), f"HTTP {want}: the route is whitelisted and ignores credentials"))

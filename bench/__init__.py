@@ -1,0 +1,1 @@
+"""Performance figures of the suite: ``python -m bench`` (see bench/__main__.py)."""

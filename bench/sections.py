@@ -1,0 +1,386 @@
+"""What ``python -m bench`` runs, and the figures it makes of the runs.
+
+One repetition runs, in this order (only what the chosen sections need): the full process run
+(``-n 0``), the full run per other target kind (docker, binary, external), the full process run with
+``-n 2``, and the sweep at each row factor. Repetitions are interleaved rather than grouped by kind,
+so a change in the machine's load lands on every kind alike and the ratios stay fair.
+
+Every figure is one value per repetition; the table shows min / median / max and the load average
+(1 minute, read just before each run) beside it. Targets are judged on the median.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from bench.runner import Run, run_pytest
+from bench.stats import deviation, fit_line, spread
+
+SECTIONS = ("full", "families", "startups", "sweep", "xdist", "rss")
+KINDS = ("process", "docker", "binary", "external")
+SWEEP_FACTORS = (1, 2, 4)
+DEFAULT_IMAGE = "local/qsc-reference:latest"
+MB = 1024 * 1024
+
+#: Requirement families as the issue names them, by suite file (first match wins: rotation before TLS).
+FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("auth", ("test_auth_*.py", "test_hygiene_*.py")),
+    ("authz sweep", ("test_authz_sweep.py",)),
+    ("authz other", ("test_authz_*.py", "test_web_ui.py")),
+    ("JWT", ("test_jwt_*.py",)),
+    ("rotation", ("test_tls_rotation.py",)),
+    ("mTLS", ("test_mtls.py",)),
+    ("TLS", ("test_tls_*.py",)),
+    ("cluster", ("test_cluster_*.py",)),
+    ("hardening", ("test_hard_*.py", "test_adv_*.py")),
+)
+OTHER_FAMILY = "other"
+
+#: Rough seconds per run on two quiet cores, for the up-front estimate only.
+ESTIMATE_S = {"full:process": 35.0, "full:docker": 55.0, "full:binary": 35.0, "full:external": 20.0,
+              "xdist:n2": 30.0, "sweep:x1": 10.0, "sweep:x2": 13.0, "sweep:x4": 22.0}
+
+
+def family_of(path: str) -> str:
+    """The family a suite file belongs to (``other`` when none claims it)."""
+    name = PurePosixPath(path).name
+    for family, patterns in FAMILIES:
+        if any(fnmatch.fnmatch(name, pattern) for pattern in patterns):
+            return family
+    return OTHER_FAMILY
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class Config:
+    runs: int
+    sections: tuple[str, ...]
+    kinds: tuple[str, ...]
+    image: str = DEFAULT_IMAGE
+    qdrant_binary: Path | None = None
+    quick: bool = False
+    factors: tuple[int, ...] = SWEEP_FACTORS
+
+    def wants(self, *sections: str) -> bool:
+        return any(s in self.sections for s in sections)
+
+    def plan(self) -> list[str]:
+        """The runs of one repetition, in order."""
+        keys: list[str] = []
+        if ("process" in self.kinds and self.wants("full", "startups", "rss")) or self.wants("families", "xdist"):
+            keys.append("full:process")
+        for kind in ("docker", "binary", "external"):
+            if kind in self.kinds and self.wants("full", "startups", "rss"):
+                keys.append(f"full:{kind}")
+        if self.wants("xdist"):
+            keys.append("xdist:n2")
+        if self.wants("sweep"):
+            keys.extend(f"sweep:x{f}" for f in self.factors)
+        return keys
+
+    def estimate_s(self) -> float:
+        return self.runs * sum(ESTIMATE_S.get(key, 30.0) for key in self.plan())
+
+    def bench_command(self, section: str, kind: str | None = None) -> str:
+        parts = ["python -m bench", f"-n {self.runs}", f"--only {section}"]
+        if kind is not None:
+            parts.append(f"--targets {kind}")
+        if kind == "docker" and self.image != DEFAULT_IMAGE:
+            parts.append(f"--image {self.image}")
+        if kind == "binary" and self.qdrant_binary is not None:
+            parts.append(f"--qdrant-binary {self.qdrant_binary}")
+        return " ".join(parts)
+
+
+@dataclass
+class Collected:
+    """Every run, by plan key, one entry per repetition."""
+
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, key: str, run: Run) -> None:
+        self.runs.setdefault(key, []).append(run)
+
+
+def execute_one(key: str, config: Config) -> Run:
+    """Make one run of the plan."""
+    if key == "full:process":
+        return run_pytest("full run, process", ["suites/"])
+    if key == "xdist:n2":
+        return run_pytest("full run, process, -n 2", ["suites/"], ["-n", "2"])
+    if key == "full:docker":
+        return run_pytest("full run, docker", ["suites/"], ["--target", "docker", "--image", config.image])
+    if key == "full:binary":
+        assert config.qdrant_binary is not None
+        return run_pytest("full run, binary", ["suites/"],
+                          ["--target", "binary", "--qdrant-binary", str(config.qdrant_binary)])
+    if key == "full:external":
+        from bench import external
+
+        server = external.start()
+        try:
+            run = run_pytest("full run, external", ["suites/"], server.pytest_options, extra_cpu=server.cpu_seconds,
+                             placeholders=[(str(server.root / "keys"), "<keys>"),
+                                           (server.instance.rest_url, "<rest-url>"),
+                                           (server.instance.grpc_target, "<grpc-url>")])
+            run.stats.setdefault("server_peak_bytes", {})[f"external:{external.PROFILE}"] = server.peak_rss_bytes()
+        finally:
+            server.stop()
+        return run
+    if key.startswith("sweep:x"):
+        factor = int(key.removeprefix("sweep:x"))
+        env = {"QSC_BENCH_ROW_FACTOR": str(factor)} if factor != 1 else {}
+        return run_pytest(f"authz sweep, {factor}x rows", ["suites/test_authz_sweep.py"], env=env)
+    raise ValueError(f"unknown run {key!r}")
+
+
+def execute(config: Config, say: Callable[[str], None]) -> Collected:
+    collected = Collected()
+    plan = config.plan()
+    for rep in range(1, config.runs + 1):
+        for key in plan:
+            run = execute_one(key, config)
+            run.key = key
+            collected.add(key, run)
+            counts = ", ".join(f"{v} {k}" for k, v in run.counts.items() if v and k != "total")
+            state = f"PROBLEM: {run.problem}" if run.problem else f"rc {run.rc} [{counts}]"
+            say(f"  [{rep}/{config.runs}] {run.label}: {run.wall:.1f} s wall, {run.cpu:.1f} CPU-s, "
+                f"load {run.load:.2f}; {state}")
+            if run.problem:
+                collected.notes.append(f"{run.label}, repetition {rep}: {run.problem}")
+    return collected
+
+
+def collected_from(doc: dict[str, Any]) -> Collected:
+    """The runs of a saved document, to recompute its figures (``python -m bench --refigure``)."""
+    collected = Collected(notes=[n for n in doc.get("notes", []) if not n.startswith("docker: skipped")])
+    for data in doc.get("run_log", []):
+        run = Run.from_dict(data)
+        collected.add(run.key, run)
+    return collected
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+
+def _target(text: str, limit: float, *, absolute: bool = False, load_max: float | None = None) -> dict[str, Any]:
+    return {"text": text, "limit": limit, "absolute": absolute, "load_max": load_max}
+
+
+def judge(figure: dict[str, Any]) -> tuple[str, str]:
+    """(status, why) of a figure with a target: PASS, MISS, or n/a (nothing measured, or too much load)."""
+    target = figure.get("target")
+    if not target:
+        return "", ""
+    got = spread(figure["values"])
+    if got is None:
+        return "n/a", "not measured"
+    median = got[1]
+    value = abs(median) if target["absolute"] else median
+    ok = value <= target["limit"]
+    loads = spread(figure["loads"])
+    if not ok and target["load_max"] is not None and loads is not None and loads[1] > target["load_max"]:
+        return "n/a", f"median load {loads[1]:.1f} > {target['load_max']:g}: rerun on a quieter machine"
+    return ("PASS", "") if ok else ("MISS", "")
+
+
+def _figure(fid: str, section: str, label: str, unit: str, values: list[float | None], loads: list[float],
+            command: str, runs: list[Run], target: dict[str, Any] | None = None) -> dict[str, Any]:
+    figure = {"id": fid, "section": section, "label": label, "unit": unit,
+              "values": [None if v is None else round(v, 6) for v in values],
+              "loads": [round(x, 2) for x in loads], "command": command,
+              "runs": sorted({r.command() for r in runs}), "target": target}
+    figure["status"], figure["why"] = judge(figure)
+    return figure
+
+
+def _ok(runs: list[Run], pick: Callable[[Run], float | None]) -> list[float | None]:
+    return [pick(r) if r.ok else None for r in runs]
+
+
+def _loads(*series: list[Run]) -> list[float]:
+    return [max(runs[i].load for runs in series) for i in range(min(len(s) for s in series))]
+
+
+def _table_rows() -> dict[str, int]:
+    from fixtures.catalog.access import load_access_table
+
+    rows = load_access_table()
+    return {"rest": sum(1 for r in rows if r.rest is not None), "grpc": sum(1 for r in rows if r.grpc is not None)}
+
+
+def figures(config: Config, got: Collected) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    runs = got.runs
+    process = runs.get("full:process", [])
+
+    if config.wants("full"):
+        for kind in config.kinds:
+            series = runs.get(f"full:{kind}", [])
+            if not series:
+                continue
+            cmd = config.bench_command("full", kind)
+            wall_target = _target("≤ 45 s at load ≤ 2 (issue 15)", 45.0, load_max=2.0) if kind == "process" else None
+            out.append(_figure(f"full.{kind}.wall", "full", f"full `pytest suites/`, {kind} target: wall", "s",
+                               _ok(series, lambda r: r.wall), _loads(series), cmd, series, wall_target))
+            out.append(_figure(f"full.{kind}.cpu", "full", f"full `pytest suites/`, {kind} target: CPU (pytest + "
+                               "servers)", "CPU-s", _ok(series, lambda r: r.cpu), _loads(series), cmd, series))
+        docker = runs.get("full:docker", [])
+        if process and docker:
+            ratio = [d.wall / p.wall if d.ok and p.ok else None for p, d in zip(process, docker, strict=False)]
+            out.append(_figure("full.docker_ratio", "full", "Docker full run / process full run (wall, back to back)",
+                               "x", ratio, _loads(process, docker), "python -m bench --only full "
+                               "--targets process,docker", process + docker, _target("≤ 1.3x (issue 15)", 1.3)))
+
+    if config.wants("families") and process:
+        names = [name for name, _ in FAMILIES] + [OTHER_FAMILY]
+        per_run: list[dict[str, float]] = []
+        for run in process:
+            totals: dict[str, float] = {}
+            for path, seconds in run.stats.get("file_seconds", {}).items():
+                fam = family_of(path)
+                totals[fam] = totals.get(fam, 0.0) + seconds
+            per_run.append(totals)
+        for name in names:
+            if not any(name in totals for totals in per_run):
+                continue
+            files = ", ".join(dict(FAMILIES).get(name, ("unmapped files",)))
+            out.append(_figure(f"families.{_slug(name)}.wall", "families",
+                               f"family {name} ({files}): wall within the full process run", "s",
+                               [t.get(name, 0.0) if r.ok else None for r, t in zip(process, per_run, strict=True)],
+                               _loads(process), config.bench_command("families"), process))
+
+    if config.wants("startups"):
+        for kind in config.kinds:
+            series = runs.get(f"full:{kind}", [])
+            if not series:
+                continue
+            cmd = config.bench_command("startups", kind)
+            note = " (external: the suite starts nothing)" if kind == "external" else ""
+            out.append(_figure(f"startups.{kind}.count", "startups", f"server start-ups per full run, {kind}{note}",
+                               "starts", _ok(series, lambda r: float(len(r.stats.get("starts", [])))),
+                               _loads(series), cmd, series))
+            out.append(_figure(f"startups.{kind}.seconds", "startups",
+                               f"server start-ups per full run, {kind}: total seconds to ready", "s",
+                               _ok(series, lambda r: sum(s["seconds"] for s in r.stats.get("starts", []))),
+                               _loads(series), cmd, series))
+
+    if config.wants("sweep"):
+        out.extend(_sweep_figures(config, runs))
+
+    if config.wants("xdist") and process:
+        n2 = runs.get("xdist:n2", [])
+        cmd = config.bench_command("xdist")
+        if n2:
+            out.append(_figure("xdist.n2.wall", "xdist", "full process run with `-n 2`: wall", "s",
+                               _ok(n2, lambda r: r.wall), _loads(n2), cmd, n2))
+            out.append(_figure("xdist.n2.cpu", "xdist", "full process run with `-n 2`: CPU (pytest + servers)",
+                               "CPU-s", _ok(n2, lambda r: r.cpu), _loads(n2), cmd, n2))
+            out.append(_figure("xdist.n2.starts", "xdist", "full process run with `-n 2`: server start-ups",
+                               "starts", _ok(n2, lambda r: float(len(r.stats.get("starts", [])))), _loads(n2), cmd, n2))
+            out.append(_figure("xdist.speedup", "xdist", "`-n 0` wall / `-n 2` wall (back to back)", "x",
+                               [p.wall / q.wall if p.ok and q.ok else None for p, q in zip(process, n2, strict=False)],
+                               _loads(process, n2), cmd, process + n2))
+
+    if config.wants("rss"):
+        out.extend(_rss_figures(config, runs))
+    return out
+
+
+def _sweep_figures(config: Config, runs: dict[str, list[Run]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    series = {f: runs.get(f"sweep:x{f}", []) for f in config.factors}
+    if not all(series.values()):
+        return out
+    reps = min(len(s) for s in series.values())
+    every = [r for s in series.values() for r in s]
+    loads = [max(series[f][i].load for f in config.factors) for i in range(reps)]
+    cmd = config.bench_command("sweep")
+    table_rows = _table_rows()
+    top = max(config.factors)
+    for proto, name in (("rest", "REST"), ("grpc", "gRPC")):
+        per_test: list[float | None] = []
+        per_row: list[float | None] = []
+        fixed: list[float | None] = []
+        dev: list[float | None] = []
+        for i in range(reps):
+            points = [(float(series[f][i].stats.get("protocol_tests", {}).get(proto, 0)),
+                       series[f][i].stats.get("protocol_seconds", {}).get(proto))
+                      for f in config.factors if series[f][i].ok]
+            usable = [(x, y) for x, y in points if x > 0 and y is not None]
+            if len({x for x, _ in usable}) < 2:
+                for missing in (per_test, per_row, fixed, dev):
+                    missing.append(None)
+                continue
+            a, b = fit_line([x for x, _ in usable], [y for _, y in usable])
+            tests_1x = min(x for x, _ in usable) / min(config.factors)
+            per_test.append(b * 1000)
+            per_row.append(b * 1000 * tests_1x / table_rows[proto])
+            fixed.append(a)
+            top_run = series[top][i]
+            x4 = float(top_run.stats.get("protocol_tests", {}).get(proto, 0))
+            y4 = top_run.stats.get("protocol_seconds", {}).get(proto)
+            dev.append(deviation(a, b, x4, y4) * 100 if top_run.ok and y4 is not None else None)
+        out.append(_figure(f"sweep.{proto}.per_test_ms", "sweep", f"sweep marginal cost per {name} row (one test: "
+                           "route or method x check), fitted over 1x/2x/4x", "ms", per_test, loads, cmd, every,
+                           _target("≤ 5 ms (issue 15)", 5.0)))
+        out.append(_figure(f"sweep.{proto}.per_table_row_ms", "sweep", f"sweep marginal cost per {name} access-table "
+                           "row (all its checks and credentials)", "ms", per_row, loads, cmd, every))
+        out.append(_figure(f"sweep.{proto}.fixed_s", "sweep", f"sweep fixed cost, {name} (the fit at 0 rows)", "s",
+                           fixed, loads, cmd, every))
+        out.append(_figure(f"sweep.{proto}.dev_top_pct", "sweep", f"sweep {name}: the {top}x point's distance from "
+                           "the fit", "%", dev, loads, cmd, every, _target("within ±10 % (issue 15)", 10.0,
+                                                                           absolute=True)))
+    for f in config.factors:
+        out.append(_figure(f"sweep.wall.x{f}", "sweep", f"`pytest suites/test_authz_sweep.py` at {f}x rows: wall",
+                           "s", _ok(series[f], lambda r: r.wall), [r.load for r in series[f]], cmd, series[f]))
+    return out
+
+
+def _rss_figures(config: Config, runs: dict[str, list[Run]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for key, kind in [(f"full:{k}", k) for k in config.kinds] + [("xdist:n2", "process -n 2")]:
+        series = runs.get(key, [])
+        if not series:
+            continue
+        cmd = config.bench_command("rss", kind.split()[0])
+        out.append(_figure(f"rss.test.{_slug(kind)}", "rss", f"peak RSS of the test process ({kind}; largest "
+                           "pytest process)", "MB", _ok(series, lambda r: r.stats.get("test_peak_rss_bytes", 0) / MB),
+                           _loads(series), cmd, series))
+        out.append(_figure(f"rss.server.{_slug(kind)}.max", "rss", f"peak RSS of the largest server ({kind})", "MB",
+                           _ok(series, lambda r: max(r.stats.get("server_peak_bytes", {}).values(), default=0) / MB),
+                           _loads(series), cmd, series))
+        if kind != "process":
+            continue
+        groups = sorted({server_group(label) for r in series for label in r.stats.get("server_peak_bytes", {})})
+        for group in groups:
+            def largest(run: Run, group: str = group) -> float | None:
+                peaks = [v for label, v in run.stats.get("server_peak_bytes", {}).items()
+                         if server_group(label) == group]
+                return max(peaks) / MB if peaks else None
+
+            out.append(_figure(f"rss.server.process.{_slug(group)}", "rss", f"peak RSS of server {group} (process)",
+                               "MB", _ok(series, largest), _loads(series), cmd, series))
+    return out
+
+
+def server_group(label: str) -> str:
+    """The table row a server's peak RSS goes to: its profile's server, or one row per kind of extra server.
+
+    The pool's servers are named after their profile; the suites start more (cluster nodes, the TLS
+    enforcement and start-up checks' servers), and those share a row, showing the largest of them.
+    """
+    name = label.split(":", 1)[-1]
+    for prefix, group in (("cluster-", "cluster nodes (largest)"), ("tls-bad-", "TLS enforcement servers (largest)"),
+                          ("tls-startup-", "TLS start-up servers (largest)")):
+        if name.startswith(prefix):
+            return group
+    return name

@@ -1,0 +1,94 @@
+"""``python -m bench``'s own logic, in process (it never runs pytest here): fit, targets, plan, families,
+and the sweep's bench-only row factor, which must be inert unless set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.pytest_plugin import server_label
+from bench.sections import FAMILIES, OTHER_FAMILY, SECTIONS, Config, family_of, judge, server_group
+from bench.stats import deviation, fit_line, spread
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fit_recovers_a_line_and_measures_the_distance() -> None:
+    fixed, slope = fit_line([100, 200, 400], [1.5, 2.0, 3.0])
+    assert fixed == pytest.approx(1.0)
+    assert slope == pytest.approx(0.005)
+    assert deviation(fixed, slope, 400, 3.3) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        fit_line([1, 1], [2, 3])
+
+
+def test_spread_ignores_missing_values() -> None:
+    assert spread([3.0, None, 1.0, 2.0]) == (1.0, 2.0, 3.0)
+    assert spread([None]) is None
+
+
+def _fig(values: list[float | None], loads: list[float], limit: float = 45.0, load_max: float | None = 2.0,
+         absolute: bool = False) -> dict[str, object]:
+    return {"values": values, "loads": loads,
+            "target": {"text": "t", "limit": limit, "absolute": absolute, "load_max": load_max}}
+
+
+def test_targets_are_judged_on_the_median_and_excused_only_by_load() -> None:
+    assert judge(_fig([40.0, 44.0, 60.0], [1.0, 1.0, 1.0]))[0] == "PASS"
+    assert judge(_fig([46.0, 47.0, 40.0], [1.0, 1.5, 1.0]))[0] == "MISS"
+    status, why = judge(_fig([46.0, 47.0, 50.0], [3.0, 3.5, 4.0]))
+    assert status == "n/a" and "load" in why
+    assert judge(_fig([40.0, 41.0, 42.0], [5.0, 5.0, 5.0]))[0] == "PASS"  # fast enough even under load
+    assert judge(_fig([-12.0, -11.0, 3.0], [1.0] * 3, limit=10.0, load_max=None, absolute=True))[0] == "MISS"
+    assert judge(_fig([None, None], [1.0, 1.0]))[0] == "n/a"
+
+
+def test_every_suite_file_belongs_to_a_named_family() -> None:
+    files = sorted(p.name for p in (ROOT / "suites").glob("test_*.py"))
+    assert files
+    unmapped = [f for f in files if family_of(f"suites/{f}") == OTHER_FAMILY]
+    assert not unmapped, f"map these to a family in bench/sections.py FAMILIES: {unmapped}"
+    assert family_of("suites/test_tls_rotation.py") == "rotation"
+    assert family_of("suites/test_tls_posture.py") == "TLS"
+    assert {name for name, _ in FAMILIES} >= {"auth", "authz sweep", "JWT", "TLS", "mTLS", "rotation", "cluster",
+                                              "hardening"}
+
+
+def test_the_default_run_is_planned_under_ten_minutes() -> None:
+    config = Config(runs=3, sections=SECTIONS, kinds=("process", "docker", "external"))
+    plan = config.plan()
+    assert plan[0] == "full:process" and "xdist:n2" in plan and "sweep:x4" in plan
+    assert config.estimate_s() < 600
+
+
+def test_families_and_xdist_bring_the_process_run_whatever_the_targets() -> None:
+    config = Config(runs=3, sections=("families",), kinds=("docker",))
+    assert config.plan() == ["full:process"]
+    assert Config(runs=3, sections=("sweep",), kinds=("process",)).plan() == ["sweep:x1", "sweep:x2", "sweep:x4"]
+
+
+def test_server_labels_survive_a_clusters_random_tag() -> None:
+    assert server_label("process", "c3ab12-node1") == "process:cluster-node1"
+    assert server_label("process", "api-key") == "process:api-key"
+    assert server_group("process:cluster-node2") == "cluster nodes (largest)"
+    assert server_group("process:tls-bad-expired-0") == "TLS enforcement servers (largest)"
+    assert server_group("process:jwt") == "jwt"
+
+
+def test_row_factor_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fixtures.catalog.access import load_access_table
+    from tests.test_access_table import _sweep_module
+
+    sweep = _sweep_module()
+    table = load_access_table()
+    monkeypatch.delenv(sweep.ROW_FACTOR_ENV, raising=False)
+    assert sweep.sweep_rows() == table
+    monkeypatch.setenv(sweep.ROW_FACTOR_ENV, "2")
+    doubled = sweep.sweep_rows()
+    assert len(doubled) == 2 * len(table)
+    assert len({row.id for row in doubled}) == len(doubled)
+    assert {sweep._base_id(row.id) for row in doubled} == {row.id for row in table}
+    monkeypatch.setenv(sweep.ROW_FACTOR_ENV, "lots")
+    with pytest.raises(ValueError, match=sweep.ROW_FACTOR_ENV):
+        sweep.sweep_rows()
