@@ -21,6 +21,7 @@ import json
 import os
 import re
 import resource
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -32,7 +33,7 @@ import pytest
 
 STATS_ENV = "QSC_BENCH_STATS"
 SAMPLE_INTERVAL_S = 1.0
-_PAGE_KB = 1024
+_KIB = 1024
 
 
 class _Watch:
@@ -86,7 +87,7 @@ def _vm_hwm(pid: int) -> int | None:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * _PAGE_KB
+                    return int(line.split()[1]) * _KIB
     except (OSError, ValueError):
         return None
     return None
@@ -191,7 +192,7 @@ def _watch_instance(kind: str, instance: Any) -> None:
     WATCH.sample()
 
 
-def _timed_start(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+def _timed_start(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)  # keeps the signature: suites inspect launcher.start's parameters
     def start(self: Any, spec: Any, *args: Any, **kwargs: Any) -> Any:
         began = time.monotonic()
@@ -206,7 +207,7 @@ def _timed_start(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 WATCH.starts.append({"kind": self.kind, "name": spec.name, "profile": spec.rendered.profile,
                                      "seconds": round(seconds, 4), "ok": ok})
             if ok:
-                _watch_instance(kind, instance)
+                _watch_instance(self.kind, instance)
 
     return start
 
@@ -221,23 +222,32 @@ def _sampled_close(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _install() -> None:
+    """Wrap the launchers' start and close (BinaryLauncher inherits ProcessLauncher's).
+
+    The Docker launcher only when the run has imported it already (a docker target, checked at
+    configure time): a process run must not pay for importing the docker SDK because it is watched.
+    """
     from fixtures.launchers.process import ProcessLauncher
 
-    ProcessLauncher.start = _timed_start("process", ProcessLauncher.start)  # type: ignore[method-assign]
-    ProcessLauncher.close = _sampled_close(ProcessLauncher.close)  # type: ignore[method-assign]
-    try:
-        from fixtures.launchers.docker import DockerLauncher
-    except ImportError:  # the docker SDK is a dependency, but the process path must not need it
-        return
-    DockerLauncher.start = _timed_start("docker", DockerLauncher.start)  # type: ignore[method-assign]
-    DockerLauncher.close = _sampled_close(DockerLauncher.close)  # type: ignore[method-assign]
+    classes: list[Any] = [ProcessLauncher]
+    docker_module = sys.modules.get("fixtures.launchers.docker")
+    if docker_module is not None:
+        classes.append(docker_module.DockerLauncher)
+    for cls in classes:
+        if getattr(cls.start, "_bench_wrapped", False):
+            continue
+        cls.start = _timed_start(cls.start)
+        cls.close = _sampled_close(cls.close)
+        cls.start._bench_wrapped = True
 
 
 def _enabled() -> bool:
     return bool(os.environ.get(STATS_ENV))
 
 
-def pytest_configure(config: pytest.Config) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # After every plugin's configure (the harness's checks a docker target there), before any fixture.
     if not _enabled():
         return
     _install()

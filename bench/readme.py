@@ -2,16 +2,15 @@
 
     python -m bench.readme [--from bench/out/latest.json]      (or: python -m bench --write-readme)
 
-Rewrites what lies between the two marker lines in README.md and copies the document it used to
-``bench/readme.json`` (committed), so ``tests/test_bench_readme.py`` can check that the table in the
-README has the shape this generator makes of that document.
+Rewrites what lies between the two marker lines in README.md and keeps the document it used as
+``bench/readme.json`` (committed; each run's raw stats left out), so ``tests/test_bench_readme.py``
+can check that the table in the README has the shape this generator makes of that document.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ def section(doc: dict[str, Any]) -> str:
     for run in doc.get("run_log", []):
         seen.setdefault(run["label"], run["command"])
     lines.extend(f"- {label}: `{command}`" for label, command in seen.items())
-    lines.append("")
+    lines.extend(["", ""])
     return "\n".join(lines)
 
 
@@ -106,11 +105,21 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
+#: What the committed snapshot keeps of each run: enough to show it, not the raw per-server numbers.
+_RUN_KEYS = ("key", "label", "command", "wall_s", "cpu_s", "load", "rc", "counts", "problem")
+
+
+def snapshot_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as ``bench/readme.json`` keeps it: every figure, each run without its raw stats."""
+    return {**doc, "figures": [{k: v for k, v in fig.items() if k != "runs"} for fig in doc["figures"]],
+            "run_log": [{k: run.get(k) for k in _RUN_KEYS} for run in doc.get("run_log", [])]}
+
+
 def write_readme(source: Path = LATEST, readme: Path = README, snapshot: Path = SNAPSHOT) -> None:
     doc = load(source)
     readme.write_text(replace_section(readme.read_text(encoding="utf-8"), section(doc)), encoding="utf-8")
     if source.resolve() != snapshot.resolve():
-        shutil.copyfile(source, snapshot)
+        snapshot.write_text(json.dumps(snapshot_of(doc), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

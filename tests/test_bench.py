@@ -71,9 +71,10 @@ def test_families_and_xdist_bring_the_process_run_whatever_the_targets() -> None
 def test_server_labels_survive_a_clusters_random_tag() -> None:
     assert server_label("process", "c3ab12-node1") == "process:cluster-node1"
     assert server_label("process", "api-key") == "process:api-key"
-    assert server_group("process:cluster-node2") == "cluster nodes (largest)"
-    assert server_group("process:tls-bad-expired-0") == "TLS enforcement servers (largest)"
-    assert server_group("process:jwt") == "jwt"
+    assert server_group("process:cluster-node2") == "the largest cluster node"
+    assert server_group("process:tls-bad-expired-0") == "the largest TLS enforcement server"
+    assert server_group("process:jwt") == "server jwt"
+    assert server_group("process:rotation#2") == "server rotation"
 
 
 def test_row_factor_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
