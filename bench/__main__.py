@@ -1,22 +1,25 @@
 """Time to verdict: one table of the suite's performance figures (issue 15).
 
-    python -m bench [-n RUNS] [--only SECTION[,SECTION]] [--targets KIND[,KIND]]
-                    [--qdrant-binary PATH] [--image NAME] [--quick] [--plan]
+    python -m bench [-n RUNS] [--only SECTION[,SECTION]] [--targets KIND[,KIND]] [--qdrant-binary PATH]
+                    [--image NAME] [--sweep-separate] [--quick] [--plan]
     python -m bench --write-readme          (README's performance table from bench/out/latest.json)
 
 Sections: full (full `pytest suites/` wall and CPU per target kind), families (wall per requirement
-family within the full process run), startups (server start-ups per run: count and seconds),
-sweep (marginal cost per sweep row: the authorization sweep at 1x, 2x and 4x its rows, fitted as
-fixed + per row), xdist (`-n 2` against `-n 0`), rss (peak RSS of the test process and of each
-server). --targets chooses the kinds of full, startups and rss; families, sweep and xdist always
-use the process kind. Target kinds: process (the embedded reference server), docker (the reference image; skipped
-with one line when there is no engine or image), binary (only with --qdrant-binary), external (a
-reference server this command starts before the timed run and declares with --target external).
+family within the full process run), startups (server start-ups per run: count and seconds), sweep
+(marginal cost per sweep row: the authorization sweep at 1x, 2x and 4x its rows, fitted as fixed + per
+row; by default the running totals after the 1st, 2nd and 4th pass of one run at 4x rows, with
+--sweep-separate three runs of their own), xdist (`-n 2` against `-n 0`), rss (peak RSS of the test
+process and of each server). --targets chooses the kinds of full, startups and rss; families, sweep
+and xdist always use the process kind. Target kinds: process (the embedded reference server), docker
+(the reference image; skipped with one line when there is no engine or image), binary (only with
+--qdrant-binary), external (a reference server this command starts before the timed run and declares
+with --target external).
 
 Every figure is min / median / max over RUNS repetitions, with the 1-minute load average beside it;
 targets are judged on the median. The raw numbers go to bench/out/<UTC time>.json and
-bench/out/latest.json. The default run (3 repetitions, every section, process + docker + external)
-is planned for about 8-9 minutes on two quiet cores; --plan prints the runs and the estimate.
+bench/out/latest.json. The default run (3 repetitions of: the full run on the process, docker and
+external targets, the full process run with -n 2, the sweep at 4x rows) is planned for about 9
+minutes on two quiet cores; --plan prints the runs and the estimate.
 Exit code: 0 every run completed, 3 some run did not, 4 bad input.
 """
 
@@ -72,6 +75,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"image for the docker kind (default {DEFAULT_IMAGE})")
     parser.add_argument("--quick", action="store_true",
                         help="development pass: 1 repetition unless -n says otherwise, marked as such in the table")
+    parser.add_argument("--sweep-separate", action="store_true",
+                        help="time the sweep at 1x, 2x and 4x rows as three runs of their own (about a minute more "
+                             "per repetition) instead of the passes of one 4x run")
     parser.add_argument("--plan", action="store_true", help="print the runs and the time estimate, run nothing")
     parser.add_argument("--write-readme", action="store_true",
                         help="rewrite README.md's performance table from bench/out/latest.json, run nothing")
@@ -94,7 +100,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         if not (binary.is_file() and os.access(binary, os.X_OK)):
             parser.error(f"--qdrant-binary {binary}: not an executable file")
     config = Config(runs=runs, sections=sections, kinds=kinds, image=args.image,
-                    qdrant_binary=args.qdrant_binary.resolve() if args.qdrant_binary else None, quick=args.quick)
+                    qdrant_binary=args.qdrant_binary.resolve() if args.qdrant_binary else None, quick=args.quick,
+                    sweep_separate=args.sweep_separate)
     return args, config
 
 
@@ -129,6 +136,7 @@ def document(config: Config, started: str, finished: str, elapsed: float, notes:
         "sections": list(config.sections),
         "kinds": list(config.kinds),
         "factors": list(config.factors),
+        "sweep_separate": config.sweep_separate,
         "image": config.image,
         "qdrant_binary": str(config.qdrant_binary) if config.qdrant_binary else None,
         "started": started,
@@ -163,7 +171,8 @@ def refigure(path: Path) -> int:
         return EXIT_BAD_INPUT
     config = Config(runs=doc["runs"], sections=tuple(doc["sections"]), kinds=tuple(doc["kinds"]),
                     image=doc.get("image", DEFAULT_IMAGE), quick=doc["quick"], factors=tuple(doc["factors"]),
-                    qdrant_binary=Path(doc["qdrant_binary"]) if doc.get("qdrant_binary") else None)
+                    qdrant_binary=Path(doc["qdrant_binary"]) if doc.get("qdrant_binary") else None,
+                    sweep_separate=bool(doc.get("sweep_separate", True)))
     doc["figures"] = figures(config, collected_from(doc))
     saved = save(doc)
     print(render_text(doc))

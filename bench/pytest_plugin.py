@@ -8,7 +8,9 @@ It changes nothing about what a run checks or how it is judged; it only watches:
 - the peak memory of each server it started (``VmHWM`` from ``/proc`` for a process, the memory
   cgroup's high-water mark for a container), sampled once a second and once more before the launcher
   stops them, and the peak RSS of the test process itself;
-- the setup + call + teardown seconds of each test, summed per suite file and per protocol mark.
+- the setup + call + teardown seconds of each test, summed per suite file and per protocol mark, and
+  per protocol and sweep pass (a row copy ``<id>~bench<k>`` of ``QSC_BENCH_ROW_FACTOR`` is pass k;
+  everything else is pass 1), so one run at 4x rows shows the time after 1x, 2x and 4x of them.
 
 The numbers go to ``$QSC_BENCH_STATS.<process>.json``; without that
 variable the plugin does nothing.
@@ -50,6 +52,9 @@ class _Watch:
         self.file_seconds: dict[str, float] = defaultdict(float)
         self.protocol_seconds: dict[str, float] = defaultdict(float)
         self.protocol_tests: dict[str, int] = defaultdict(int)
+        #: protocol -> sweep pass -> seconds / tests.
+        self.pass_seconds: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        self.pass_tests: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -151,6 +156,15 @@ def _process_pids(workdir: Path) -> list[int]:
     from fixtures.launchers.process import processes_under
 
     return processes_under(workdir)
+
+
+#: The sweep's bench-only row copies: ``test_authz[root~bench3-rest-whitelist]`` is pass 3.
+_PASS = re.compile(r"~bench(\d+)-")
+
+
+def sweep_pass(nodeid: str) -> int:
+    found = _PASS.search(nodeid)
+    return int(found.group(1)) if found else 1
 
 
 #: A cluster's node names start with its random tag (fixtures/cluster.py): ``c3ab12-node1``.
@@ -259,11 +273,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     path = report.nodeid.split("::", 1)[0]
     protocol = dict(report.user_properties).get("qsc_protocol", "any")
+    n = sweep_pass(report.nodeid)
     with WATCH.lock:
         WATCH.file_seconds[path] += report.duration
         WATCH.protocol_seconds[str(protocol)] += report.duration
+        WATCH.pass_seconds[str(protocol)][n] += report.duration
         if report.when == "call":
             WATCH.protocol_tests[str(protocol)] += 1
+            WATCH.pass_tests[str(protocol)][n] += 1
 
 
 @pytest.hookimpl(trylast=True)
@@ -287,6 +304,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             "file_seconds": {k: round(v, 4) for k, v in WATCH.file_seconds.items()},
             "protocol_seconds": {k: round(v, 4) for k, v in WATCH.protocol_seconds.items()},
             "protocol_tests": dict(WATCH.protocol_tests),
+            "pass_seconds": {p: {str(k): round(v, 4) for k, v in d.items()} for p, d in WATCH.pass_seconds.items()},
+            "pass_tests": {p: {str(k): v for k, v in d.items()} for p, d in WATCH.pass_tests.items()},
         }
     target = Path(f"{os.environ[STATS_ENV]}.{who}.json")
     target.write_text(json.dumps(data, indent=1))

@@ -41,6 +41,9 @@ class Run:
     cpu: float = 0.0
     load: float = 0.0
     load_after: float = 0.0
+    #: Cores other processes kept busy during the run, on average: the machine's busy CPU time over the
+    #: run less this run's own. The engine's processes (dockerd, docker-proxy) count as others.
+    others: float | None = None
     rc: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     problem: str | None = None
@@ -71,13 +74,27 @@ class Run:
     def from_dict(cls, data: dict[str, Any]) -> Run:
         """A run read back from a saved document (``run_log``), enough to recompute its figures."""
         return cls(label=data["label"], argv=[], env={}, wall=data["wall_s"], cpu=data["cpu_s"], load=data["load"],
-                   load_after=data["load_after"], rc=data["rc"], counts=data["counts"], problem=data["problem"],
-                   stats=data["stats"], key=data.get("key", ""), saved_command=data["command"])
+                   load_after=data["load_after"], others=data.get("others"), rc=data["rc"],
+                   counts=data["counts"], problem=data["problem"], stats=data["stats"], key=data.get("key", ""),
+                   saved_command=data["command"])
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "label": self.label, "command": self.command(), "wall_s": round(self.wall, 3),
                 "cpu_s": round(self.cpu, 3), "load": round(self.load, 2), "load_after": round(self.load_after, 2),
+                "others": None if self.others is None else round(self.others, 2),
                 "rc": self.rc, "counts": self.counts, "problem": self.problem, "stats": self.stats}
+
+
+def busy_cpu() -> float:
+    """CPU seconds the whole machine has spent busy since boot (``/proc/stat``; 0.0 where there is none)."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal (guest time is already in user).
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6, 7) if i < len(fields))
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu() -> float:
@@ -113,6 +130,7 @@ def run_pytest(label: str, paths: list[str], extra: list[str] | None = None, env
         run.load = os.getloadavg()[0]
         cpu_before = _children_cpu()
         outside_before = extra_cpu() if extra_cpu else 0.0
+        machine_before = busy_cpu()
         started = time.monotonic()
         try:
             proc = subprocess.run([*argv, "--report-dir", str(reports)], cwd=ROOT, env=full_env,
@@ -123,6 +141,7 @@ def run_pytest(label: str, paths: list[str], extra: list[str] | None = None, env
             run.problem = f"did not finish within {RUN_TIMEOUT_S:.0f} s"
             return run
         run.wall = time.monotonic() - started
+        machine = busy_cpu() - machine_before
         run.cpu = _children_cpu() - cpu_before + ((extra_cpu() - outside_before) if extra_cpu else 0.0)
         run.load_after = os.getloadavg()[0]
         run.rc = proc.returncode
@@ -134,6 +153,7 @@ def run_pytest(label: str, paths: list[str], extra: list[str] | None = None, env
         run.problem = "no results.json was written"
     # The servers' CPU that our children's rusage cannot see (containers).
     run.cpu += sum(run.stats.get("container_cpu_seconds", {}).values())
+    run.others = max(0.0, machine - run.cpu) / run.wall if run.wall > 0 else 0.0
     return run
 
 
@@ -161,7 +181,8 @@ def merge_stats(paths: list[Path]) -> dict[str, Any]:
     """
     merged: dict[str, Any] = {"starts": [], "server_peak_bytes": {}, "container_cpu_seconds": {},
                               "test_peak_rss_bytes": 0, "file_seconds": {}, "protocol_seconds": {},
-                              "protocol_tests": {}, "processes": 0}
+                              "protocol_tests": {}, "pass_seconds": {}, "pass_tests": {},
+                              "processes": 0}
     for path in paths:
         data = json.loads(path.read_text())
         who = data["process"]
@@ -175,6 +196,6 @@ def merge_stats(paths: list[Path]) -> dict[str, Any]:
             if label.startswith("docker:"):
                 merged["container_cpu_seconds"][prefix + label] = value
         if who == "main":
-            for key in ("file_seconds", "protocol_seconds", "protocol_tests"):
-                merged[key] = data[key]
+            for key in ("file_seconds", "protocol_seconds", "protocol_tests", "pass_seconds", "pass_tests"):
+                merged[key] = data.get(key, {})
     return merged

@@ -2,8 +2,9 @@
 
 One repetition runs, in this order (only what the chosen sections need): the full process run
 (``-n 0``), the full run per other target kind (docker, binary, external), the full process run with
-``-n 2``, and the sweep at each row factor. Repetitions are interleaved rather than grouped by kind,
-so a change in the machine's load lands on every kind alike and the ratios stay fair.
+``-n 2``, and the sweep at 4x rows (or at each row factor, ``--sweep-separate``). Repetitions are
+interleaved rather than grouped by kind, so a change in the machine's load lands on every kind alike
+and the ratios stay fair.
 
 Every figure is one value per repetition; the table shows min / median / max and the load average
 (1 minute, read just before each run) beside it. Targets are judged on the median.
@@ -41,8 +42,8 @@ FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 OTHER_FAMILY = "other"
 
 #: Rough seconds per run on two quiet cores, for the up-front estimate only.
-ESTIMATE_S = {"full:process": 35.0, "full:docker": 55.0, "full:binary": 35.0, "full:external": 20.0,
-              "xdist:n2": 30.0, "sweep:x1": 10.0, "sweep:x2": 13.0, "sweep:x4": 22.0}
+ESTIMATE_S = {"full:process": 40.0, "full:docker": 58.0, "full:binary": 40.0, "full:external": 18.0,
+              "xdist:n2": 38.0, "sweep:x1": 10.0, "sweep:x2": 13.0, "sweep:x4": 22.0}
 
 
 def family_of(path: str) -> str:
@@ -67,6 +68,13 @@ class Config:
     qdrant_binary: Path | None = None
     quick: bool = False
     factors: tuple[int, ...] = SWEEP_FACTORS
+    #: The sweep at each factor as a run of its own (slower), instead of the passes of one run at the top factor.
+    sweep_separate: bool = False
+
+    def sweep_keys(self) -> list[str]:
+        if self.sweep_separate:
+            return [f"sweep:x{f}" for f in self.factors]
+        return [f"sweep:x{max(self.factors)}"]
 
     def wants(self, *sections: str) -> bool:
         return any(s in self.sections for s in sections)
@@ -82,7 +90,7 @@ class Config:
         if self.wants("xdist"):
             keys.append("xdist:n2")
         if self.wants("sweep"):
-            keys.extend(f"sweep:x{f}" for f in self.factors)
+            keys.extend(self.sweep_keys())
         return keys
 
     def estimate_s(self) -> float:
@@ -96,6 +104,8 @@ class Config:
             parts.append(f"--image {self.image}")
         if kind == "binary" and self.qdrant_binary is not None:
             parts.append(f"--qdrant-binary {self.qdrant_binary}")
+        if section == "sweep" and self.sweep_separate:
+            parts.append("--sweep-separate")
         return " ".join(parts)
 
 
@@ -192,11 +202,13 @@ def judge(figure: dict[str, Any]) -> tuple[str, str]:
     return ("PASS", "") if ok else ("MISS", "")
 
 
-def _figure(fid: str, section: str, label: str, unit: str, values: list[float | None], loads: list[float],
-            command: str, runs: list[Run], target: dict[str, Any] | None = None) -> dict[str, Any]:
+def _figure(fid: str, section: str, label: str, unit: str, values: list[float | None],
+            loads: list[tuple[float, float | None]], command: str, runs: list[Run],
+            target: dict[str, Any] | None = None) -> dict[str, Any]:
     figure = {"id": fid, "section": section, "label": label, "unit": unit,
               "values": [None if v is None else round(v, 6) for v in values],
-              "loads": [round(x, 2) for x in loads], "command": command,
+              "loads": [round(load, 2) for load, _ in loads],
+              "others": [None if o is None else round(o, 2) for _, o in loads], "command": command,
               "runs": sorted({r.command() for r in runs}), "target": target}
     figure["status"], figure["why"] = judge(figure)
     return figure
@@ -206,8 +218,13 @@ def _ok(runs: list[Run], pick: Callable[[Run], float | None]) -> list[float | No
     return [pick(r) if r.ok else None for r in runs]
 
 
-def _loads(*series: list[Run]) -> list[float]:
-    return [max(runs[i].load for runs in series) for i in range(min(len(s) for s in series))]
+def _loads(*series: list[Run]) -> list[tuple[float, float | None]]:
+    """Per repetition: the highest load average before, and the most cores others used during, its runs."""
+    out: list[tuple[float, float | None]] = []
+    for i in range(min(len(s) for s in series)):
+        others = [o for o in (runs[i].others for runs in series) if o is not None]
+        out.append((max(runs[i].load for runs in series), max(others) if others else None))
+    return out
 
 
 def _table_rows() -> dict[str, int]:
@@ -295,42 +312,64 @@ def figures(config: Config, got: Collected) -> list[dict[str, Any]]:
     return out
 
 
+def _sweep_points(config: Config, runs: dict[str, list[Run]], proto: str, rep: int) -> list[tuple[float, float]]:
+    """(sweep tests of ``proto``, their seconds) at each row factor, for one repetition.
+
+    Separate runs: each run's own total. One run at the top factor: the running total after pass 1, 2
+    and 4 of the row copies (passes run in order, pass 1 pays the module's setup, as a run of its own would).
+    """
+    points: list[tuple[float, float]] = []
+    if config.sweep_separate:
+        for f in config.factors:
+            run = runs[f"sweep:x{f}"][rep]
+            y = run.stats.get("protocol_seconds", {}).get(proto)
+            if run.ok and y is not None:
+                points.append((float(run.stats.get("protocol_tests", {}).get(proto, 0)), float(y)))
+        return points
+    run = runs[f"sweep:x{max(config.factors)}"][rep]
+    if not run.ok:
+        return points
+    tests = {int(k): v for k, v in run.stats.get("pass_tests", {}).get(proto, {}).items()}
+    seconds = {int(k): v for k, v in run.stats.get("pass_seconds", {}).get(proto, {}).items()}
+    for f in config.factors:
+        if all(k in tests for k in range(1, f + 1)):
+            points.append((float(sum(tests[k] for k in range(1, f + 1))),
+                           float(sum(seconds.get(k, 0.0) for k in range(1, f + 1)))))
+    return points
+
+
 def _sweep_figures(config: Config, runs: dict[str, list[Run]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    series = {f: runs.get(f"sweep:x{f}", []) for f in config.factors}
-    if not all(series.values()):
+    keys = config.sweep_keys()
+    if not all(runs.get(k) for k in keys):
         return out
-    reps = min(len(s) for s in series.values())
-    every = [r for s in series.values() for r in s]
-    loads = [max(series[f][i].load for f in config.factors) for i in range(reps)]
+    series = [runs[k] for k in keys]
+    reps = min(len(s) for s in series)
+    every = [r for s in series for r in s]
+    loads = _loads(*series)
     cmd = config.bench_command("sweep")
     table_rows = _table_rows()
     top = max(config.factors)
+    how = "separate runs at " if config.sweep_separate else f"passes of one {top}x run: "
+    over = "/".join(f"{f}x" for f in config.factors)
     for proto, name in (("rest", "REST"), ("grpc", "gRPC")):
         per_test: list[float | None] = []
         per_row: list[float | None] = []
         fixed: list[float | None] = []
         dev: list[float | None] = []
         for i in range(reps):
-            points = [(float(series[f][i].stats.get("protocol_tests", {}).get(proto, 0)),
-                       series[f][i].stats.get("protocol_seconds", {}).get(proto))
-                      for f in config.factors if series[f][i].ok]
-            usable = [(x, y) for x, y in points if x > 0 and y is not None]
-            if len({x for x, _ in usable}) < 2:
+            points = [(x, y) for x, y in _sweep_points(config, runs, proto, i) if x > 0]
+            if len(points) != len(config.factors) or len({x for x, _ in points}) < 2:
                 for missing in (per_test, per_row, fixed, dev):
                     missing.append(None)
                 continue
-            a, b = fit_line([x for x, _ in usable], [y for _, y in usable])
-            tests_1x = min(x for x, _ in usable) / min(config.factors)
+            a, b = fit_line([x for x, _ in points], [y for _, y in points])
             per_test.append(b * 1000)
-            per_row.append(b * 1000 * tests_1x / table_rows[proto])
+            per_row.append(b * 1000 * (points[0][0] / min(config.factors)) / table_rows[proto])
             fixed.append(a)
-            top_run = series[top][i]
-            x4 = float(top_run.stats.get("protocol_tests", {}).get(proto, 0))
-            y4 = top_run.stats.get("protocol_seconds", {}).get(proto)
-            dev.append(deviation(a, b, x4, y4) * 100 if top_run.ok and y4 is not None else None)
+            dev.append(deviation(a, b, *points[-1]) * 100)
         out.append(_figure(f"sweep.{proto}.per_test_ms", "sweep", f"sweep marginal cost per {name} row (one test: "
-                           "route or method x check), fitted over 1x/2x/4x", "ms", per_test, loads, cmd, every,
+                           f"route or method x check), fitted over {how}{over}", "ms", per_test, loads, cmd, every,
                            _target("≤ 5 ms (issue 15)", 5.0)))
         out.append(_figure(f"sweep.{proto}.per_table_row_ms", "sweep", f"sweep marginal cost per {name} access-table "
                            "row (all its checks and credentials)", "ms", per_row, loads, cmd, every))
@@ -339,9 +378,10 @@ def _sweep_figures(config: Config, runs: dict[str, list[Run]]) -> list[dict[str,
         out.append(_figure(f"sweep.{proto}.dev_top_pct", "sweep", f"sweep {name}: the {top}x point's distance from "
                            "the fit", "%", dev, loads, cmd, every, _target("within ±10 % (issue 15)", 10.0,
                                                                            absolute=True)))
-    for f in config.factors:
+    for key, s in zip(keys, series, strict=True):
+        f = key.removeprefix("sweep:x")
         out.append(_figure(f"sweep.wall.x{f}", "sweep", f"`pytest suites/test_authz_sweep.py` at {f}x rows: wall",
-                           "s", _ok(series[f], lambda r: r.wall), [r.load for r in series[f]], cmd, series[f]))
+                           "s", _ok(s, lambda r: r.wall), _loads(s), cmd, s))
     return out
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.stats import spread
 
-HEADERS = ("figure", "min", "median", "max", "load", "target", "status")
+HEADERS = ("figure", "min", "median", "max", "load", "others", "target", "status")
 MARKDOWN_HEADERS = (*HEADERS, "reproduce")
 
 
@@ -23,22 +23,24 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.{digits}f} {unit}"
 
 
-def load_range(loads: list[float]) -> str:
-    if not loads:
+def load_range(loads: list[float | None]) -> str:
+    have = [x for x in loads if x is not None]
+    if not have:
         return "-"
-    low, high = min(loads), max(loads)
+    low, high = min(have), max(have)
     return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
 
 
 def cells(figure: dict[str, Any]) -> list[str]:
-    """One figure's row: label, min, median, max, load, target, status."""
+    """One figure's row: label, min, median, max, load, others' cores, target, status."""
     got = spread(figure["values"])
     numbers = ["-", "-", "-"] if got is None else [fmt(v, figure["unit"]) for v in got]
     target = (figure.get("target") or {}).get("text", "")
     status = figure.get("status", "")
     if figure.get("why"):
         status = f"{status} ({figure['why']})"
-    return [figure["label"], *numbers, load_range(figure["loads"]), target, status]
+    return [figure["label"], *numbers, load_range(figure["loads"]), load_range(figure.get("others", [])), target,
+            status]
 
 
 def header_lines(doc: dict[str, Any]) -> list[str]:
@@ -46,7 +48,8 @@ def header_lines(doc: dict[str, Any]) -> list[str]:
     mode = "QUICK PASS (fewer runs than a measurement needs; not for the record)" if doc.get("quick") else \
         f"min / median / max over {doc['runs']} runs"
     lines = [f"{mode}; {doc['started']} to {doc['finished']}, {host.get('cpus', '?')} CPUs, "
-             f"Python {host.get('python', '?')}; load = 1-minute load average before each run"]
+             f"Python {host.get('python', '?')}; load = 1-minute load average before each run (it includes the "
+             "bench's own previous run); others = cores other processes kept busy during the runs, on average"]
     lines.extend(f"note: {note}" for note in doc.get("notes", []))
     return lines
 
@@ -57,7 +60,7 @@ def render_text(doc: dict[str, Any]) -> str:
     out = header_lines(doc)
     out.append("")
     for n, row in enumerate(rows):
-        line = "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) if i < 5 else c.ljust(widths[i])
+        line = "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) if i < 6 else c.ljust(widths[i])
                          for i, c in enumerate(row))
         out.append(line.rstrip())
         if n == 0:

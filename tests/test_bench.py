@@ -65,7 +65,9 @@ def test_the_default_run_is_planned_under_ten_minutes() -> None:
 def test_families_and_xdist_bring_the_process_run_whatever_the_targets() -> None:
     config = Config(runs=3, sections=("families",), kinds=("docker",))
     assert config.plan() == ["full:process"]
-    assert Config(runs=3, sections=("sweep",), kinds=("process",)).plan() == ["sweep:x1", "sweep:x2", "sweep:x4"]
+    assert Config(runs=3, sections=("sweep",), kinds=("process",)).plan() == ["sweep:x4"]
+    assert Config(runs=3, sections=("sweep",), kinds=("process",), sweep_separate=True).plan() == [
+        "sweep:x1", "sweep:x2", "sweep:x4"]
 
 
 def test_server_labels_survive_a_clusters_random_tag() -> None:
@@ -93,3 +95,28 @@ def test_row_factor_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv(sweep.ROW_FACTOR_ENV, "lots")
     with pytest.raises(ValueError, match=sweep.ROW_FACTOR_ENV):
         sweep.sweep_rows()
+
+
+def test_sweep_is_fitted_over_the_passes_of_one_run() -> None:
+    from bench.runner import Run
+    from bench.sections import Collected, figures
+
+    def run(extra_s: float) -> Run:
+        # 100 tests per pass and protocol; pass 1 also pays the module's setup (1 s).
+        per_pass = {"1": 1.5, "2": 0.5, "3": 0.5, "4": 0.5 + extra_s}
+        stats = {"pass_tests": {p: {k: 100 for k in per_pass} for p in ("rest", "grpc")},
+                 "pass_seconds": {p: dict(per_pass) for p in ("rest", "grpc")}}
+        return Run(label="sweep", argv=[], env={}, wall=30.0, counts={"pass": 800}, stats=stats, load=1.0,
+                   others=0.2)
+
+    config = Config(runs=3, sections=("sweep",), kinds=("process",))
+    got = Collected(runs={"sweep:x4": [run(0.0), run(0.0), run(0.3)]})
+    by_id = {f["id"]: f for f in figures(config, got)}
+    per_test = by_id["sweep.rest.per_test_ms"]
+    assert per_test["values"][0] == pytest.approx(5.0)
+    assert per_test["status"] == "PASS"  # the median, 5.0 ms, is at the limit
+    assert by_id["sweep.rest.fixed_s"]["values"][0] == pytest.approx(1.0)
+    assert by_id["sweep.grpc.dev_top_pct"]["values"][0] == pytest.approx(0.0, abs=1e-9)
+    assert by_id["sweep.grpc.dev_top_pct"]["values"][2] > 0
+    assert by_id["sweep.wall.x4"]["values"] == [30.0, 30.0, 30.0]
+    assert by_id["sweep.rest.per_test_ms"]["others"] == [0.2, 0.2, 0.2]
