@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = config.plan()
     print(f"python -m bench: {config.runs} repetition(s) of {', '.join(plan)}; estimated "
-          f"{config.estimate_s() / 60:.1f} min on two quiet cores (load now {os.getloadavg()[0]:.2f})", flush=True)
+          f"{config.estimate_s() / 60:.1f} min on two cores (load now {os.getloadavg()[0]:.2f})", flush=True)
     if args.plan:
         return 0
     started = datetime.now(UTC).replace(microsecond=0)

@@ -41,9 +41,10 @@ FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 OTHER_FAMILY = "other"
 
-#: Rough seconds per run on two quiet cores, for the up-front estimate only.
-ESTIMATE_S = {"full:process": 40.0, "full:docker": 58.0, "full:binary": 40.0, "full:external": 18.0,
-              "xdist:n2": 38.0, "sweep:x1": 10.0, "sweep:x2": 13.0, "sweep:x4": 22.0}
+#: Rough seconds per run on two cores (a quick pass with one other core busy, 2026-12-02), for the
+#: up-front estimate only.
+ESTIMATE_S = {"full:process": 35.0, "full:docker": 65.0, "full:binary": 40.0, "full:external": 15.0,
+              "xdist:n2": 36.0, "sweep:x1": 8.0, "sweep:x2": 12.0, "sweep:x4": 22.0}
 
 
 def family_of(path: str) -> str:
