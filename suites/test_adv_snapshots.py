@@ -37,6 +37,8 @@ from fixtures.catalog.access import multipart_upload
 from fixtures.hardening import Canary, early_upload
 from fixtures.outcomes import disabled, inconclusive
 
+pytestmark = pytest.mark.profiles("api-key", "switches")
+
 req = pytest.mark.requirement
 
 #: More than max_request_size_mb's 32 MiB default (spec §1.1), so no server would take it as JSON.

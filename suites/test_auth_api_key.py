@@ -16,6 +16,8 @@ from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, note
 from fixtures.outcomes import harness_error, inconclusive
 from fixtures.secrets import stand_in
 
+pytestmark = pytest.mark.profiles("api-key", "tls")
+
 req = pytest.mark.requirement
 
 #: Protected REST routes probed without a credential: what an attacker reads first.

@@ -22,6 +22,8 @@ from fixtures.outcome import INCONCLUSIVE, Outcome
 from fixtures.outcomes import harness_error, inconclusive
 from fixtures.secrets import REDACTOR
 
+pytestmark = pytest.mark.profiles("api-key", "dashboard", "tls")
+
 req = pytest.mark.requirement
 PROFILE = "api-key"
 ORIGIN = "https://qsc-cors-probe.example"

@@ -44,6 +44,8 @@ from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, no_evidence, record
 from fixtures.outcomes import disabled, harness_error, inconclusive, unsupported
 from fixtures.secrets import REDACTOR
 
+pytestmark = pytest.mark.profiles("api-key")
+
 __all__ = ["CASES", "case_ids", "sweep_coverage"]
 
 PROFILE = "api-key"

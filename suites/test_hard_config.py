@@ -54,6 +54,8 @@ from fixtures.outcome import Outcome, note
 from fixtures.outcomes import disabled, harness_error, inconclusive
 from fixtures.target import TargetOptions
 
+pytestmark = pytest.mark.profiles("api-key", "switches")
+
 req = pytest.mark.requirement
 
 MSG_CONFIG_MISSING = "Config file via --config-path is not found"

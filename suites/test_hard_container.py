@@ -21,6 +21,8 @@ import pytest
 from fixtures.outcome import note
 from fixtures.outcomes import disabled, inconclusive
 
+pytestmark = pytest.mark.profiles("api-key", "tls")
+
 req = pytest.mark.requirement
 
 ROOT_USERS = {"", "0", "root", "0:0", "root:root"}

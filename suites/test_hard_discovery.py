@@ -23,6 +23,8 @@ from fixtures.catalog.access import grpc_rows
 from fixtures.outcome import note
 from fixtures.outcomes import inconclusive
 
+pytestmark = pytest.mark.profiles("api-key")
+
 req = pytest.mark.requirement
 
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"

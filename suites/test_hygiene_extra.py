@@ -19,6 +19,8 @@ import pytest
 from fixtures.outcomes import disabled, harness_error
 from fixtures.secrets import REDACTOR
 
+pytestmark = pytest.mark.profiles("api-key")
+
 req = pytest.mark.requirement
 
 #: How long the server may take to write the marker request's log line.

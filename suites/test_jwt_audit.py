@@ -31,6 +31,8 @@ from fixtures.outcomes import disabled
 from fixtures.outcomes import inconclusive as end_inconclusive
 from fixtures.secrets import REDACTOR
 
+pytestmark = pytest.mark.profiles("jwt")
+
 PROTOCOLS = ("rest", "grpc")
 AUDIT_SINCE = (1, 17, 0)
 POLL_S = 15.0

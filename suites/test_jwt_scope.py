@@ -17,6 +17,8 @@ from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import bearer, collection_claims, expires_in, mint
 from fixtures.outcome import Outcome
 
+pytestmark = pytest.mark.profiles("jwt")
+
 PROTOCOLS = ("rest", "grpc")
 MSG_STATEFUL = "Invalid JWT, stateful validation failed"
 VECTOR = [0.1, 0.2, 0.3, 0.4]

@@ -38,6 +38,8 @@ from fixtures.outcome import Outcome, no_evidence, note, record
 from fixtures.outcomes import disabled, unsupported
 from fixtures.secrets import REDACTOR
 
+pytestmark = pytest.mark.profiles("jwt")
+
 PRW_SINCE = (1, 12, 6)
 
 

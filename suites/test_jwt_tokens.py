@@ -20,6 +20,8 @@ from fixtures.jwt_tokens import b64url, expires_in, fresh_secret, mint
 from fixtures.outcome import Outcome
 from fixtures.outcomes import disabled, unsupported
 
+pytestmark = pytest.mark.profiles("api-key", "jwt")
+
 MSG_INVALID = "Invalid API key or JWT"
 PROTOCOLS = ("rest", "grpc")
 

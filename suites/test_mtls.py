@@ -28,6 +28,8 @@ from fixtures import tls_probe
 from fixtures.outcomes import disabled
 from fixtures.pki import CertFiles, RunPKI, ssl_client_context
 
+pytestmark = pytest.mark.profiles("mtls")
+
 req = pytest.mark.requirement
 
 #: The call made over gRPC: whether it completes shows whether the TLS layer let a client in. HealthCheck answers

@@ -29,6 +29,8 @@ from cryptography import x509
 from fixtures import tls_probe
 from fixtures.outcomes import disabled
 
+pytestmark = pytest.mark.profiles("tls")
+
 req = pytest.mark.requirement
 
 #: A certificate that ends sooner than this is due for renewal (SHOULD; a common monitoring threshold).

@@ -32,6 +32,8 @@ from fixtures.outcomes import disabled
 from fixtures.pki import CertFiles, RunPKI, ssl_client_context
 from fixtures.profiles import credentials_for, profile, render
 
+pytestmark = pytest.mark.profiles("tls")
+
 req = pytest.mark.requirement
 
 HEALTH = "/qdrant.Qdrant/HealthCheck"

@@ -33,6 +33,8 @@ import pytest
 from fixtures import tls_probe
 from fixtures.outcomes import disabled, inconclusive
 
+pytestmark = pytest.mark.profiles("tls")
+
 req = pytest.mark.requirement
 
 #: Suites a TLS port must never accept, matched on IANA names (and sslyze's SSLv2 names).

@@ -44,6 +44,8 @@ from fixtures.outcome import note, record
 from fixtures.outcomes import disabled, inconclusive
 from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI, ssl_client_context
 
+pytestmark = pytest.mark.profiles("rotation")
+
 req = pytest.mark.requirement
 
 #: The profile's tls.cert_ttl (fixtures/profiles.py: rotation).

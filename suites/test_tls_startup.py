@@ -42,6 +42,8 @@ from fixtures.outcomes import disabled
 from fixtures.pki import RunPKI, ssl_client_context
 from fixtures.profiles import credentials_for, profile, render
 
+pytestmark = pytest.mark.profiles("tls")
+
 req = pytest.mark.requirement
 
 #: How long a node may take before any port answers; a node that never answers serves nothing.

@@ -22,6 +22,8 @@ from fixtures.outcomes import disabled, harness_error
 from fixtures.profiles import WEB_UI_INDEX
 from fixtures.secrets import REDACTOR
 
+pytestmark = pytest.mark.profiles("api-key", "dashboard")
+
 req = pytest.mark.requirement
 WITH_UI = "dashboard"
 WITHOUT_UI = "api-key"
