@@ -12,8 +12,7 @@ import secrets
 import pytest
 
 from fixtures.hardening import empty_key_cause
-from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, note
-from fixtures.outcomes import harness_error, inconclusive
+from fixtures.outcomes import DENIED, INCONCLUSIVE, Outcome, harness_error, inconclusive, note
 from fixtures.secrets import stand_in
 
 pytestmark = pytest.mark.profiles("api-key", "tls")

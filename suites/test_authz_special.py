@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from fixtures.catalog.access import MSG_MISSING
-from fixtures.outcome import INCONCLUSIVE, Outcome
-from fixtures.outcomes import harness_error, inconclusive
+from fixtures.outcomes import INCONCLUSIVE, Outcome, harness_error, inconclusive
 from fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("api-key", "dashboard", "tls")

@@ -40,8 +40,17 @@ from fixtures.catalog.access import (
     rest_path,
     sweep_coverage,
 )
-from fixtures.outcome import DENIED, INCONCLUSIVE, Outcome, no_evidence, record
-from fixtures.outcomes import disabled, harness_error, inconclusive, unsupported
+from fixtures.outcomes import (
+    DENIED,
+    INCONCLUSIVE,
+    Outcome,
+    disabled,
+    harness_error,
+    inconclusive,
+    no_evidence,
+    record,
+    unsupported,
+)
 from fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("api-key")

@@ -48,8 +48,7 @@ from fixtures.cluster import (
     start_cluster,
 )
 from fixtures.launchers.base import Instance, LaunchError, poll_until
-from fixtures.outcome import Outcome, no_evidence, note
-from fixtures.outcomes import disabled, inconclusive
+from fixtures.outcomes import Outcome, disabled, inconclusive, no_evidence, note
 from fixtures.pki import ssl_client_context
 from fixtures.plugin import PROFILES_KEY, gate_version, requirement_of
 from fixtures.secrets import REDACTOR

@@ -50,8 +50,7 @@ from fixtures.hardening import (
     namespace_listening_ports,
     process_listening_ports,
 )
-from fixtures.outcome import Outcome, note
-from fixtures.outcomes import disabled, harness_error, inconclusive
+from fixtures.outcomes import Outcome, disabled, harness_error, inconclusive, note
 from fixtures.target import TargetOptions
 
 pytestmark = pytest.mark.profiles("api-key", "switches")

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.outcome import note
-from fixtures.outcomes import disabled, inconclusive
+from fixtures.outcomes import disabled, inconclusive, note
 
 pytestmark = pytest.mark.profiles("api-key", "tls")
 

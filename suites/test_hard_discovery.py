@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from fixtures.catalog.access import grpc_rows
-from fixtures.outcome import note
-from fixtures.outcomes import inconclusive
+from fixtures.outcomes import inconclusive, note
 
 pytestmark = pytest.mark.profiles("api-key")
 

@@ -26,8 +26,7 @@ import pytest
 from fixtures.jwt_probe import definitely_allowed, inconclusive, shown
 from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import bearer, collection_claims, expires_in, fresh_secret, mint
-from fixtures.outcome import Outcome
-from fixtures.outcomes import disabled
+from fixtures.outcomes import Outcome, disabled
 from fixtures.outcomes import inconclusive as end_inconclusive
 from fixtures.secrets import REDACTOR
 

@@ -15,7 +15,7 @@ import pytest
 from fixtures.jwt_probe import definitely_allowed, probe, shown
 from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import bearer, collection_claims, expires_in, mint
-from fixtures.outcome import Outcome
+from fixtures.outcomes import Outcome
 
 pytestmark = pytest.mark.profiles("jwt")
 

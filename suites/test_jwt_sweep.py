@@ -34,8 +34,7 @@ from fixtures.catalog.jwt_access import ROLES, JwtRow, load_jwt_access
 from fixtures.jwt_probe import definitely_allowed, inconclusive, shown
 from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import bearer, collection_claims, mint
-from fixtures.outcome import Outcome, no_evidence, note, record
-from fixtures.outcomes import disabled, unsupported
+from fixtures.outcomes import Outcome, disabled, no_evidence, note, record, unsupported
 from fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("jwt")

@@ -17,8 +17,7 @@ from fixtures import outcomes
 from fixtures.jwt_probe import definitely_allowed, inconclusive, probe, shown
 from fixtures.jwt_target import JwtTarget, jwt_target
 from fixtures.jwt_tokens import b64url, expires_in, fresh_secret, mint
-from fixtures.outcome import Outcome
-from fixtures.outcomes import disabled, unsupported
+from fixtures.outcomes import Outcome, disabled, unsupported
 
 pytestmark = pytest.mark.profiles("api-key", "jwt")
 

@@ -40,8 +40,7 @@ import pytest
 
 from fixtures import tls_probe
 from fixtures.clients.rest import RestClient
-from fixtures.outcome import note, record
-from fixtures.outcomes import disabled, inconclusive
+from fixtures.outcomes import disabled, inconclusive, note, record
 from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI, ssl_client_context
 
 pytestmark = pytest.mark.profiles("rotation")

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.outcome import Outcome
-from fixtures.outcomes import disabled, harness_error
+from fixtures.outcomes import Outcome, disabled, harness_error
 from fixtures.profiles import WEB_UI_INDEX
 from fixtures.secrets import REDACTOR
 

@@ -39,7 +39,7 @@ from fixtures.catalog.access import (
     rest_rows,
     sweep_coverage,
 )
-from fixtures.outcome import Outcome
+from fixtures.outcomes import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "suites" / "test_authz_sweep.py"

@@ -21,11 +21,11 @@ import pytest
 import uvicorn
 from qdrant_client import grpc as qgrpc
 
-import fixtures.outcome
+import fixtures.outcomes
 from fixtures.clients import ClientSetupError
 from fixtures.clients.grpc import GrpcClient, request_class, shipped_methods
 from fixtures.clients.rest import RestClient
-from fixtures.outcome import Outcome
+from fixtures.outcomes import Outcome
 from fixtures.pki import CertFiles, RunPKI, ssl_client_context
 from fixtures.secrets import REDACTOR
 
@@ -50,7 +50,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def evidence(monkeypatch: pytest.MonkeyPatch) -> list[Outcome]:
     """Every outcome a client produces, as the plugin's sink would receive it."""
     recorded: list[Outcome] = []
-    monkeypatch.setattr(fixtures.outcome, "_evidence_sink", recorded.append)
+    monkeypatch.setattr(fixtures.outcomes, "_evidence_sink", recorded.append)
     return recorded
 
 

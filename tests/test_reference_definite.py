@@ -34,7 +34,7 @@ from fixtures.catalog.access import (
 )
 from fixtures.clients.grpc import GrpcClient
 from fixtures.clients.rest import RestClient
-from fixtures.outcome import Outcome
+from fixtures.outcomes import Outcome
 from tests.server_helpers import ServerProcess, T, running_server
 
 MANAGE = "manage-" + secrets.token_hex(12)

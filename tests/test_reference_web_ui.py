@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from fixtures.clients.rest import RestClient
-from fixtures.outcome import Outcome
+from fixtures.outcomes import Outcome
 from fixtures.pki import RunPKI
 from fixtures.profiles import WEB_UI_INDEX, Credentials, profile, render
 from reference_server.settings import load_settings
