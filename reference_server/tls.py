@@ -255,11 +255,6 @@ class RotatingServerContext:
         if self.ttl is not None:
             self.context.sni_callback = self._on_handshake
 
-    @property
-    def serving_serial(self) -> int:
-        """Serial number of the certificate new handshakes get."""
-        return self._serial
-
     def _due(self) -> bool:
         if faults.active("rotation-never-reloads"):  # fault seam
             return False

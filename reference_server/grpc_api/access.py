@@ -167,10 +167,6 @@ def shape_of(path: str) -> Shape:
     return STREAMING.get(path, Shape.UNARY)
 
 
-def all_paths() -> list[str]:
-    return [f"/{svc}/{m}" for svc, methods in SERVICE_ACCESS.items() for m in methods]
-
-
 def undeclared_methods() -> list[str]:
     """Shipped methods missing from the table, or whose streaming shape differs.
 

@@ -41,8 +41,3 @@ def response_class(path: str) -> type[Message]:
     return message_factory.GetMessageClass(_method_descriptor(path).output_type)
 
 
-def message_class(full_name: str, near_path: str) -> type[Message]:
-    """Another message of the same proto pool, e.g. ``qdrant.CollectionDescription``."""
-    descriptor = _method_descriptor(near_path)
-    pool = descriptor.containing_service.file.pool
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
