@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from reports.errors import ReportInputError
+from reports.exit_codes import ExitCode
 from reports.findings import findings
 from reports.html_style import SEVERITY_CLASS, VERDICT_CLASS, badge, e, page
 from reports.labels import run_label
@@ -31,7 +32,6 @@ from reports.results_json import load_results
 from reports.scrub import guard, scrub_run
 from reports.verdicts import Verdicts, compute_verdicts
 
-EXIT_BAD_INPUT = 4
 #: A requirement the run's catalog does not have (an older or newer suite).
 ABSENT = "n/a"
 ACCEPTED_SUFFIX = " (waived)"
@@ -60,7 +60,7 @@ class Row:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"qsc: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT)
+        raise SystemExit(ExitCode.BAD_INPUT)
 
 
 def _labels(runs: Sequence[RunResult]) -> list[str]:
@@ -306,10 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write_compare(args.results, args.out)
     except ReportInputError as exc:
         print(f"qsc: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     for path in written.values():
         print(path)
-    return 0
+    return ExitCode.GATE_HOLDS
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE
+from reports.exit_codes import ExitCode
 from reports.extras import describe_extra
 from reports.findings import observations
 from reports.model import RunResult
@@ -50,7 +51,7 @@ def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | N
     """About a dozen plain lines: verdicts, gate, counts, warnings, info, baseline, extras, report path."""
     lines = [_verdict_line(verdicts.secure), _verdict_line(verdicts.compatible)]
     code = exit_code(run, verdicts)
-    if code == 3 and nothing_ran(run):
+    if code == ExitCode.INCOMPLETE and nothing_ran(run):
         gate = f"gate ({run.gate}): nothing ran — no test passed or failed against the target (exit 3)"
     else:
         state = "holds" if gate_holds(verdicts, run.gate) else "does not hold"

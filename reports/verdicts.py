@@ -31,6 +31,7 @@ from reports.baseline import (
     load_baseline,
 )
 from reports.errors import ReportInputError
+from reports.exit_codes import ExitCode
 from reports.model import (
     GATES,
     NOT_RUN,
@@ -46,9 +47,6 @@ from reports.severity import at_or_above
 from reports.waivers import is_expired, matches_target, run_date, target_names
 
 __all__ = [
-    "EXIT_HARNESS_ERROR",
-    "EXIT_HOLDS",
-    "EXIT_NOT_CONFORMANT",
     "INCOMPLETE",
     "RequirementResult",
     "Verdict",
@@ -68,10 +66,6 @@ FAILS = "fails"
 INCOMPLETE = "incomplete"
 INCONCLUSIVE = "inconclusive"
 VERDICT_STATUSES: tuple[str, ...] = (HOLDS, HOLDS_WITH_DEVIATIONS, FAILS, INCOMPLETE, INCONCLUSIVE)
-
-EXIT_HOLDS = 0
-EXIT_NOT_CONFORMANT = 1
-EXIT_HARNESS_ERROR = 3
 
 #: Outcomes that mean the target was really exercised and answered.
 EXERCISED: frozenset[str] = frozenset({"pass", "fail", "warning", "info"})
@@ -417,7 +411,7 @@ def nothing_ran(run: RunResult) -> bool:
     return not any(record.outcome in EXERCISED for record in run.records)
 
 
-def exit_code(run: RunResult, verdicts: Verdicts) -> int:
+def exit_code(run: RunResult, verdicts: Verdicts) -> ExitCode:
     """0 the gate holds; 1 a gated verdict fails; 3 nothing ran, or a gated verdict is incomplete or inconclusive.
 
     An incomplete or inconclusive gate means the run could not tell (a MUST
@@ -425,13 +419,13 @@ def exit_code(run: RunResult, verdicts: Verdicts) -> int:
     about the target (1). A failure anywhere in the gate wins: 1.
     """
     if nothing_ran(run):
-        return EXIT_HARNESS_ERROR
+        return ExitCode.INCOMPLETE
     selected = [gating_status(v, verdicts) for v in gated(verdicts, run.gate)]
     if all(status in (HOLDS, HOLDS_WITH_DEVIATIONS) for status in selected):
-        return EXIT_HOLDS
+        return ExitCode.GATE_HOLDS
     if FAILS in selected:
-        return EXIT_NOT_CONFORMANT
-    return EXIT_HARNESS_ERROR
+        return ExitCode.NOT_CONFORMANT
+    return ExitCode.INCOMPLETE
 
 
 def outcome_counts(run: RunResult, verdicts: Verdicts) -> dict[str, int]:
