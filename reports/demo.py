@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
-from reports.verdicts import compute_verdicts, summary_lines
+from reports.scrub import scrub_run
+from reports.summary import summary_lines
+from reports.verdicts import compute_verdicts
 from reports.writers import write_all
 
 _SEVERITY = {
@@ -214,7 +216,7 @@ def demo_run() -> RunResult:
 
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else Path("reports/out/demo")
-    run = demo_run()
+    run = scrub_run(demo_run())
     verdicts = compute_verdicts(run)
     write_all(run, verdicts, out)
     print("\n".join(summary_lines(run, verdicts, out)))

@@ -9,6 +9,7 @@ a harness bug and must surface before it turns into a verdict.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +79,14 @@ def family_of(requirement_id: str) -> str:
 
 @dataclass(frozen=True)
 class Requirement:
-    """One catalog entry: a single MUST/SHOULD sentence the target is held to."""
+    """One catalog entry: a single MUST/SHOULD/INFO sentence the target is held to.
+
+    The one requirement type of the project: ``fixtures.catalog`` builds it from
+    the YAML files, the plugin gates and maps outcomes with it, verdicts and
+    writers read it. ``to_dict`` publishes what ``results.json`` carries; ``fix``
+    and ``level_when`` stay with the catalog (a run's records already hold the
+    level its declarations gave, and a fix note is in a failure's reason).
+    """
 
     id: str
     family: str
@@ -92,6 +100,13 @@ class Requirement:
     # Optional so that a catalog (or a results.json) written before these fields still loads.
     severity: str | None = None
     remediation: str = ""
+    #: Set when ``since`` is the release that *fixed* a security flaw (advisory or fix commit, spec §9),
+    #: rather than the one that introduced a feature: a target claiming an older release is still
+    #: checked, and a failure names it a vulnerable release.
+    fix: str | None = None
+    #: ``(declaration, level)`` pairs: the level this requirement has in a run where the user made
+    #: that declaration (e.g. ``--no-browser-clients`` makes an INFO observation a SHOULD).
+    level_when: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         where = f"requirement {self.id!r}"
@@ -104,6 +119,27 @@ class Requirement:
         _need_choice(self.level, LEVELS, "level", where)
         _need_choice(self.kind, KINDS, "kind", where)
         _need_choice(self.protocol, PROTOCOLS, "protocol", where)
+        for _declaration, level in self.level_when:
+            _need_choice(level, LEVELS, "level_when level", where)
+
+    @property
+    def is_should(self) -> bool:
+        return self.level == "SHOULD"
+
+    @property
+    def is_info(self) -> bool:
+        return self.level == "INFO"
+
+    @property
+    def is_fix(self) -> bool:
+        return self.fix is not None
+
+    def for_run(self, declarations: frozenset[str]) -> Requirement:
+        """This requirement as a run with ``declarations`` holds it (its level may change)."""
+        for declaration, level in self.level_when:
+            if declaration in declarations:
+                return dataclasses.replace(self, level=level)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -269,6 +305,8 @@ class RunResult:
     schema_version: int = SCHEMA_VERSION
     #: --severity-threshold: the gate counts only findings at or above it (None: every failure).
     severity_threshold: str | None = None
+    #: Set by :func:`reports.scrub.scrub_run` on the copy it returns; not published.
+    scrubbed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("run_id", "started_at", "finished_at", "suite_version"):

@@ -2,24 +2,28 @@
 
 The plugin redacts before it builds a :class:`~reports.model.RunResult`; this
 module repeats the job on everything the writers emit, because a single leaked
-API key in a published report is worse than any wrong verdict.
+API key in a published report is worse than any wrong verdict. The secrets are
+those registered with :data:`reports.redaction.REDACTOR`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from fixtures.secrets import REDACTOR
-from reports.model import RunResult
+from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
+from reports.redaction import REDACTOR
 
 # Target keys whose values are credentials by name even if nobody registered them.
 _SECRET_KEY = re.compile(r"api[_-]?key|apikey|token|secret|passw|passphrase|jwt|bearer", re.IGNORECASE)
 # Fields whose values come from the catalog or a fixed set, never from the target.
 _CATALOG_FIELDS = frozenset(
-    {"id", "family", "level", "kind", "protocol", "requirement", "outcome", "gate", "strict", "schema_version"}
+    {"id", "family", "level", "kind", "protocol", "requirement", "outcome", "gate", "strict", "schema_version",
+     "level_when"}
 )
+_Item = TypeVar("_Item", Requirement, TestRecord, BaselineEntry)
 # A registered secret this short is more likely to match our own markup than to leak
 # through it; the data itself was already scrubbed field by field.
 _GUARD_MIN_LENGTH = 8
@@ -51,26 +55,34 @@ def scrub_target(target: dict[str, Any]) -> dict[str, Any]:
     return scrubbed
 
 
-def _scrub_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def _scrub_fields(item: _Item) -> _Item:
     # Catalog IDs and enumerated values cannot carry a secret; redacting them
     # (a short key such as "pass" would match) would only corrupt the run.
-    return {k: v if k in _CATALOG_FIELDS else _scrub_value(v) for k, v in entry.items()}
+    changes = {f.name: _scrub_value(getattr(item, f.name)) for f in dataclasses.fields(item)
+               if f.name not in _CATALOG_FIELDS}
+    return dataclasses.replace(item, **changes)
 
 
 def scrub_run(run: RunResult) -> RunResult:
-    """A copy of ``run`` in which every free-text string has been redacted."""
-    data = run.to_dict()
-    clean: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "target":
-            clean[key] = scrub_target(value)
-        elif key in ("requirements", "records", "baseline"):
-            clean[key] = [_scrub_entry(entry) for entry in value]
-        elif key in _CATALOG_FIELDS:
-            clean[key] = value
-        else:
-            clean[key] = _scrub_value(value)
-    return RunResult.from_dict(clean)
+    """A copy of ``run`` in which every free-text string has been redacted (``scrubbed`` set)."""
+    if run.scrubbed:
+        return run
+    return dataclasses.replace(
+        run,
+        run_id=scrub_text(run.run_id),
+        started_at=scrub_text(run.started_at),
+        finished_at=scrub_text(run.finished_at),
+        suite_version=scrub_text(run.suite_version),
+        target=scrub_target(run.target),
+        target_version=_scrub_value(run.target_version),
+        tool_versions=_scrub_value(run.tool_versions),
+        requirements=[_scrub_fields(req) for req in run.requirements],
+        records=[_scrub_fields(rec) for rec in run.records],
+        baseline=[_scrub_fields(entry) for entry in run.baseline],
+        extras=_scrub_value(run.extras),
+        severity_threshold=_scrub_value(run.severity_threshold),
+        scrubbed=True,
+    )
 
 
 def guard(text: str, escape: Callable[[str], str] = lambda s: s) -> str:

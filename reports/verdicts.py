@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from reports.baseline import (
@@ -57,7 +56,6 @@ __all__ = [
     "gate_holds",
     "is_failing",
     "load_baseline",
-    "summary_lines",
 ]
 
 HOLDS = "holds"
@@ -439,11 +437,3 @@ def outcome_counts(run: RunResult, verdicts: Verdicts) -> dict[str, int]:
             counts[record.outcome] += 1
     counts["not_run"] = sum(1 for r in verdicts.results if r.outcome == NOT_RUN)
     return counts
-
-
-def summary_lines(run: RunResult, verdicts: Verdicts, report_dir: str | Path | None) -> list[str]:
-    """The terminal summary; see :func:`reports.summary.summary_lines`."""
-    # reports.summary builds on this module, so it is imported when first needed.
-    from reports.summary import summary_lines as render
-
-    return render(run, verdicts, report_dir)

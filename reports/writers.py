@@ -17,26 +17,24 @@ from reports.verdicts import Verdicts, compute_verdicts
 def write_all(run: RunResult, verdicts: Verdicts | None, out_dir: str | Path) -> dict[str, Path]:
     """Write ``results.json``, ``junit.xml``, ``report.html``, ``results.sarif`` and ``summary.md`` into ``out_dir``.
 
-    The run is scrubbed of registered secrets first and the verdicts are
-    derived again from the scrubbed run, so no writer ever sees an unredacted
-    string. ``verdicts`` is accepted for symmetry with the plugin's flow and
-    must agree with ``run``; passing ``None`` is fine. Returns the written
+    No writer ever sees an unredacted string: a run that :func:`~reports.scrub.scrub_run`
+    has not scrubbed is scrubbed here, and its verdicts are then computed from the
+    scrubbed copy (``verdicts`` is not used for it). The plugin scrubs first and
+    passes the verdicts of that scrubbed run, so a run's verdicts are computed once;
+    they must be ``compute_verdicts(run)`` of this very run. Returns the written
     paths keyed ``results``, ``junit``, ``html``, ``sarif`` and ``summary``.
     """
-    clean = scrub_run(run)
-    derived = compute_verdicts(clean)
-    if verdicts is not None and (
-        verdicts.secure.status != derived.secure.status or verdicts.compatible.status != derived.compatible.status
-    ):
-        raise ValueError("verdicts passed to write_all do not belong to this run")
+    if verdicts is None or not run.scrubbed:
+        run = scrub_run(run)
+        verdicts = compute_verdicts(run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "results": (out / "results.json", render_results_json(clean, derived)),
-        "junit": (out / "junit.xml", render_junit(clean, derived)),
-        "html": (out / "report.html", render_html(clean, derived)),
-        "sarif": (out / "results.sarif", render_sarif(clean, derived)),
-        "summary": (out / "summary.md", render_summary_md(clean, derived)),
+        "results": (out / "results.json", render_results_json(run, verdicts)),
+        "junit": (out / "junit.xml", render_junit(run, verdicts)),
+        "html": (out / "report.html", render_html(run, verdicts)),
+        "sarif": (out / "results.sarif", render_sarif(run, verdicts)),
+        "summary": (out / "summary.md", render_summary_md(run, verdicts)),
     }
     written: dict[str, Path] = {}
     for key, (path, text) in files.items():
