@@ -38,7 +38,8 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from fixtures import tls_probe
+from fixtures import cert_inspection, tls_probe
+from fixtures.client_tls import ssl_client_context
 from fixtures.clients.grpc import GrpcClient
 from fixtures.cluster import (
     Cluster,
@@ -49,7 +50,6 @@ from fixtures.cluster import (
 )
 from fixtures.launchers.base import Instance, LaunchError, poll_until
 from fixtures.outcomes import Outcome, disabled, inconclusive, no_evidence, note
-from fixtures.pki import ssl_client_context
 from fixtures.plugin import PROFILES_KEY, gate_version, requirement_of
 from fixtures.secrets import REDACTOR
 
@@ -463,11 +463,11 @@ def test_p2p_certificate_chains_names_the_node_and_is_valid(cluster):
         if not chain:
             problems.append(f"{node.name}: the handshake completed but no certificate could be read")
             continue
-        if not tls_probe.host_matches(chain[0], name):
+        if not cert_inspection.host_matches(chain[0], name):
             problems.append(f"{node.name}: its p2p certificate does not name {name!r}, the host in its peer URI "
-                            f"(peers check it, spec §8): {tls_probe.describe_cert(chain[0])}")
-        problems += [f"{node.name}: {tls_probe.describe_cert(c)} is {p}" for c in chain
-                     if (p := tls_probe.validity_problem(c)) is not None]
+                            f"(peers check it, spec §8): {cert_inspection.describe_cert(chain[0])}")
+        problems += [f"{node.name}: {cert_inspection.describe_cert(c)} is {p}" for c in chain
+                     if (p := cert_inspection.validity_problem(c)) is not None]
     assert not problems, "a p2p certificate peers must refuse: " + "; ".join(problems)
 
 

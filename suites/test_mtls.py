@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from fixtures import tls_probe
+from fixtures.client_tls import ssl_client_context
 from fixtures.outcomes import disabled
-from fixtures.pki import CertFiles, RunPKI, ssl_client_context
+from fixtures.pki import CertFiles, RunPKI
 
 pytestmark = pytest.mark.profiles("mtls")
 

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from fixtures import tls_probe
+from fixtures import cert_inspection, tls_probe
 from fixtures.outcomes import disabled
 
 pytestmark = pytest.mark.profiles("tls")
@@ -87,15 +87,15 @@ def _check_chains_to_ca(server: Any, protocol: str) -> None:
 def _check_names_host(server: Any, protocol: str) -> None:
     host, chain = _served_chain(server, protocol)
     leaf = chain[0]
-    assert tls_probe.host_matches(leaf, host), (
+    assert cert_inspection.host_matches(leaf, host), (
         f"{protocol}: the certificate does not name {host!r}, the host clients connect to (RFC 6125: SAN only): "
-        f"{tls_probe.describe_cert(leaf)}")
+        f"{cert_inspection.describe_cert(leaf)}")
 
 
 def _check_within_validity(server: Any, protocol: str) -> None:
     _, chain = _served_chain(server, protocol)
-    problems = [f"{tls_probe.describe_cert(c)} is {p}" for c in chain
-                if (p := tls_probe.validity_problem(c)) is not None]
+    problems = [f"{cert_inspection.describe_cert(c)} is {p}" for c in chain
+                if (p := cert_inspection.validity_problem(c)) is not None]
     assert not problems, (
         f"{protocol}: a served certificate is outside its validity period (spec §1.5: Qdrant serves it "
         f"anyway; every verifying client refuses it): " + "; ".join(problems))
@@ -107,7 +107,7 @@ def _check_within_validity(server: Any, protocol: str) -> None:
 def _check_not_expiring_soon(server: Any, protocol: str) -> None:
     _, chain = _served_chain(server, protocol)
     now = datetime.datetime.now(datetime.UTC)
-    soon = [f"{tls_probe.describe_cert(c)} ends in {(c.not_valid_after_utc - now).days} days"
+    soon = [f"{cert_inspection.describe_cert(c)} ends in {(c.not_valid_after_utc - now).days} days"
             for c in chain if now <= c.not_valid_after_utc < now + RENEWAL_WINDOW]
     assert not soon, (
         f"{protocol}: a served certificate expires within {RENEWAL_WINDOW.days} days; Qdrant does not warn "
@@ -116,8 +116,8 @@ def _check_not_expiring_soon(server: Any, protocol: str) -> None:
 
 def _check_rsa_key_size(server: Any, protocol: str) -> None:
     _, chain = _served_chain(server, protocol)
-    weak = [f"{tls_probe.describe_cert(c)} has a {bits}-bit RSA key" for c in chain
-            if (bits := tls_probe.rsa_key_bits(c)) is not None and bits < MIN_RSA_BITS]
+    weak = [f"{cert_inspection.describe_cert(c)} has a {bits}-bit RSA key" for c in chain
+            if (bits := cert_inspection.rsa_key_bits(c)) is not None and bits < MIN_RSA_BITS]
     assert not weak, (
         f"{protocol}: RSA keys below {MIN_RSA_BITS} bits are refused by Qdrant's own stack (ring, spec §1.5) "
         f"and by OpenSSL's default security level: " + "; ".join(weak))
@@ -126,8 +126,8 @@ def _check_rsa_key_size(server: Any, protocol: str) -> None:
 def _check_signature_hash(server: Any, protocol: str) -> None:
     _, chain = _served_chain(server, protocol)
     # A self-signed root's own signature protects nothing; every other signature is what clients rely on.
-    weak = [f"{tls_probe.describe_cert(c)} is signed with {h}" for c in chain
-            if not tls_probe.is_self_signed(c) and (h := tls_probe.signature_hash(c)) in WEAK_HASHES]
+    weak = [f"{cert_inspection.describe_cert(c)} is signed with {h}" for c in chain
+            if not cert_inspection.is_self_signed(c) and (h := cert_inspection.signature_hash(c)) in WEAK_HASHES]
     assert not weak, (
         f"{protocol}: certificate signatures with SHA-1 or MD5 can be forged (RFC 9155 deprecates them) and "
         f"rustls/webpki, as in Qdrant, does not verify them: " + "; ".join(weak))
@@ -170,8 +170,8 @@ def _check_exact_chain(server: Any, protocol: str) -> None:
                  "TLS-REST-004 and TLS-GRPC-003 check it against --ca-cert and the host instead")
     cert_file = server.workdir / "tls" / "cert.pem"
     key_file = server.workdir / "tls" / "key.pem"
-    configured = tls_probe.pem_chain_der(cert_file.read_bytes())
-    configured_spki = tls_probe.public_key_der_of_private_key(key_file.read_bytes())
+    configured = cert_inspection.pem_chain_der(cert_file.read_bytes())
+    configured_spki = cert_inspection.public_key_der_of_private_key(key_file.read_bytes())
     _, hs = _inspect(server, protocol)
     assert hs.completed, f"{protocol}: no handshake with the deployment's CA: {hs.summary()}"
     leaf = hs.leaf
@@ -179,8 +179,8 @@ def _check_exact_chain(server: Any, protocol: str) -> None:
     assert list(hs.chain_der) == configured, (
         f"{protocol}: the server sent {len(hs.chain_der)} certificate(s), not the {len(configured)} in tls.cert "
         f"(spec §1.1: every certificate in the file is used), or not in that order; leaf served: "
-        f"{tls_probe.describe_cert(leaf)}")
-    assert tls_probe.spki_der(leaf) == configured_spki, (
+        f"{cert_inspection.describe_cert(leaf)}")
+    assert cert_inspection.spki_der(leaf) == configured_spki, (
         f"{protocol}: the served leaf's public key is not the public key of tls.key")
 
 

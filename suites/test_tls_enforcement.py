@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 
 from fixtures import tls_probe
+from fixtures.client_tls import ssl_client_context
 from fixtures.clients.rest import RestClient
 from fixtures.launchers.base import Instance, LaunchError, NodeSpec, answers
 from fixtures.outcomes import disabled
-from fixtures.pki import CertFiles, RunPKI, ssl_client_context
+from fixtures.pki import CertFiles, RunPKI
 from fixtures.profiles import credentials_for, profile, render
 
 pytestmark = pytest.mark.profiles("tls")

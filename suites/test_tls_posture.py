@@ -4,7 +4,7 @@ Requirements TLS-REST-006..010, TLS-GRPC-005..008 and TLS-ANY-002.
 
 Two independent oracles:
 
-- sslyze 6.3.1 scans each port once per run (``fixtures.tls_probe.scan``
+- sslyze 6.3.1 scans each port once per run (``fixtures.tls_scan.scan``
   caches it): SSL 2.0 to TLS 1.3 with every suite it knows, groups, and the
   checks Mozilla's profile needs. sslyze is a hard dependency: if it cannot
   be imported, or a scan cannot complete, the tests that need it end in
@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from fixtures import tls_probe
+from fixtures import tls_probe, tls_scan
 from fixtures.outcomes import disabled, inconclusive
 
 pytestmark = pytest.mark.profiles("tls")
@@ -60,13 +60,13 @@ def _tls_server(qdrant: Any) -> Any:
     return server
 
 
-def _scan_target(server: Any, protocol: str) -> tls_probe.ScanTarget:
+def _scan_target(server: Any, protocol: str) -> tls_scan.ScanTarget:
     if protocol == "rest":
         host, port = tls_probe.endpoint(server.rest_url, 6333)
     else:
         host, port = tls_probe.endpoint(server.grpc_target, 6334)
     material = server.tls_material
-    return tls_probe.ScanTarget(
+    return tls_scan.ScanTarget(
         host=host, port=port,
         ca_path=material.ca_path if material else None,
         # An external target declared tls may still want a client certificate: offer it if the user gave one.
@@ -75,21 +75,21 @@ def _scan_target(server: Any, protocol: str) -> tls_probe.ScanTarget:
     )
 
 
-def _scan(server: Any, protocol: str) -> tls_probe.TlsScan:
+def _scan(server: Any, protocol: str) -> tls_scan.TlsScan:
     """The run's scan of one port (both ports are scanned together, once)."""
     if protocol == "grpc" and not server.grpc_target:
         disabled("no gRPC endpoint for this target: give --grpc-url")
     try:
-        tls_probe.scanner_version()
-    except tls_probe.ScannerUnavailable as exc:
+        tls_scan.scanner_version()
+    except tls_scan.ScannerUnavailable as exc:
         # A missing tool is the harness's fault, and must not turn a security MUST into "unsupported".
         raise ScanError(f"sslyze (a hard dependency) is unavailable: {exc}") from None
     targets = {"rest": _scan_target(server, "rest")}
     if server.grpc_target:
         targets["grpc"] = _scan_target(server, "grpc")
     try:
-        results = tls_probe.scan(targets.values())
-    except tls_probe.ScannerUnavailable as exc:
+        results = tls_scan.scan(targets.values())
+    except tls_scan.ScannerUnavailable as exc:
         raise ScanError(f"sslyze (a hard dependency) is unavailable: {exc}") from None
     result = results[targets[protocol]]
     if not result.completed:
@@ -101,21 +101,21 @@ def _scan(server: Any, protocol: str) -> tls_probe.TlsScan:
 
 
 @pytest.fixture
-def rest_scan(qdrant) -> tls_probe.TlsScan:
+def rest_scan(qdrant) -> tls_scan.TlsScan:
     return _scan(_tls_server(qdrant), "rest")
 
 
 @pytest.fixture
-def grpc_scan(qdrant) -> tls_probe.TlsScan:
+def grpc_scan(qdrant) -> tls_scan.TlsScan:
     return _scan(_tls_server(qdrant), "grpc")
 
 
 @pytest.fixture(params=["rest", "grpc"])
-def port_scan(request, qdrant) -> tuple[str, tls_probe.TlsScan]:
+def port_scan(request, qdrant) -> tuple[str, tls_scan.TlsScan]:
     return request.param, _scan(_tls_server(qdrant), request.param)
 
 
-def _comparable(scan: tls_probe.TlsScan) -> tls_probe.TlsScan:
+def _comparable(scan: tls_scan.TlsScan) -> tls_scan.TlsScan:
     # In set-up: a comparison that could not be made is a harness error, not a finding.
     if scan.mozilla_error is not None:
         raise ScanError(f"the comparison with Mozilla's profile could not be made: {scan.mozilla_error}")
@@ -123,16 +123,16 @@ def _comparable(scan: tls_probe.TlsScan) -> tls_probe.TlsScan:
 
 
 @pytest.fixture
-def rest_mozilla(rest_scan) -> tls_probe.TlsScan:
+def rest_mozilla(rest_scan) -> tls_scan.TlsScan:
     return _comparable(rest_scan)
 
 
 @pytest.fixture
-def grpc_mozilla(grpc_scan) -> tls_probe.TlsScan:
+def grpc_mozilla(grpc_scan) -> tls_scan.TlsScan:
     return _comparable(grpc_scan)
 
 
-def _record(record_property: Any, scan: tls_probe.TlsScan) -> None:
+def _record(record_property: Any, scan: tls_scan.TlsScan) -> None:
     record_property("tls_scanner", f"sslyze {scan.sslyze_version}")
     record_property("tls_scan", scan.summary())
     record_property("tls_accepted", {p: s for p, s in scan.accepted.items() if s})
@@ -141,10 +141,10 @@ def _record(record_property: Any, scan: tls_probe.TlsScan) -> None:
 # -- protocol versions --------------------------------------------------------------------------
 
 
-def _check_no_legacy_protocols(scan: tls_probe.TlsScan, protocol: str) -> None:
+def _check_no_legacy_protocols(scan: tls_scan.TlsScan, protocol: str) -> None:
     modern = scan.accepted.get("TLSv1.2", []) + scan.accepted.get("TLSv1.3", [])
     assert modern, f"{protocol}: positive twin failed: sslyze found no TLS 1.2 or 1.3 suite: {scan.summary()}"
-    offered = {p: scan.accepted[p] for p in tls_probe.LEGACY_PROTOCOLS if scan.accepted.get(p)}
+    offered = {p: scan.accepted[p] for p in tls_scan.LEGACY_PROTOCOLS if scan.accepted.get(p)}
     assert not offered, (
         f"{protocol}: offered but should be rejected (nothing below TLS 1.2; Qdrant/rustls accepts only 1.2 and "
         f"1.3): " + "; ".join(f"{p} with {len(s)} suites ({', '.join(s[:3])}...)" for p, s in offered.items()))
@@ -207,7 +207,7 @@ def test_grpc_refuses_tls10_tls11_stdlib(qdrant):
 # -- cipher suites ------------------------------------------------------------------------------
 
 
-def _check_no_broken_suites(scan: tls_probe.TlsScan, protocol: str) -> None:
+def _check_no_broken_suites(scan: tls_scan.TlsScan, protocol: str) -> None:
     everything = [(p, s) for p, suites in scan.accepted.items() for s in suites]
     assert everything, f"{protocol}: positive twin failed: sslyze found no accepted suite at all: {scan.summary()}"
     broken = [f"{s} ({p})" for p, s in everything if BROKEN_SUITE.search(s)]
@@ -229,7 +229,7 @@ def test_grpc_accepts_no_broken_cipher_suite(grpc_scan, record_property):
 # -- Mozilla intermediate (information; SHOULD) ------------------------------------------------------
 
 
-def _check_mozilla(scan: tls_probe.TlsScan, protocol: str, record_property: Any, run_state: Any) -> None:
+def _check_mozilla(scan: tls_scan.TlsScan, protocol: str, record_property: Any, run_state: Any) -> None:
     profile = f"Mozilla {scan.mozilla_profile} {scan.mozilla_version} (bundled with sslyze {scan.sslyze_version})"
     record_property("mozilla_profile", profile)
     record_property("mozilla_findings", dict(scan.mozilla_issues))
@@ -264,7 +264,7 @@ def test_grpc_meets_mozilla_intermediate(grpc_mozilla, record_property, qsc_stat
 # -- Qdrant's exact stack (compatibility) -----------------------------------------------------------
 
 
-def _check_rustls_suites(scan: tls_probe.TlsScan, protocol: str) -> None:
+def _check_rustls_suites(scan: tls_scan.TlsScan, protocol: str) -> None:
     tls13 = set(scan.accepted.get("TLSv1.3", []))
     tls12 = set(scan.accepted.get("TLSv1.2", []))
     others = [p for p in scan.supported_protocols() if p not in ("TLSv1.2", "TLSv1.3")]

@@ -39,9 +39,10 @@ from typing import Any
 import pytest
 
 from fixtures import tls_probe
+from fixtures.client_tls import ssl_client_context
 from fixtures.clients.rest import RestClient
 from fixtures.outcomes import disabled, inconclusive, note, record
-from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI, ssl_client_context
+from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI
 
 pytestmark = pytest.mark.profiles("rotation")
 

@@ -35,11 +35,12 @@ from typing import Any
 import pytest
 
 from fixtures import tls_probe
+from fixtures.client_tls import ssl_client_context
 from fixtures.clients.grpc import GrpcClient
 from fixtures.clients.rest import RestClient
 from fixtures.launchers.base import Instance, LaunchError, NodeSpec, Ports, answers
 from fixtures.outcomes import disabled
-from fixtures.pki import RunPKI, ssl_client_context
+from fixtures.pki import RunPKI
 from fixtures.profiles import credentials_for, profile, render
 
 pytestmark = pytest.mark.profiles("tls")

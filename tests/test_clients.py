@@ -22,11 +22,12 @@ import uvicorn
 from qdrant_client import grpc as qgrpc
 
 import fixtures.outcomes
+from fixtures.client_tls import ssl_client_context
 from fixtures.clients import ClientSetupError
 from fixtures.clients.grpc import GrpcClient, request_class, shipped_methods
 from fixtures.clients.rest import RestClient
 from fixtures.outcomes import Outcome
-from fixtures.pki import CertFiles, RunPKI, ssl_client_context
+from fixtures.pki import CertFiles, RunPKI
 from fixtures.secrets import REDACTOR
 
 AMBIENT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSLKEYLOGFILE",

@@ -109,8 +109,8 @@ def test_interrupted_start_leaves_nothing_running(launcher, pki, keys, tmp_path)
 
 
 def _rest_ready(instance: Instance, pki: RunPKI) -> bool:
+    from fixtures.client_tls import ssl_client_context
     from fixtures.clients.rest import RestClient
-    from fixtures.pki import ssl_client_context
 
     client = RestClient(instance.rest_url, ssl_context=ssl_client_context(pki.ca_path), timeout=2.0)
     try:
@@ -153,9 +153,9 @@ def test_get_cluster_reports_qdrant_shape(launcher, pki, keys):
 def test_get_cluster_without_cluster_mode_is_disabled(launcher, pki, keys):
     import json
 
+    from fixtures.client_tls import ssl_client_context
     from fixtures.clients.rest import RestClient
     from fixtures.launchers.base import NodeSpec
-    from fixtures.pki import ssl_client_context
     from fixtures.profiles import profile, render
 
     rendered = render(profile("api-key"), pki, keys)

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from fixtures.pki import LOCAL_HOSTS, CAFiles, CertFiles, RunPKI, ssl_client_context
+from fixtures.client_tls import ssl_client_context
+from fixtures.pki import LOCAL_HOSTS, CAFiles, CertFiles, RunPKI
 from fixtures.secrets import REDACTOR
 
 AMBIENT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSLKEYLOGFILE",
