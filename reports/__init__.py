@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reports.baseline import BaselineStatus, load_baseline
     from reports.errors import ReportInputError
+    from reports.gate import exit_code, gate_holds
     from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
     from reports.results_json import load_results
     from reports.summary import summary_lines
-    from reports.verdicts import Verdict, Verdicts, compute_verdicts, exit_code, gate_holds
+    from reports.verdicts import Verdict, Verdicts, compute_verdicts
     from reports.waivers import load_all_waivers, load_waivers
     from reports.writers import write_all
 
@@ -36,8 +37,8 @@ _HOME = {
     "Verdict": "reports.verdicts",
     "Verdicts": "reports.verdicts",
     "compute_verdicts": "reports.verdicts",
-    "exit_code": "reports.verdicts",
-    "gate_holds": "reports.verdicts",
+    "exit_code": "reports.gate",
+    "gate_holds": "reports.gate",
     "load_all_waivers": "reports.waivers",
     "load_baseline": "reports.baseline",
     "load_results": "reports.results_json",

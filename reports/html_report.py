@@ -9,21 +9,13 @@ from typing import Any
 from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE, UNEXERCISED, UNKNOWN
 from reports.extras import describe_extra
 from reports.findings import Finding, Observation, observations, remediation_text
+from reports.gate import exit_code, gate_holds, outcome_counts
 from reports.html_style import OUTCOME_CLASS, OUTCOME_MEANING, VERDICT_CLASS, badge, e, page, severity_tag
 from reports.labels import target_label
 from reports.model import NOT_RUN, PROTOCOLS, RunResult, TestRecord
 from reports.scrub import guard
 from reports.severity import severity_rank
-from reports.verdicts import (
-    RequirementResult,
-    Verdict,
-    Verdicts,
-    exit_code,
-    gate_holds,
-    is_failing,
-    outcome_counts,
-    version_label,
-)
+from reports.verdicts import RequirementResult, Verdict, Verdicts, is_failing, version_label
 
 _PROTOCOL_TITLE = {"rest": "REST", "grpc": "gRPC", "p2p": "p2p", "any": "any"}
 _FINDING_OUTCOMES = ("error", "fail", "warning")

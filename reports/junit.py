@@ -14,9 +14,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from reports.findings import Finding, remediation_text
+from reports.gate import exit_code, gate_holds
 from reports.model import WAIVED, Requirement, RunResult, TestRecord, family_of
 from reports.scrub import guard, scrub_text, xml_safe
-from reports.verdicts import Verdicts, exit_code, gate_holds, is_failing
+from reports.verdicts import Verdicts, is_failing
 
 _UNATTRIBUTED_FAMILY = "UNATTRIBUTED"
 

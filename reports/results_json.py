@@ -17,9 +17,10 @@ import jsonschema
 
 from reports.errors import ReportInputError
 from reports.findings import findings, observations
+from reports.gate import exit_code, gate_holds, outcome_counts
 from reports.model import RunResult
 from reports.scrub import guard
-from reports.verdicts import Verdicts, exit_code, gate_holds, outcome_counts
+from reports.verdicts import Verdicts
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 

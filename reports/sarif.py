@@ -18,11 +18,12 @@ from typing import Any
 from urllib.parse import quote
 
 from reports.findings import remediation_text
+from reports.gate import exit_code, gate_holds
 from reports.labels import target_label
 from reports.model import Requirement, RunResult, TestRecord
 from reports.scrub import guard
 from reports.severity import SECURITY_SEVERITY
-from reports.verdicts import Verdicts, exit_code, gate_holds, is_failing
+from reports.verdicts import Verdicts, is_failing
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 UNATTRIBUTED_RULE = "QSC-UNATTRIBUTED"

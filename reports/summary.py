@@ -8,10 +8,11 @@ from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE
 from reports.exit_codes import ExitCode
 from reports.extras import describe_extra
 from reports.findings import observations
+from reports.gate import exit_code, gate_holds, nothing_ran, outcome_counts
 from reports.model import RunResult
 from reports.scrub import scrub_text
 from reports.severity import at_or_above
-from reports.verdicts import Verdict, Verdicts, exit_code, gate_holds, is_failing, nothing_ran, outcome_counts
+from reports.verdicts import Verdict, Verdicts, is_failing
 
 _MAX_WARNINGS = 3
 _MAX_INFO = 3

@@ -13,19 +13,12 @@ from pathlib import Path
 
 from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE, UNEXERCISED, UNKNOWN
 from reports.findings import findings, observations, remediation_text
+from reports.gate import exit_code, gate_holds, outcome_counts
 from reports.labels import target_label
 from reports.markdown import md, md_escape_guard, md_table
 from reports.model import RunResult
 from reports.scrub import guard
-from reports.verdicts import (
-    HOLDS,
-    HOLDS_WITH_DEVIATIONS,
-    Verdicts,
-    exit_code,
-    gate_holds,
-    outcome_counts,
-    version_label,
-)
+from reports.verdicts import HOLDS, HOLDS_WITH_DEVIATIONS, Verdicts, version_label
 
 _MAX_ROWS = 40
 _MAX_INFO = 10

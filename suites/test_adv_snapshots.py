@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fixtures.catalog.access import multipart_upload
+from fixtures.catalog.access_requests import multipart_upload
 from fixtures.hardening import Canary, early_upload
 from fixtures.outcomes import disabled, inconclusive
 

@@ -32,14 +32,10 @@ from fixtures.catalog.access import (
     MSG_INVALID,
     MSG_MISSING,
     AccessRow,
-    Names,
-    grpc_request_bytes,
     load_access_table,
-    multipart_upload,
-    rest_body,
-    rest_path,
     sweep_coverage,
 )
+from fixtures.catalog.access_requests import Names, grpc_request_bytes, multipart_upload, rest_body, rest_path
 from fixtures.outcomes import (
     DENIED,
     INCONCLUSIVE,

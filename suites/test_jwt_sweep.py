@@ -20,12 +20,11 @@ from typing import Any
 import pytest
 
 from fixtures import outcomes
-from fixtures.catalog.access import (
-    AccessRow,
+from fixtures.catalog.access import AccessRow, load_access_table
+from fixtures.catalog.access_requests import (
     Names,
     grpc_request_bytes,
     grpc_request_class,
-    load_access_table,
     multipart_upload,
     rest_body,
     rest_path,

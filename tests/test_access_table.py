@@ -26,19 +26,15 @@ from fixtures.catalog import load_requirements
 from fixtures.catalog.access import (
     AccessRow,
     AccessTableError,
-    Names,
     _row,
-    grpc_request_bytes,
-    grpc_request_class,
     grpc_rows,
     load_access_table,
     normalise_template,
     parse,
-    rest_body,
-    rest_path,
     rest_rows,
     sweep_coverage,
 )
+from fixtures.catalog.access_requests import Names, grpc_request_bytes, grpc_request_class, rest_body, rest_path
 from fixtures.outcomes import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,15 +23,8 @@ import grpc
 import httpx
 import pytest
 
-from fixtures.catalog.access import (
-    AccessRow,
-    Names,
-    grpc_request_bytes,
-    load_access_table,
-    multipart_upload,
-    rest_body,
-    rest_path,
-)
+from fixtures.catalog.access import AccessRow, load_access_table
+from fixtures.catalog.access_requests import Names, grpc_request_bytes, multipart_upload, rest_body, rest_path
 from fixtures.clients.grpc import GrpcClient
 from fixtures.clients.rest import RestClient
 from fixtures.outcomes import Outcome
