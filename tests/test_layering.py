@@ -254,17 +254,54 @@ def test_the_private_name_check_sees_one() -> None:
     assert _private_names(ROOT / "suites" / "x.py", node) == ["suites/x.py:1 from fixtures.plugin import _gate_version"]
 
 
-def _oversized() -> list[str]:
-    bad = []
-    for path in sorted(modules().values()):
-        text = path.read_text(encoding="utf-8")
-        lines = text.count("\n")
-        if lines <= MAX_LINES:
+#: The target kinds (``--target``): suites ask a target what it can do, never which kind it is.
+TARGET_KINDS = frozenset({"process", "binary", "docker", "external"})
+
+
+def _kind_tests(path: Path, tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
             continue
-        doc = ast.get_docstring(ast.parse(text)) or ""
-        if not any(OVER_LIMIT_NOTE in line for line in doc.splitlines()):
-            bad.append(f"{path.relative_to(ROOT)}: {lines} lines, no '{OVER_LIMIT_NOTE} <why>' in its docstring")
-    return bad
+        operands = [node.left, *node.comparators]
+        named = any(isinstance(o, ast.Attribute) and o.attr in ("kind", "target") for o in operands)
+        kinds = [o.value for o in operands if isinstance(o, ast.Constant) and o.value in TARGET_KINDS]
+        if named and kinds:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} tests the target kind {kinds[0]!r}")
+    return found
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: r11c (target capabilities replace kind checks in suites)")
+def test_suites_ask_capabilities_not_target_kinds() -> None:
+    bad = [line for path in sorted((ROOT / "suites").glob("*.py"))
+           for line in _kind_tests(path, ast.parse(path.read_text(encoding="utf-8")))]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_kind_check_sees_one() -> None:
+    tree = ast.parse('if server.launcher.kind == "docker" or opts.target != "external" or x == "docker": pass')
+    assert len(_kind_tests(ROOT / "suites" / "x.py", tree)) == 2
+
+
+def _too_long(text: str) -> bool:
+    """Over :data:`MAX_LINES` lines, and the module's docstring does not say why."""
+    if text.count("\n") <= MAX_LINES:
+        return False
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    return not any(OVER_LIMIT_NOTE in line for line in doc.splitlines())
+
+
+def _oversized() -> list[str]:
+    return [f"{path.relative_to(ROOT)}: {path.read_text(encoding='utf-8').count(chr(10))} lines, "
+            f"no '{OVER_LIMIT_NOTE} <why>' in its docstring"
+            for path in sorted(modules().values()) if _too_long(path.read_text(encoding="utf-8"))]
+
+
+def test_the_size_check_reads_the_reason() -> None:
+    body = "x = 1\n" * (MAX_LINES + 1)
+    assert _too_long('"""A module."""\n' + body)
+    assert not _too_long('"""A module.\n\nOver 400 lines: one table, read as a whole.\n"""\n' + body)
+    assert not _too_long(body[: 6 * MAX_LINES])
 
 
 def test_modules_of_fixtures_and_reports_stay_small() -> None:
