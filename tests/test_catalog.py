@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,24 @@ def test_catalog_severity_and_remediation_are_checked_when_present():
 def test_malformed_entries_are_rejected(raw, problem):
     with pytest.raises(CatalogError, match=problem):
         parse_entry(raw, "test.yaml[0]")
+
+
+def test_the_catalog_builds_the_one_requirement_type_the_reports_read():
+    # One type from YAML to report: no dict in between, nothing for the reports to re-derive.
+    from reports.model import Requirement
+    from reports.scrub import scrub_run
+
+    catalog = load_requirements()
+    assert all(type(req) is Requirement for req in catalog.values())
+    fixed = next(req for req in catalog.values() if req.is_fix)
+    declared = catalog["HARD-REST-013"]
+    assert declared.level_when
+    # The published fields round-trip; fix and level_when stay with the catalog (results.json never had them).
+    assert Requirement.from_dict(fixed.to_dict()) == dataclasses.replace(fixed, fix=None, level_when=())
+    assert set(fixed.to_dict()) == {"id", "family", "text", "level", "kind", "protocol", "since", "until",
+                                     "source", "severity", "remediation"}
+    from reports.model import RunResult
+
+    run = RunResult(run_id="r", started_at="t", finished_at="t", suite_version="0", target={}, target_version=None,
+                    tool_versions={}, strict=False, gate="secure", requirements=[fixed, declared], records=[])
+    assert scrub_run(run).requirements == [fixed, declared]  # scrubbing keeps every field of the catalog's objects

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 import reports.scrub
+import reports.writers
 from fixtures.secrets import REDACTOR, Redactor
 from reports import (
     ReportInputError,
@@ -605,6 +606,32 @@ def test_write_all_writes_three_files_atomically(tmp_path: Path) -> None:
         "results.sarif",
         "summary.md",
     ]
+
+
+def test_write_all_takes_the_verdicts_of_a_scrubbed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plugin scrubs, computes the verdicts once, and hands both over: the writers must not compute again.
+    run = reports.scrub.scrub_run(demo_run())
+    verdicts = compute_verdicts(run)
+
+    def again(_run: RunResult) -> None:
+        raise AssertionError("write_all computed the verdicts a second time")
+
+    monkeypatch.setattr(reports.writers, "compute_verdicts", again)
+    doc = json.loads(write_all(run, verdicts, tmp_path)["results"].read_text(encoding="utf-8"))
+    assert doc["verdicts"]["secure"]["status"] == verdicts.secure.status
+    with pytest.raises(AssertionError, match="second time"):
+        write_all(demo_run(), verdicts, tmp_path / "unscrubbed")  # an unscrubbed run is scrubbed and judged here
+
+
+def test_exit_codes_are_one_table_with_pytests_own_numbers() -> None:
+    from reports.exit_codes import ExitCode
+
+    assert [(c.name, int(c)) for c in ExitCode] == [
+        ("GATE_HOLDS", 0), ("NOT_CONFORMANT", 1), ("INTERRUPTED", 2), ("INCOMPLETE", 3), ("BAD_INPUT", 4)]
+    # A run stopped by pytest itself (Ctrl-C, a usage error) exits with the same meaning.
+    assert ExitCode.INTERRUPTED == pytest.ExitCode.INTERRUPTED
+    assert ExitCode.BAD_INPUT == pytest.ExitCode.USAGE_ERROR
+    assert f"{ExitCode.INCOMPLETE}" == "3" and json.dumps(ExitCode.BAD_INPUT) == "4"
 
 
 # ---------------------------------------------------------------------------
