@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from reference_server import faults
 from reference_server.audit import Principal
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.jwt_auth import (
     MSG_STATEFUL,
     CollectionScope,
@@ -76,9 +77,14 @@ class AuthKeys:
     read_only: str | None
     emulation: Emulation
     jwt_rbac: bool = False
+    #: The server's fault switches (self-tests only): the credential seams below ask them.
+    faults: FaultPolicy = NO_FAULTS
+    #: ``jwt-value-exists-cached``: the first answer to each ``value_exists`` claim, kept forever.
+    value_cache: dict[tuple[str, tuple[tuple[str, Any], ...]], bool] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AuthKeys | None:
+    def from_settings(cls, settings: Settings, faults: FaultPolicy = NO_FAULTS) -> AuthKeys | None:
         """The key set, or ``None`` when authentication is off (spec §2.1, §1.4)."""
         emulation = Emulation.of(settings.version)
         svc = settings.service
@@ -96,7 +102,8 @@ class AuthKeys:
         if manage is None and alt is None and read_only is None:
             return None
         jwt_rbac = settings.service.jwt_rbac and emulation.at_least("1.9.0")
-        return cls(manage=manage, alt=alt, read_only=read_only, emulation=emulation, jwt_rbac=jwt_rbac)
+        return cls(manage=manage, alt=alt, read_only=read_only, emulation=emulation, jwt_rbac=jwt_rbac,
+                   faults=faults)
 
     # -- refusals ---------------------------------------------------------
 
@@ -131,9 +138,9 @@ class AuthKeys:
     def presented_credential(self, api_key: str | None, authorization: str | None) -> str | None:
         """The credential Qdrant reads: ``api-key`` wins, even empty (spec §2.2)."""
         bearer_ok = authorization is not None and self.emulation.has_bearer and authorization.startswith(BEARER_PREFIX)
-        if faults.active("bearer-case-insensitive") and authorization is not None:  # fault seam
+        if self.faults.active("bearer-case-insensitive") and authorization is not None:  # fault seam
             bearer_ok = authorization[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX.lower()
-        if api_key is not None and not (bearer_ok and faults.active("bearer-overrides-api-key")):  # fault seam
+        if api_key is not None and not (bearer_ok and self.faults.active("bearer-overrides-api-key")):  # fault seam
             return api_key
         if bearer_ok:
             assert authorization is not None
@@ -156,16 +163,16 @@ class AuthKeys:
         credential = self.presented_credential(api_key, authorization)
         if credential is None:
             raise self.missing()
-        if credential == "" and faults.active("empty-api-key-accepted"):  # fault seam
+        if credential == "" and self.faults.active("empty-api-key-accepted"):  # fault seam
             return Access.MANAGE, BY_KEY
         # Compare against every configured key so the time taken does not tell
         # which one matched.
         manage_ok = self.manage is not None and _ct_equal(credential, self.manage)
         alt_ok = self.alt is not None and _ct_equal(credential, self.alt)
         ro_ok = self.read_only is not None and _ct_equal(credential, self.read_only)
-        if faults.active("key-length-compare"):  # fault seam: only the length is compared
+        if self.faults.active("key-length-compare"):  # fault seam: only the length is compared
             manage_ok = self.manage is not None and len(credential) == len(self.manage)
-        if faults.active("alt-key-ignored"):  # fault seam
+        if self.faults.active("alt-key-ignored"):  # fault seam
             alt_ok = False
         if manage_ok or alt_ok:
             return Access.MANAGE, BY_KEY
@@ -180,7 +187,7 @@ class AuthKeys:
     def jwt_secrets(self) -> list[str]:
         """Primary then alternate secret; the read-only key is never one (spec §5.1, §5.4)."""
         found = [key for key in (self.manage, self.alt) if key]
-        if faults.active("jwt-ro-key-secret") and self.read_only:  # fault seam
+        if self.faults.active("jwt-ro-key-secret") and self.read_only:  # fault seam
             found.append(self.read_only)
         return found
 
@@ -188,12 +195,14 @@ class AuthKeys:
         first: Exception | None = None
         for secret in self.jwt_secrets():
             try:
-                claims = JwtParser(secret, self.emulation).decode(token)
+                claims = JwtParser(secret, self.emulation, self.faults).decode(token)
             except (NotAJwt, JwtForbidden, JwtInvalidClaims) as exc:
                 first = first or exc
                 continue
             if claims.value_exists is not None:
-                verdict = "unauthorized" if lookup is None else check_value_exists(claims.value_exists, lookup)
+                cache = self.value_cache if self.faults.active("jwt-value-exists-cached") else None  # fault seam
+                verdict = ("unauthorized" if lookup is None
+                           else check_value_exists(claims.value_exists, lookup, cache=cache))
                 if verdict == "forbidden":
                     raise AuthFailure(403, "PERMISSION_DENIED", MSG_STATEFUL)
                 if verdict is not None:

@@ -6,20 +6,27 @@ it violates. The self-test ``tests/test_fault_kill.py`` switches each fault on
 alone and checks that the conformance suite fails on one of those requirements
 and on nothing else ("kill score").
 
+This module is data only: it imports nothing of the server, and the server's
+behaviour under a fault lives at the seam it changes (``tls_faults.py`` for the
+TLS contexts, ``cluster/`` for p2p, a branch in ``auth.py``, ``rest/``, ...).
+Over 400 lines: the catalog's rows, each with the reason for its declarations,
+are the bulk of it, and they read best as one table.
+
 Switching faults on: ``--fault NAME`` (repeatable), ``reference_server.faults:
 [...]`` in the config, or ``QDRANT__REFERENCE_SERVER__FAULTS=a,b``. The server
-calls :func:`configure` once at start-up with ``settings.faults``; an unknown
-name is a start-up error. Code elsewhere asks :func:`active` at its seam::
+builds one :class:`reference_server.fault_policy.FaultPolicy` at start-up from
+``settings.faults`` (an unknown name is a start-up error, :func:`validate`) and
+passes it to each seam, which asks it::
 
-    if faults.active("grpc-no-auth"):
+    if self.faults.active("grpc-no-auth"):  # fault seam
         ...
 
 A fault with a ``certificate`` is a deployment mistake rather than server code:
 the harness configures the ``tls`` profile with that leaf of the run PKI
 (``fixtures.pki.RunPKI`` attribute) as ``tls.cert``/``tls.key``, and the
 server serves it as Qdrant would. Where Qdrant's TLS stack would refuse such a
-key at start-up (RSA below 2048 bits, spec §1.5), the fault also has a seam here
-that lets the reference server load it, as a server on another stack would.
+key at start-up (RSA below 2048 bits, spec §1.5), the fault also has a seam in
+``tls.py`` that lets the reference server load it, as a server on another stack would.
 
 ``requirements`` are the requirements whose text the faulty behaviour breaks.
 ``collateral`` are requirements the fault does not break by their text but
@@ -53,17 +60,9 @@ requirement it declares and that every suite file is reached by some layer.
 
 from __future__ import annotations
 
-import socket
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from reference_server import transport
-
-if TYPE_CHECKING:
-    from reference_server.settings import Settings
 
 FAMILIES = ("AUTH", "AUTHZ", "TLS", "MTLS", "ROT", "CLUSTER", "HYG", "JWT", "ADV", "HARD")
 
@@ -134,7 +133,7 @@ LAYERS: dict[str, Layer] = {
                       ("suites/test_tls_rotation.py",)),
     "startup": Layer("reference_server/server.py start-up: loading and validating the TLS files",
                      ("suites/test_tls_startup.py", "suites/test_tls_enforcement.py", _CLUSTER)),
-    "p2p": Layer("reference_server/cluster.py: the p2p port, its TLS and internal auth, joining peers", (_CLUSTER,)),
+    "p2p": Layer("reference_server/cluster/: the p2p port, its TLS and internal auth, joining peers", (_CLUSTER,)),
     "cluster-mode": Layer("reference_server/server.py switches that apply only in cluster mode", (_CLUSTER,)),
     # a configuration the server misreads changes every profile: the whole suite
     "server-config": Layer("reference_server/settings.py and server.py: reading the configuration, start-up "
@@ -460,7 +459,7 @@ CATALOG: tuple[Fault, ...] = (
     _f("rotation-drops-old-cert", "when the replacement files cannot be loaded REST drops the old certificate "
        "and new handshakes fail", "ROT", ["ROT-REST-003"],
        layers=["rotation"]),
-    # -- CLUSTER (seams in reference_server/cluster.py) --------------------------------------
+    # -- CLUSTER (seams in reference_server/cluster/) ----------------------------------------
     _f("p2p-accepts-plaintext", "the p2p port serves plaintext gRPC although cluster.p2p.enable_tls is on",
        "CLUSTER", ["CLUSTER-P2P-001", "CLUSTER-P2P-002", "CLUSTER-P2P-003", "CLUSTER-P2P-004",
                    "CLUSTER-P2P-005", "CLUSTER-P2P-006", "CLUSTER-P2P-007"],
@@ -582,8 +581,6 @@ PROBES: tuple[Fault, ...] = (
 
 BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG + LAUNCHER_FAULTS + PROBES}
 
-_active: frozenset[str] = frozenset()
-
 
 def validate(names: Iterable[str]) -> tuple[str, ...]:
     """``names`` as a tuple, or :class:`UnknownFault` for the first name not in the catalog."""
@@ -592,215 +589,3 @@ def validate(names: Iterable[str]) -> tuple[str, ...]:
         if name not in BY_NAME:
             raise UnknownFault(f"unknown fault {name!r} (see reference_server/faults.py for the catalog)")
     return chosen
-
-
-def configure(names: Iterable[str]) -> None:
-    """Set the process-wide active faults (once, at start-up, from ``settings.faults``)."""
-    global _active
-    _active = frozenset(validate(names))
-
-
-def active(name: str) -> bool:
-    """Is the fault ``name`` switched on? ``name`` must be in the catalog (a typo at a seam is a bug)."""
-    if name not in BY_NAME:
-        raise KeyError(f"no fault named {name!r} in the catalog")
-    return name in _active
-
-
-def active_names() -> frozenset[str]:
-    return _active
-
-
-# -- faulty behaviours that take more than one line at their seam -------------------------
-
-#: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: skip the validity-period check of the peer's chain.
-X509_V_FLAG_NO_CHECK_TIME = 0x200000
-
-
-def weak_certificate_allowed() -> bool:
-    """``tls-cert-rsa-1024``, ``tls-cert-sha1``: the server loads a certificate its stack would refuse."""
-    return active("tls-cert-rsa-1024") or active("tls-cert-sha1")
-
-
-def weaken_server_context(ctx: ssl.SSLContext) -> None:
-    """REST server context seam (``tls.new_server_context``): protocol and cipher faults."""
-    if active("tls-rest-p521-group"):
-        ctx.set_ecdh_curve("secp521r1")
-    if weak_certificate_allowed():
-        # OpenSSL's security level 2 refuses to load a 1024-bit RSA or SHA-1-signed certificate.
-        ctx.set_ciphers(_current_ciphers(ctx) + ":@SECLEVEL=0")
-    if active("tls-legacy-versions"):
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    if active("tls-weak-cipher"):
-        # CBC with SHA-1/SHA-256 MACs for either certificate type, plus static-RSA key exchange.
-        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
-                        "ECDHE-ECDSA-AES256-SHA384:AES128-SHA:AES256-SHA256:!aNULL:!eNULL")
-    if active("tls-anon-cipher"):
-        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
-
-
-def _current_ciphers(ctx: ssl.SSLContext) -> str:
-    return ":".join(c["name"] for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3")
-
-
-def weaken_client_verification(ctx: ssl.SSLContext) -> None:
-    """REST mTLS seam (``tls.new_server_context`` with a client CA): client-certificate faults."""
-    if active("mtls-no-client-cert-required"):
-        ctx.verify_mode = ssl.CERT_NONE
-    if active("mtls-client-cert-optional"):
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-    if active("mtls-expired-accepted"):
-        ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
-
-
-def weaken_grpc_context(ctx: ssl.SSLContext) -> None:
-    """Public gRPC context seam (``tls.new_grpc_context``): protocol, cipher and group faults."""
-    if weak_certificate_allowed():
-        ctx.set_ciphers(_current_ciphers(ctx) + ":@SECLEVEL=0")
-    if active("tls-grpc-p521-group"):
-        ctx.set_ecdh_curve("secp521r1")
-    if active("tls-grpc-legacy-versions"):
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    if active("tls-grpc-anon-cipher"):
-        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0")
-
-
-def grpc_require_client_cert(ctx: ssl.SSLContext, ca_pem: str) -> None:
-    """``grpc-requests-client-cert``: the public gRPC port demands a client certificate from ``tls.ca_cert``."""
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=ca_pem)
-
-
-def grpc_context_reloading(settings: Settings) -> ssl.SSLContext:
-    """``rotation-reloads-grpc``: gRPC re-reads ``tls.cert``/``tls.key`` on new handshakes (Qdrant's never does)."""
-    from reference_server import tls
-
-    first = tls.grpc_context(settings)
-    state = {"chain": tls.load_identity(settings).chain_pem, "context": first}
-
-    def on_handshake(ssl_obj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
-        try:
-            fresh = tls.load_identity(settings)
-            if fresh.chain_pem != state["chain"]:
-                state["context"] = tls.grpc_context(settings)
-                state["chain"] = fresh.chain_pem
-        except tls.TlsError:
-            pass
-        if state["context"] is not first:
-            ssl_obj.context = state["context"]  # type: ignore[assignment]
-
-    first.sni_callback = on_handshake
-    return first
-
-
-def plaintext_front(public: socket.socket) -> tuple[socket.socket, transport.Front]:
-    """``tls-plaintext-also``: the TLS REST port answers plaintext HTTP too.
-
-    The real TLS listener moves to an internal loopback socket (returned, for
-    uvicorn to serve); a front on the public socket passes TLS through as it
-    is and carries plaintext over a TLS connection of its own.
-    """
-    inner = transport.loopback_listener()
-    inner.setblocking(False)
-    client = ssl.create_default_context()
-    client.check_hostname = False
-    client.verify_mode = ssl.CERT_NONE
-    front = transport.Front(public, inner.getsockname()[:2], name="fault-plaintext-also",
-                            plaintext=transport.Plaintext.WRAP, upstream_tls=client)
-    return inner, front.start()
-
-
-def spill_upload(snapshots_path: str, body: bytes) -> None:
-    """``snapshot-upload-read-before-auth``: the upload lands in ``<snapshots>/tmp`` before any check."""
-    import os
-    import secrets
-
-    tmp = os.path.join(snapshots_path, "tmp")
-    os.makedirs(tmp, exist_ok=True)
-    with open(os.path.join(tmp, f"upload-{secrets.token_hex(6)}.part"), "wb") as fh:
-        fh.write(body)
-
-
-def extra_listener_port() -> int | None:
-    """``metrics-port-open-when-off``: the metrics listener binds a free port although none is configured."""
-    return 0 if active("metrics-port-open-when-off") else None
-
-
-def replace_certificate(ctx: ssl.SSLContext) -> None:
-    """``tls-wrong-certificate``: load a fresh self-signed certificate for localhost over the configured one."""
-    if active("tls-wrong-certificate"):
-        _load_self_signed(ctx)
-
-
-_fallback: list[ssl.SSLContext] = []
-
-
-def self_signed_fallback(ctx: ssl.SSLContext) -> ssl.SSLContext:
-    """``rotation-self-signed-fallback``: a failed reload serves a self-signed certificate (made once)."""
-    if not _fallback:
-        _load_self_signed(ctx)
-        _fallback.append(ctx)
-    return _fallback[0]
-
-
-def _load_self_signed(ctx: ssl.SSLContext) -> None:
-    import datetime
-    import ipaddress
-    import os
-    import tempfile
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qsc-fault-self-signed")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    with tempfile.TemporaryDirectory() as tmp:
-        cert_path, key_path = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-        with open(cert_path, "wb") as fh:
-            fh.write(cert.public_bytes(serialization.Encoding.PEM))
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-        ctx.load_cert_chain(cert_path, key_path)
-
-
-def builtin_p2p_identity() -> tuple[bytes, bytes]:
-    """``p2p-builtin-certificate``: ``(key PEM, certificate PEM)`` of a certificate "built into the server".
-
-    Self-signed P-256 with a fixed key, serial, dates and a deterministic (RFC 6979) signature, so
-    every process makes the same bytes and peers can trust it; it names every address the suite's peers use.
-    """
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.derive_private_key(0x5EC0DE_0F_B1_17_1A, ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qsc-fault-builtin-p2p")])
-    # Not "localhost": the suite's peers are reached by it only to test the joiner's name check.
-    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    names += [x509.DNSName(f"node{i}") for i in range(1, 10)]
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(0x5EC0DE).not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
-            .not_valid_after(datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(key, hashes.SHA256(), ecdsa_deterministic=True))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server import faults
+from reference_server.fault_policy import FaultPolicy
 from reference_server.versioning import Emulation
 
 LEEWAY_S = 30
@@ -136,9 +136,10 @@ def _scalar(value: Any) -> Any:
 class JwtParser:
     """One HS256 secret (``service.api_key`` or ``alt_api_key``) and the emulated version."""
 
-    def __init__(self, secret: str, emulation: Emulation) -> None:
+    def __init__(self, secret: str, emulation: Emulation, faults: FaultPolicy) -> None:
         self._secret = secret.encode("utf-8")
         self._em = emulation
+        self._faults = faults
 
     def decode(self, token: str, *, now: float | None = None) -> Claims:
         parts = token.split(".")
@@ -147,7 +148,7 @@ class JwtParser:
         header = _json_object(_b64(parts[0]))
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in KNOWN_ALGORITHMS:
-            if not (alg == "none" and faults.active("jwt-alg-none-accepted")):  # fault seam
+            if not (alg == "none" and self._faults.active("jwt-alg-none-accepted")):  # fault seam
                 raise NotAJwt("header")
         elif alg != "HS256":
             raise NotAJwt("algorithm")
@@ -160,8 +161,8 @@ class JwtParser:
         raw = _json_object(_b64(parts[1]))
         claims = self._claims(raw)
         exp = raw.get("exp")
-        if exp is not None and not faults.active("jwt-exp-ignored"):  # fault seam
-            leeway = 6 * 3600 if faults.active("jwt-leeway-hours") else LEEWAY_S  # fault seam
+        if exp is not None and not self._faults.active("jwt-exp-ignored"):  # fault seam
+            leeway = 6 * 3600 if self._faults.active("jwt-leeway-hours") else LEEWAY_S  # fault seam
             if exp < (time.time() if now is None else now) - leeway:
                 raise JwtForbidden("ExpiredSignature")
         self._validate(raw)
@@ -231,19 +232,22 @@ class JwtParser:
                 raise JwtInvalidClaims(MSG_PAYLOAD_DEPRECATED)
 
 
-_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], bool] = {}
+def check_value_exists(claim: ValueExists, lookup: ValueLookup, *,
+                       cache: dict[tuple[str, tuple[tuple[str, Any], ...]], bool] | None = None) -> str | None:
+    """``None`` when the claim holds; else ``"forbidden"`` (collection missing) or ``"unauthorized"``.
 
-
-def check_value_exists(claim: ValueExists, lookup: ValueLookup) -> str | None:
-    """``None`` when the claim holds; else ``"forbidden"`` (collection missing) or ``"unauthorized"``."""
+    ``cache`` is the fault seam ``jwt-value-exists-cached`` (the caller passes one only with that
+    fault on): the first answer to a claim is kept forever, so deleting the point does not revoke it.
+    """
     key = (claim.collection, claim.matches)
-    if faults.active("jwt-value-exists-cached") and key in _CACHE:  # fault seam: first answer kept forever
-        return None if _CACHE[key] else "unauthorized"
+    if cache is not None and key in cache:  # fault seam: first answer kept forever
+        return None if cache[key] else "unauthorized"
     try:
         found = lookup(claim.collection, claim.matches)
     except MissingCollection:
         return "forbidden"
-    _CACHE[key] = found
+    if cache is not None:
+        cache[key] = found
     return None if found else "unauthorized"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from reference_server import faults
+from reference_server.fault_policy import FaultPolicy
 from reference_server.jwt_auth import CollectionScope
 
 MSG_GLOBAL = "Forbidden: Global access is required"
@@ -132,7 +132,8 @@ def kind_of_grpc(path: str) -> str:
     return GRPC_KINDS.get(path, "global")
 
 
-def check(scope: CollectionScope, kind: str, collection: str | None, references: set[str]) -> str | None:
+def check(scope: CollectionScope, kind: str, collection: str | None, references: set[str], *,
+          faults: FaultPolicy) -> str | None:
     """``None`` when ``scope`` may do it; else Qdrant's forbidden message."""
     if kind in ("any", "filtered"):
         return None

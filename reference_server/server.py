@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from reference_server import cluster, tls, transport
-from reference_server import faults as fault_catalog
 from reference_server.auth import AuthKeys
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
+from reference_server.faults import UnknownFault
 from reference_server.rest.protocol import ActixH11Protocol
 from reference_server.settings import ConfigError, Settings, load_settings
 from reference_server.versioning import Emulation
@@ -60,6 +61,8 @@ class Prepared:
     rest_tls: tls.RotatingServerContext | None
     grpc_tls: ssl.SSLContext | None  # terminated by a transport.Front, not by grpcio (spec §6 groups)
     p2p: cluster.ClusterConfig | None = None
+    #: The faults switched on for this start (self-tests only), handed to every seam.
+    faults: FaultPolicy = NO_FAULTS
 
 
 def prepare(
@@ -69,12 +72,15 @@ def prepare(
     bootstrap: str | None = None,
     faults: tuple[str, ...] = (),
 ) -> Prepared:
-    """Settings, keys and TLS material, or :class:`StartupError`."""
+    """Settings, keys, TLS material and the fault policy, or :class:`StartupError`.
+
+    ``faults`` are fault names from the command line (``--fault``), added to those of the config.
+    """
     try:
         settings = load_settings(config_path, uri=uri, bootstrap=bootstrap, extra_faults=faults)
         Emulation.of(settings.version)
-        fault_catalog.configure(settings.faults)  # the fault seams ask fault_catalog.active(name)
-    except fault_catalog.UnknownFault as exc:
+        policy = FaultPolicy.from_names(settings.faults)  # built once, passed to every fault seam
+    except UnknownFault as exc:
         raise StartupError(str(exc)) from None
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
@@ -82,30 +88,25 @@ def prepare(
         raise StartupError(f"reference_server.version: {exc}") from None
     # p2p TLS is checked first, as Qdrant's channel service is set up before REST (spec §1.5).
     try:
-        p2p = cluster.prepare(settings)
+        p2p = cluster.prepare(settings, policy)
     except cluster.ClusterError as exc:
         raise StartupError(str(exc)) from None
     rest_tls = None
     grpc_tls = None
     if settings.service.enable_tls:
         try:
-            identity = tls.load_identity(settings)
-            rest_tls = tls.rest_context(settings, identity)
+            identity = tls.load_identity(settings, policy)
+            rest_tls = tls.rest_context(settings, identity, policy)
             if settings.service.grpc_port is not None:
-                grpc_tls = tls.grpc_context(settings)
-                if fault_catalog.active("rotation-reloads-grpc"):  # fault seam
-                    grpc_tls = fault_catalog.grpc_context_reloading(settings)
-                mtls = settings.service.verify_https_client_certificate
-                if mtls and fault_catalog.active("grpc-requests-client-cert"):  # fault seam
-                    fault_catalog.grpc_require_client_cert(grpc_tls, tls.load_client_ca(settings))
+                grpc_tls = tls.grpc_context(settings, policy)
         except tls.TlsError as exc:
-            if not fault_catalog.active("tls-missing-cert-plaintext"):  # fault seam: falls back to plaintext
+            if not policy.active("tls-missing-cert-plaintext"):  # fault seam: falls back to plaintext
                 raise StartupError(str(exc)) from None
             rest_tls = grpc_tls = None
-    keys = AuthKeys.from_settings(settings)
-    if settings.cluster.enabled and fault_catalog.active("cluster-node-open"):  # fault seam
+    keys = AuthKeys.from_settings(settings, policy)
+    if settings.cluster.enabled and policy.active("cluster-node-open"):  # fault seam
         keys = None
-    return Prepared(settings, keys, rest_tls, grpc_tls, p2p)
+    return Prepared(settings, keys, rest_tls, grpc_tls, p2p, policy)
 
 
 def log_startup_notes(prepared: Prepared) -> None:
@@ -157,11 +158,11 @@ def bind_rest_socket(settings: Settings) -> socket.socket:
     return sock
 
 
-def bind_metrics_socket(settings: Settings) -> socket.socket | None:
+def bind_metrics_socket(settings: Settings, faults: FaultPolicy) -> socket.socket | None:
     """The ``service.metrics_port`` listener (v1.17.0+, no authentication, spec §1.1), or ``None`` when unset."""
     port = settings.service.metrics_port
-    if port is None:
-        port = fault_catalog.extra_listener_port()  # fault seam
+    if port is None and faults.active("metrics-port-open-when-off"):  # fault seam: a free port, unasked
+        port = 0
     if port is None:
         return None
     sock = bind_rest_socket(dataclasses.replace(settings, service=dataclasses.replace(settings.service,
@@ -197,8 +198,9 @@ def start_grpc(prepared: Prepared, data: DataPlane) -> GrpcService | None:
     try:
         from reference_server.grpc_api.server import GrpcBindError, start_grpc_server, start_grpc_server_bound
 
+        faults = prepared.faults
         if prepared.grpc_tls is None:
-            service = GrpcService(start_grpc_server(settings, prepared.keys, data, None))
+            service = GrpcService(start_grpc_server(settings, prepared.keys, data, None, faults=faults))
         else:
             try:
                 public = transport.bind_listener(svc.host, svc.grpc_port)
@@ -206,11 +208,11 @@ def start_grpc(prepared: Prepared, data: DataPlane) -> GrpcService | None:
                 raise GrpcBindError(f"Error while starting gRPC server: {exc.strerror}") from None
             try:
                 inner = dataclasses.replace(settings, service=dataclasses.replace(svc, host="127.0.0.1", grpc_port=0))
-                server, port = start_grpc_server_bound(inner, prepared.keys, data, None)
+                server, port = start_grpc_server_bound(inner, prepared.keys, data, None, faults=faults)
             except BaseException:
                 public.close()
                 raise
-            plaintext = (transport.Plaintext.RELAY if fault_catalog.active("grpc-plaintext-also")  # fault seam
+            plaintext = (transport.Plaintext.RELAY if faults.active("grpc-plaintext-also")  # fault seam
                          else transport.Plaintext.REFUSE)
             front = transport.Front(public, ("127.0.0.1", port), name="grpc", tls=prepared.grpc_tls,
                                     require_alpn="h2", plaintext=plaintext)
@@ -306,14 +308,15 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
                 print(f"Error: {exc}", file=sys.stderr, flush=True)
                 return 0 if stopper.requested else 1
         grpc_service = start_grpc(prepared, data)
-        app = RestApp(settings, prepared.keys, data)
+        app = RestApp(settings, prepared.keys, data, prepared.faults,
+                      cluster_status=node.status if node is not None else None)
         server = _uvicorn_server(prepared, app, data)
         stopper.attach(server)
-        if prepared.rest_tls is not None and fault_catalog.active("tls-plaintext-also"):  # fault seam
-            rest_socket, rest_front = fault_catalog.plaintext_front(rest_socket)
+        if prepared.rest_tls is not None and prepared.faults.active("tls-plaintext-also"):  # fault seam
+            rest_socket, rest_front = transport.plaintext_also(rest_socket)
         sockets = [rest_socket]
         try:
-            metrics_socket = bind_metrics_socket(settings)
+            metrics_socket = bind_metrics_socket(settings, prepared.faults)
         except StartupError as exc:
             log.error("Error while starting metrics server: %s", exc)  # Qdrant keeps the API up
             metrics_socket = None
@@ -329,7 +332,7 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
         if rest_front is not None:
             rest_front.close()
         if node is not None:
-            cluster.stop(node)
+            node.stop()
         rest_socket.close()
     log.info("Stopped")
     return 0

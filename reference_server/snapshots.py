@@ -42,13 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from reference_server import faults
 from reference_server.data_admin import SINGLE_NODE_PEER_ID
 from reference_server.data_errors import BadRequest, Forbidden, NotFound
 from reference_server.versioning import Emulation
 
 if TYPE_CHECKING:
     from reference_server.data_plane import DataPlane
+    from reference_server.fault_policy import FaultPolicy
     from reference_server.settings import Settings
 
 SUFFIX = ".snapshot"
@@ -86,7 +86,7 @@ def checked_name(name: str) -> str:
     return name
 
 
-def url_recovery_refusal(settings: Settings, location: object) -> str | None:
+def url_recovery_refusal(settings: Settings, location: object, faults: FaultPolicy) -> str | None:
     """Qdrant's 403 message for a remote location when URL recovery is off (v1.18.0+), else ``None``."""
     if not isinstance(location, str) or settings.service.enable_snapshot_url_recovery:
         return None
@@ -159,9 +159,10 @@ def multipart_snapshot(body: bytes, content_type: str | None) -> bytes:
 class SnapshotStore:
     """Collection, shard and full snapshots of one data plane."""
 
-    def __init__(self, data: DataPlane, settings: Settings) -> None:
+    def __init__(self, data: DataPlane, settings: Settings, faults: FaultPolicy) -> None:
         self.data = data
         self.settings = settings
+        self.faults = faults
         self.root = Path(settings.snapshots_path)
         self.emulation = Emulation.of(settings.version)
         self._write_lock = threading.Lock()
@@ -292,7 +293,7 @@ class SnapshotStore:
 
     def read_location(self, location: str, api_key: str | None = None) -> bytes:
         """The snapshot bytes at ``location`` (``file://`` or a loopback ``http(s)://`` URL)."""
-        refusal = url_recovery_refusal(self.settings, location)
+        refusal = url_recovery_refusal(self.settings, location, self.faults)
         if refusal is not None:
             raise Forbidden(refusal)
         parts = urlsplit(location)
@@ -301,7 +302,7 @@ class SnapshotStore:
         path = Path(unquote(parts.path))
         resolved = path.resolve()
         root = self.root.resolve()
-        inside = resolved.is_relative_to(root) or faults.active("snapshot-file-path-unchecked")  # fault seam
+        inside = resolved.is_relative_to(root) or self.faults.active("snapshot-file-path-unchecked")  # fault seam
         if self.emulation.at_least("1.17.1") and not inside:
             raise Forbidden(f'Forbidden: Snapshot file path must be inside the snapshots directory "{root}"')
         if not resolved.is_file():
@@ -380,10 +381,10 @@ _STORES: dict[int, SnapshotStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def store_for(data: DataPlane, settings: Settings) -> SnapshotStore:
+def store_for(data: DataPlane, settings: Settings, faults: FaultPolicy) -> SnapshotStore:
     """The one store of ``data`` (REST and gRPC share it)."""
     with _STORES_LOCK:
         found = _STORES.get(id(data))
         if found is None or found.data is not data:
-            found = _STORES[id(data)] = SnapshotStore(data, settings)
+            found = _STORES[id(data)] = SnapshotStore(data, settings, faults)
         return found

@@ -10,6 +10,8 @@ Qdrant's behaviour (spec §1.5, §6, §7), restated for Python's ``ssl``:
   both files; if that fails the old pair stays in service and every later
   handshake tries again. gRPC gets fixed credentials and never rotates.
 
+Fault seams take the server's :class:`~reference_server.fault_policy.FaultPolicy`;
+what a TLS fault does to a context is in :mod:`reference_server.tls_faults`.
 Nothing here logs or formats key material: errors name files and kinds only.
 """
 
@@ -27,7 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from reference_server import faults
+from reference_server import tls_faults
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
 
@@ -90,7 +93,7 @@ def _no_password() -> bytes:
     return b""
 
 
-def _check_signing_key(key: object) -> None:
+def _check_signing_key(key: object, faults: FaultPolicy) -> None:
     """Reject keys rustls/*ring* cannot sign with (spec §1.5: ``TLS signing error``)."""
     if isinstance(key, rsa.RSAPrivateKey):
         if not 2048 <= key.key_size <= 8192 and not faults.active("tls-cert-rsa-1024"):  # fault seam
@@ -111,7 +114,7 @@ def _public_der(key: object) -> bytes:
     return der
 
 
-def parse_identity(cert_data: bytes, key_data: bytes, cert_path: str) -> ServerIdentity:
+def parse_identity(cert_data: bytes, key_data: bytes, cert_path: str, faults: FaultPolicy) -> ServerIdentity:
     """Validate a chain and key the way Qdrant's REST loader does, in its order."""
     cert_blocks = [block for label, block in pem_items(cert_data) if label == b"CERTIFICATE"]
     if not cert_blocks:
@@ -132,7 +135,7 @@ def parse_identity(cert_data: bytes, key_data: bytes, cert_path: str) -> ServerI
     except (ValueError, TypeError):
         # Unparsable or passphrase-protected: neither is a key rustls can use.
         raise TlsError("invalid private key") from None
-    _check_signing_key(key)
+    _check_signing_key(key, faults)
     if _public_der(key) != chain[0].public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ):
@@ -141,11 +144,11 @@ def parse_identity(cert_data: bytes, key_data: bytes, cert_path: str) -> ServerI
     return ServerIdentity(chain_pem=chain_pem, key_pem=key_block, leaf=chain[0])
 
 
-def load_identity(settings: Settings) -> ServerIdentity:
+def load_identity(settings: Settings, faults: FaultPolicy) -> ServerIdentity:
     """Read and validate ``tls.cert`` and ``tls.key`` (cert file first, as Qdrant does)."""
     cert_data = read_tls_file(settings.tls.cert)
     key_data = read_tls_file(settings.tls.key)
-    return parse_identity(cert_data, key_data, settings.tls.cert)
+    return parse_identity(cert_data, key_data, settings.tls.cert, faults)
 
 
 def load_client_ca(settings: Settings) -> str:
@@ -198,20 +201,22 @@ def new_server_context(
     key_path: str,
     client_ca_pem: str | None,
     minimum: ssl.TLSVersion = MINIMUM_VERSION,
+    *,
+    faults: FaultPolicy,
 ) -> ssl.SSLContext:
     """A REST server context: TLS 1.2+, AEAD suites, no compression or renegotiation."""
     ctx = _base_context(minimum, REST_ALPN)
-    faults.weaken_server_context(ctx)  # fault seam: tls-legacy-versions, tls-weak-cipher, tls-anon-cipher
+    tls_faults.weaken_server_context(ctx, faults)  # fault seam: tls-legacy-versions, tls-weak-cipher, ...
     _load_chain(ctx, cert_path, key_path)
-    faults.replace_certificate(ctx)  # fault seam: tls-wrong-certificate
+    tls_faults.replace_certificate(ctx, faults)  # fault seam: tls-wrong-certificate
     if client_ca_pem is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=client_ca_pem)
-        faults.weaken_client_verification(ctx)  # fault seam: mtls-*
+        tls_faults.weaken_client_verification(ctx, faults)  # fault seam: mtls-*
     return ctx
 
 
-def new_grpc_context(cert_path: str, key_path: str) -> ssl.SSLContext:
+def new_grpc_context(cert_path: str, key_path: str, faults: FaultPolicy = NO_FAULTS) -> ssl.SSLContext:
     """The public gRPC port's context (terminated by :mod:`reference_server.transport`).
 
     As tonic's: TLS 1.2 and 1.3 with rustls's suites (spec §6; gRPC was on rustls
@@ -219,7 +224,7 @@ def new_grpc_context(cert_path: str, key_path: str) -> ssl.SSLContext:
     ``verify_https_client_certificate`` says, one certificate whatever the SNI.
     """
     ctx = _base_context(MINIMUM_VERSION, GRPC_ALPN)
-    faults.weaken_grpc_context(ctx)  # fault seam: tls-grpc-*
+    tls_faults.weaken_grpc_context(ctx, faults)  # fault seam: tls-grpc-*
     _load_chain(ctx, cert_path, key_path)
     return ctx
 
@@ -239,15 +244,20 @@ class RotatingServerContext:
         identity: ServerIdentity,
         client_ca_pem: str | None,
         *,
+        faults: FaultPolicy,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._client_ca_pem = client_ca_pem  # read once at start-up, never again (spec §7)
+        self._faults = faults
         self._clock = clock
         self._lock = threading.Lock()
         self._emulation = Emulation.of(settings.version)
         self._minimum = minimum_version(self._emulation)
-        self.context = new_server_context(settings.tls.cert, settings.tls.key, client_ca_pem, self._minimum)
+        self.context = new_server_context(settings.tls.cert, settings.tls.key, client_ca_pem, self._minimum,
+                                          faults=faults)
+        #: ``rotation-self-signed-fallback``: the made-up context, made once, served after every failed reload.
+        self._fallback: ssl.SSLContext | None = None
         self._serving = self.context
         self._serial = identity.serial
         self._loaded_at = clock()
@@ -256,7 +266,7 @@ class RotatingServerContext:
             self.context.sni_callback = self._on_handshake
 
     def _due(self) -> bool:
-        if faults.active("rotation-never-reloads"):  # fault seam
+        if self._faults.active("rotation-never-reloads"):  # fault seam
             return False
         return self.ttl is not None and self._clock() - self._loaded_at >= self.ttl
 
@@ -267,18 +277,21 @@ class RotatingServerContext:
         """
         tls = self._settings.tls
         try:
-            identity = parse_identity(read_tls_file(tls.cert), read_tls_file(tls.key), tls.cert)
-            fresh = new_server_context(tls.cert, tls.key, self._client_ca_pem, self._minimum)
+            identity = parse_identity(read_tls_file(tls.cert), read_tls_file(tls.key), tls.cert, self._faults)
+            fresh = new_server_context(tls.cert, tls.key, self._client_ca_pem, self._minimum, faults=self._faults)
         except Exception as exc:  # any failure keeps the old pair in service (spec §7)
             reason = exc if isinstance(exc, TlsError) else type(exc).__name__
             if not self._emulation.at_least("1.3.0"):
                 log.error("Failed to refresh server TLS certificate: %s", reason)
                 raise ssl.SSLError("certificate reload failed") from None
             log.error(_ROTATION_FAILED, reason)
-            if faults.active("rotation-drops-old-cert"):  # fault seam: the failed reload aborts the handshake
+            if self._faults.active("rotation-drops-old-cert"):  # fault seam: the failed reload aborts the handshake
                 raise ssl.SSLError("certificate reload failed") from None
-            if faults.active("rotation-self-signed-fallback"):  # fault seam: serve a made-up certificate
-                self._serving = faults.self_signed_fallback(_base_context(self._minimum, REST_ALPN))
+            if self._faults.active("rotation-self-signed-fallback"):  # fault seam: serve a made-up certificate
+                if self._fallback is None:
+                    self._fallback = _base_context(self._minimum, REST_ALPN)
+                    tls_faults.load_self_signed(self._fallback)
+                self._serving = self._fallback
             return
         self._serving = fresh
         self._serial = identity.serial
@@ -294,15 +307,43 @@ class RotatingServerContext:
             ssl_obj.context = serving
 
 
-def rest_context(settings: Settings, identity: ServerIdentity) -> RotatingServerContext:
+def rest_context(settings: Settings, identity: ServerIdentity, faults: FaultPolicy) -> RotatingServerContext:
     """The REST TLS context for ``settings``; mTLS when ``verify_https_client_certificate``."""
     ca_pem = load_client_ca(settings) if settings.service.verify_https_client_certificate else None
-    return RotatingServerContext(settings, identity, ca_pem)
+    return RotatingServerContext(settings, identity, ca_pem, faults=faults)
 
 
-def grpc_context(settings: Settings) -> ssl.SSLContext:
-    """Fixed gRPC TLS: read once, never a client CA, never client auth (spec §6, §7)."""
-    return new_grpc_context(settings.tls.cert, settings.tls.key)
+def grpc_context(settings: Settings, faults: FaultPolicy) -> ssl.SSLContext:
+    """Fixed gRPC TLS: read once, never a client CA, never client auth (spec §6, §7).
+
+    Fault seams: ``rotation-reloads-grpc`` (:func:`_reloading_grpc_context`) and, with mTLS configured
+    for REST, ``grpc-requests-client-cert`` (a client certificate demanded from ``tls.ca_cert``).
+    """
+    ctx = (_reloading_grpc_context(settings, faults) if faults.active("rotation-reloads-grpc")  # fault seam
+           else new_grpc_context(settings.tls.cert, settings.tls.key, faults))
+    if settings.service.verify_https_client_certificate and faults.active("grpc-requests-client-cert"):  # fault seam
+        tls_faults.require_client_cert(ctx, load_client_ca(settings))
+    return ctx
+
+
+def _reloading_grpc_context(settings: Settings, faults: FaultPolicy) -> ssl.SSLContext:
+    """``rotation-reloads-grpc``: gRPC re-reads ``tls.cert``/``tls.key`` on new handshakes (Qdrant's never does)."""
+    first = new_grpc_context(settings.tls.cert, settings.tls.key, faults)
+    state = {"chain": load_identity(settings, faults).chain_pem, "context": first}
+
+    def on_handshake(ssl_obj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        try:
+            fresh = load_identity(settings, faults)
+            if fresh.chain_pem != state["chain"]:
+                state["context"] = new_grpc_context(settings.tls.cert, settings.tls.key, faults)
+                state["chain"] = fresh.chain_pem
+        except TlsError:
+            pass
+        if state["context"] is not first:
+            ssl_obj.context = state["context"]  # type: ignore[assignment]
+
+    first.sni_callback = on_handshake
+    return first
 
 
 def ttl_text(settings: Settings) -> str:

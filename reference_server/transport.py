@@ -349,3 +349,19 @@ def loopback_listener() -> socket.socket:
     sock.listen(1024)
     return sock
 
+
+def plaintext_also(public: socket.socket) -> tuple[socket.socket, Front]:
+    """``tls-plaintext-also``: the TLS REST port answers plaintext HTTP too.
+
+    The real TLS listener moves to an internal loopback socket (returned, for
+    uvicorn to serve); a front on the public socket passes TLS through as it
+    is and carries plaintext over a TLS connection of its own.
+    """
+    inner = loopback_listener()
+    inner.setblocking(False)
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    front = Front(public, inner.getsockname()[:2], name="fault-plaintext-also",
+                  plaintext=Plaintext.WRAP, upstream_tls=client)
+    return inner, front.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from fixtures.catalog import load_requirements
 from reference_server import faults
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.faults import BY_NAME, CATALOG, FAMILIES
 from reference_server.settings import load_settings
 
@@ -56,21 +58,40 @@ def test_every_requirement_family_has_a_fault() -> None:
 def test_cluster_seams_use_catalog_names() -> None:
     from reference_server import cluster
 
-    assert set(cluster.FAULTS) <= set(BY_NAME), "reference_server/cluster.py names a fault the catalog lacks"
+    assert set(cluster.FAULTS) <= set(BY_NAME), "reference_server/cluster/ names a fault the catalog lacks"
 
 
-def test_active_and_configure() -> None:
-    before = faults.active_names()
-    try:
-        faults.configure(["grpc-no-auth"])
-        assert faults.active("grpc-no-auth")
-        assert not faults.active("key-in-query")
-        with pytest.raises(KeyError):
-            faults.active("no-such-fault")
-        with pytest.raises(faults.UnknownFault):
-            faults.configure(["key-in-query", "no-such-fault"])
-    finally:
-        faults.configure(before)
+def test_policy_switches_only_catalog_faults() -> None:
+    policy = FaultPolicy.from_names(["grpc-no-auth"])
+    assert policy.active("grpc-no-auth")
+    assert not policy.active("key-in-query")
+    assert not NO_FAULTS.active("grpc-no-auth")
+    with pytest.raises(KeyError):
+        policy.active("no-such-fault")
+    with pytest.raises(faults.UnknownFault):
+        FaultPolicy.from_names(["key-in-query", "no-such-fault"])
+
+
+def test_each_start_builds_its_own_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No process-wide switch: a start with a fault leaves the next start (a zygote's next child) clean."""
+    from reference_server import server
+
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("QDRANT__")]:
+        monkeypatch.delenv(name)
+    faulty = server.prepare(None, faults=("grpc-no-auth", "key-length-compare"))
+    clean = server.prepare(None)
+    assert faulty.faults.active("grpc-no-auth") and faulty.faults.active("key-length-compare")
+    assert clean.faults == NO_FAULTS
+
+
+def test_catalog_is_data_only() -> None:
+    """``faults.py`` imports nothing of the server: the behaviour lives at the seams, so no import circle."""
+    tree = ast.parse((ROOT / "reference_server" / "faults.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= {"__future__", "collections.abc", "dataclasses", "pathlib"}, imported
+    assert not [n for n in vars(faults) if n in ("active", "configure", "_active")], "a process-wide switch is back"
 
 
 def test_faults_come_from_config_env_and_cli(tmp_path: Path) -> None:

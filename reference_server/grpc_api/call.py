@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server.data_plane import DataPlane
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.settings import Settings
 
 
@@ -16,6 +17,7 @@ class Call:
     data: DataPlane
     settings: Settings
     raw: bytes  # the request as received, for services whose messages we cannot decode
+    faults: FaultPolicy = NO_FAULTS  # the server's fault switches (self-tests only)
 
 
 # A method implementation: decoded request (or raw bytes) in, response message (or bytes) out.

@@ -1,9 +1,10 @@
 """Who gets through the public gRPC port: authentication, whitelist, per-method access.
 
-Each decision is one small method of :class:`GrpcPolicy`, so a fault catalog
-can swap a single behaviour (a subclass, or a different policy object passed to
+Each decision is one small method of :class:`GrpcPolicy`, so a self-test can
+swap a single behaviour (a subclass, or a different policy object passed to
 :func:`reference_server.grpc_api.server.start_grpc_server`) without touching
-routing or the data plane.
+routing or the data plane. The catalog's faults are switched by the policy's
+:class:`~reference_server.fault_policy.FaultPolicy`, which the handler asks too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, final
 
-from reference_server import faults, rbac
+from reference_server import rbac
 from reference_server.audit import Principal
 from reference_server.auth import ANONYMOUS, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.grpc_api import access as table
 from reference_server.grpc_api import wire
 from reference_server.jwt_auth import CollectionScope, ValueLookup
@@ -45,14 +47,16 @@ def first_value(metadata: Iterable[tuple[str, str | bytes]], name: str) -> str |
 class GrpcPolicy:
     keys: AuthKeys | None
     emulation: Emulation
+    #: The server's fault switches (self-tests only); :data:`NO_FAULTS` is the faithful policy.
+    faults: FaultPolicy = NO_FAULTS
 
     @classmethod
-    def from_settings(cls, settings: Settings, keys: AuthKeys | None) -> GrpcPolicy:
-        """The faithful policy; a fault catalog would choose a variant here from ``settings.faults``."""
-        return cls(keys, Emulation.of(settings.version))
+    def from_settings(cls, settings: Settings, keys: AuthKeys | None, faults: FaultPolicy = NO_FAULTS) -> GrpcPolicy:
+        """The policy of ``settings``'s version, with the server's fault switches."""
+        return cls(keys, Emulation.of(settings.version), faults)
 
     def is_whitelisted(self, path: str) -> bool:
-        if faults.active("grpc-health-requires-key"):  # fault seam
+        if self.faults.active("grpc-health-requires-key"):  # fault seam
             return False
         return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
 
@@ -77,9 +81,9 @@ class GrpcPolicy:
             return Access.MANAGE, ANONYMOUS
         if self.is_whitelisted(path):
             return Access.MANAGE, None
-        if faults.active("grpc-no-auth") or (  # fault seams
-                faults.active("grpc-unknown-method-unimplemented") and not self.is_served(path)) or (
-                faults.active("grpc-method-unauthenticated") and path == "/qdrant.Points/Count"):
+        if self.faults.active("grpc-no-auth") or (  # fault seams
+                self.faults.active("grpc-unknown-method-unimplemented") and not self.is_served(path)) or (
+                self.faults.active("grpc-method-unauthenticated") and path == "/qdrant.Points/Count"):
             return Access.MANAGE, ANONYMOUS
         items = list(metadata)
         return self.keys.identify(
@@ -104,26 +108,25 @@ class GrpcPolicy:
         A JWT collection list is judged on the decoded ``request`` (its collection and
         cross-collection references) or, for services without stubs, the ``raw`` bytes.
         """
-        if faults.active("route-answers-501") and path == "/qdrant.Collections/ListAliases":  # probe seam
+        if self.faults.active("route-answers-501") and path == "/qdrant.Collections/ListAliases":  # probe seam
             raise AuthFailure(501, "UNIMPLEMENTED", "Not implemented (self-test probe route-answers-501)")
         if isinstance(granted, CollectionScope):
             self._authorize_scope(path, granted, request, raw)
             return
-        if faults.active("ro-refused-for-reads") and granted is Access.READ and (  # fault seam
+        if self.faults.active("ro-refused-for-reads") and granted is Access.READ and (  # fault seam
                 self.required_access(path) is Access.READ):
             assert self.keys is not None
             raise self.keys.write_denied()
-        if faults.active("ro-write-grpc-method") and path == "/qdrant.Collections/Delete":  # fault seam
+        if self.faults.active("ro-write-grpc-method") and path == "/qdrant.Collections/Delete":  # fault seam
             return
         if self.required_access(path) is Access.MANAGE and granted is not Access.MANAGE:
             assert self.keys is not None  # READ is only ever granted by a key
-            if faults.active("ro-legacy-refusal-message"):  # fault seam
+            if self.faults.active("ro-legacy-refusal-message"):  # fault seam
                 raise AuthFailure(403, "PERMISSION_DENIED", MSG_WRITE_DENIED_1_8)
             raise self.keys.write_denied()
 
-    @staticmethod
-    def _authorize_scope(path: str, scope: CollectionScope, request: Any, raw: bytes) -> None:
-        if faults.active("jwt-grpc-rbac-skipped") and path == "/qdrant.Points/Upsert":  # fault seam
+    def _authorize_scope(self, path: str, scope: CollectionScope, request: Any, raw: bytes) -> None:
+        if self.faults.active("jwt-grpc-rbac-skipped") and path == "/qdrant.Points/Upsert":  # fault seam
             return
         kind = rbac.kind_of_grpc(path)
         collection: str | None = None
@@ -136,7 +139,7 @@ class GrpcPolicy:
                 collection = wire.text_field(wire.scalar_fields(raw), 1) or None
             except wire.WireError:
                 collection = None
-        message = rbac.check(scope, kind, collection, references)
+        message = rbac.check(scope, kind, collection, references, faults=self.faults)
         if message is not None:
             raise AuthFailure(403, "PERMISSION_DENIED", message)
 

@@ -99,7 +99,7 @@ def _shard(call: Call) -> tuple[dict[int, int | bytes], str, int]:
 def _store(call: Call) -> Any:
     from reference_server.snapshots import store_for
 
-    return store_for(call.data, call.settings)
+    return store_for(call.data, call.settings, call.faults)
 
 
 def shard_snapshots_create(raw: bytes, call: Call) -> Any:

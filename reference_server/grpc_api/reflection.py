@@ -18,8 +18,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from reference_server import faults
 from reference_server.data_plane import DataPlane
+from reference_server.fault_policy import FaultPolicy
 from reference_server.versioning import Emulation
 
 PATHS = frozenset({
@@ -35,7 +35,7 @@ EXTRA_SERVICE = "qdrant.Debug"
 EXTRA_METHOD = f"/{EXTRA_SERVICE}/DumpConfig"
 
 
-def advertised(emulation: Emulation) -> list[str]:
+def advertised(emulation: Emulation, faults: FaultPolicy) -> list[str]:
     services = list(_SERVICES)
     if emulation.at_least("1.18.0"):
         services.append("qdrant.StorageRead")
@@ -74,7 +74,7 @@ def _servicer(services: tuple[str, ...]) -> Any:
     return ReflectionServicer(services)
 
 
-def answer(raw: bytes, emulation: Emulation, data: DataPlane) -> bytes:
+def answer(raw: bytes, emulation: Emulation, data: DataPlane, faults: FaultPolicy) -> bytes:
     """The serialized reflection response to one serialized request.
 
     Raises ``google.protobuf.message.DecodeError`` for bytes that are not a request.
@@ -83,7 +83,7 @@ def answer(raw: bytes, emulation: Emulation, data: DataPlane) -> bytes:
 
     data.wait_ready()  # qdrant_client's stubs come with the data plane's import
     request = reflection_pb2.ServerReflectionRequest.FromString(raw)
-    servicer = _servicer(tuple(advertised(emulation)))
+    servicer = _servicer(tuple(advertised(emulation, faults)))
     response = next(iter(servicer.ServerReflectionInfo(iter([request]), None)))
     data_out: bytes = response.SerializeToString()
     return data_out

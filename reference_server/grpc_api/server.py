@@ -27,10 +27,10 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from reference_server import faults
 from reference_server.audit import AuditLog, Principal, tracing_id
 from reference_server.auth import ANONYMOUS, AuthFailure, AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.grpc_api import access, messages, reflection
 from reference_server.grpc_api.call import Call, Handler
 from reference_server.grpc_api.errors import (
@@ -167,7 +167,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
 
     def _reflect(self, raw: bytes, emulation: Emulation) -> bytes:
         try:
-            return reflection.answer(raw, emulation, self._data)
+            return reflection.answer(raw, emulation, self._data, self._policy.faults)
         except DecodeError as exc:
             raise GrpcError(grpc.StatusCode.INTERNAL, f"failed to decode Protobuf message: {exc}") from None
 
@@ -179,7 +179,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
         try:
             return work()
         except AuthFailure as failure:
-            if faults.active("key-echo-grpc"):  # fault seam: the refusal repeats what was presented
+            if self._policy.faults.active("key-echo-grpc"):  # fault seam: the refusal repeats what was presented
                 presented = [(k, v) for k, v in context.invocation_metadata() if k in ("api-key", "authorization")]
                 context.set_trailing_metadata([("x-rejected-credential", str(v)) for _, v in presented[:1]])
             self._abort(context, status_code(failure.grpc_code), failure.message)
@@ -209,11 +209,11 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
                 kind = "Unauthorized" if failure.status == 401 else "Forbidden"
                 self._record(path, context, None, ANONYMOUS, None, f"{kind}: {failure.message}")
             raise
-        if path == reflection.EXTRA_METHOD and faults.active("grpc-extra-method"):  # fault seam
+        if path == reflection.EXTRA_METHOD and self._policy.faults.active("grpc-extra-method"):  # fault seam
             return b""
         if not self._policy.is_served(path):
             raise unknown_method(path)
-        call = Call(path=path, data=self._data, settings=self._settings, raw=raw)
+        call = Call(path=path, data=self._data, settings=self._settings, raw=raw, faults=self._policy.faults)
         checked = _Checked(self, path, granted, principal, context)
         response = self._dispatch(path, raw, call, granted, checked)
         _stamp_time(response, started)
@@ -227,7 +227,7 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
         """One audit line (spec §10); never given the credential itself."""
         assert self._audit is not None
         metadata = {k: v for k, v in reversed(list(context.invocation_metadata())) if isinstance(v, str)}
-        if failure is not None and faults.active("audit-log-token"):  # fault seam: the credential in the log
+        if failure is not None and self._policy.faults.active("audit-log-token"):  # fault seam: credential in the log
             failure = f"{failure} (credential {metadata.get('authorization') or metadata.get('api-key')})"
         remote = _peer_address(context.peer())
         if self._audit.config.trust_forwarded_headers and "x-forwarded-for" in metadata:
@@ -336,15 +336,18 @@ def start_grpc_server(
     credentials: grpc.ServerCredentials | None,
     *,
     policy: GrpcPolicy | None = None,
+    faults: FaultPolicy = NO_FAULTS,
     max_workers: int = DEFAULT_WORKERS,
 ) -> grpc.Server:
     """Bind ``service.host:service.grpc_port`` and start serving; raise :class:`GrpcBindError`.
 
     ``credentials`` switch the port to TLS (no client-certificate check, spec §6).
-    ``policy`` replaces the authentication/access decisions (fault injection).
+    ``policy`` replaces the authentication/access decisions (a self-test's variant);
+    without one, the version's policy with the server's fault switches ``faults``.
     The caller stops the server (``server.stop(grace)``).
     """
-    return start_grpc_server_bound(settings, keys, data, credentials, policy=policy, max_workers=max_workers)[0]
+    return start_grpc_server_bound(settings, keys, data, credentials, policy=policy, faults=faults,
+                                   max_workers=max_workers)[0]
 
 
 def start_grpc_server_bound(
@@ -354,13 +357,14 @@ def start_grpc_server_bound(
     credentials: grpc.ServerCredentials | None,
     *,
     policy: GrpcPolicy | None = None,
+    faults: FaultPolicy = NO_FAULTS,
     max_workers: int = DEFAULT_WORKERS,
 ) -> tuple[grpc.Server, int]:
     """:func:`start_grpc_server`, and the port it bound (``grpc_port: 0`` picks a free one)."""
     port = settings.service.grpc_port
     if port is None:
         raise GrpcBindError("gRPC is disabled: service.grpc_port is not set")
-    chosen = policy if policy is not None else GrpcPolicy.from_settings(settings, keys)
+    chosen = policy if policy is not None else GrpcPolicy.from_settings(settings, keys, faults)
     executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-worker")
     server = grpc.server(
         executor,

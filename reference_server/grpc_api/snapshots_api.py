@@ -13,7 +13,7 @@ from reference_server.snapshots import Description, SnapshotStore, store_for
 
 
 def _store(call: Call) -> SnapshotStore:
-    return store_for(call.data, call.settings)
+    return store_for(call.data, call.settings, call.faults)
 
 
 def description(found: Description) -> Any:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import posixpath
+import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -21,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from reference_server import faults, rbac
+from reference_server import rbac
 from reference_server.audit import AuditLog, Principal, tracing_id
 from reference_server.auth import ANONYMOUS, Access, AuthKeys, Grant
 from reference_server.data_plane import DataPlane, DataPlaneError
+from reference_server.fault_policy import FaultPolicy
 from reference_server.jwt_auth import CollectionScope, data_plane_lookup
 from reference_server.rest import cors
 from reference_server.rest.gate import Gate, NeedsLookup, first_header, visible_ascii
@@ -109,13 +112,18 @@ class Request:
 class RestApp:
     """Qdrant's REST API over the reference server's data plane."""
 
-    def __init__(self, settings: Settings, keys: AuthKeys | None, data: DataPlane) -> None:
+    def __init__(self, settings: Settings, keys: AuthKeys | None, data: DataPlane, faults: FaultPolicy, *,
+                 cluster_status: Callable[[], dict[str, Any]] | None = None) -> None:
         self.settings = settings
+        self.faults = faults  # fault switches (self-tests only), asked at the seams below
         self.emulation = Emulation.of(settings.version)
         self.router = Router(ROUTES, self.emulation)
-        self.web_ui = WebUi.from_settings(settings, self.emulation)
-        self.gate = Gate(keys, self.emulation, self.router, data_plane_lookup(data), web_ui=self.web_ui is not None)
-        self.context = Context(settings=settings, data=data)
+        self.web_ui = WebUi.from_settings(settings, self.emulation, faults=faults)
+        self.gate = Gate(keys, self.emulation, self.router, data_plane_lookup(data), web_ui=self.web_ui is not None,
+                         faults=faults)
+        self.context = Context(settings=settings, data=data, faults=faults)
+        if cluster_status is not None:
+            self.context.cluster_status = cluster_status
         self.cors_enabled = settings.service.enable_cors or faults.active("cors-ignores-disable")  # fault seam
         #: Local ports of the metrics listener (``service.metrics_port``): ``/metrics`` only, no auth.
         self.metrics_ports: frozenset[int] = frozenset()
@@ -126,7 +134,7 @@ class RestApp:
         if scope["type"] != "http":
             return
         request = Request.from_scope(scope, receive)
-        if faults.active("key-in-query"):  # fault seam: ?api-key=... read as the api-key header
+        if self.faults.active("key-in-query"):  # fault seam: ?api-key=... read as the api-key header
             request.headers += [(b"api-key", v.encode("latin-1")) for k, v in
                                 parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "api-key"][:1]
         server = scope.get("server")
@@ -143,7 +151,7 @@ class RestApp:
         await _send(send, response)
         log.info("%s %s %d %.4f", request.method, request.path, response.status,
                  time.perf_counter() - request.started)
-        if faults.active("key-logged"):  # fault seam: the access log shows the credential presented
+        if self.faults.active("key-logged"):  # fault seam: the access log shows the credential presented
             presented = request.header(b"api-key") or request.header(b"authorization")
             log.info("credential for %s: %r", request.path, presented)
 
@@ -164,10 +172,10 @@ class RestApp:
         if origin is None:
             return await self.with_normalized_path(request)
         wanted = request.header(b"access-control-request-method")
-        if cors.is_preflight(request.method, origin, wanted) and not faults.active("cors-preflight-requires-key"):
+        if cors.is_preflight(request.method, origin, wanted) and not self.faults.active("cors-preflight-requires-key"):
             assert wanted is not None
             answer = cors.preflight(origin, wanted, request.header(b"access-control-request-headers"))
-            if faults.active("cors-preflight-runs-handler"):  # fault seam
+            if self.faults.active("cors-preflight-runs-handler"):  # fault seam
                 answer.body = await self.preflight_runs_handler(request, wanted)
             return answer
         return cors.decorate(await self.with_normalized_path(request), origin)
@@ -182,7 +190,7 @@ class RestApp:
     async def with_normalized_path(self, request: Request) -> Response:
         request.path = normalize(request.raw_path)
         request.route_path = decode_for_routing(request.path)
-        if faults.active("dot-segment-bypass"):  # fault seam: routing resolves ".." the auth check did not see
+        if self.faults.active("dot-segment-bypass"):  # fault seam: routing resolves ".." the auth check did not see
             request.route_path = posixpath.normpath(request.route_path)
         return await self.with_auth(request)
 
@@ -205,7 +213,7 @@ class RestApp:
                failure: str | None) -> None:
         """One audit line for an access check (spec §10); never given the credential itself."""
         assert self.audit is not None
-        if failure is not None and faults.active("audit-log-token"):  # fault seam: the credential in the log
+        if failure is not None and self.faults.active("audit-log-token"):  # fault seam: the credential in the log
             presented = visible_ascii(request.header(b"authorization")) or visible_ascii(request.header(b"api-key"))
             failure = f"{failure} (credential {presented})"
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.headers)}
@@ -239,9 +247,9 @@ class RestApp:
         route = match.route
         if route.body == "upload":
             early: bytes | None = None
-            if faults.active("snapshot-upload-read-before-auth"):  # fault seam: body on disk before the check
+            if self.faults.active("snapshot-upload-read-before-auth"):  # fault seam: body on disk before the check
                 early = await request.read_body(sys.maxsize) or b""
-                faults.spill_upload(self.settings.snapshots_path, early)
+                _spill_upload(self.settings.snapshots_path, early)
             # Authorised before a byte of the upload is read (spec §4, v1.18.1+).
             refusal = self._checked(request, access, route, match)
             if refusal is not None:
@@ -260,7 +268,7 @@ class RestApp:
             request, access, route, match, body)
         if refusal is not None:
             return refusal
-        if faults.active("route-answers-501") and request.method == "GET" and request.route_path == "/aliases":
+        if self.faults.active("route-answers-501") and request.method == "GET" and request.route_path == "/aliases":
             return error(501, "Not implemented (self-test probe route-answers-501)", request.started)  # probe seam
         response = await self.run_handler(route, match, body, request.started)
         if isinstance(access, CollectionScope) and response.status == 200:
@@ -307,3 +315,11 @@ async def _send(send: Send, response: Response) -> None:
     headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
+
+
+def _spill_upload(snapshots_path: str, body: bytes) -> None:
+    """``snapshot-upload-read-before-auth``: the upload lands in ``<snapshots>/tmp`` before any check."""
+    tmp = os.path.join(snapshots_path, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, f"upload-{secrets.token_hex(6)}.part"), "wb") as fh:
+        fh.write(body)

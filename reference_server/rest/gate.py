@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server import faults, rbac
+from reference_server import rbac
 from reference_server.audit import Principal
 from reference_server.auth import (
     ANONYMOUS,
@@ -21,6 +21,7 @@ from reference_server.auth import (
     AuthKeys,
     Grant,
 )
+from reference_server.fault_policy import FaultPolicy
 from reference_server.jwt_auth import CollectionScope, ValueLookup
 from reference_server.rest.responses import Response, bare, error, plain
 from reference_server.rest.router import Router
@@ -70,8 +71,9 @@ class Gate:
     """Decides, per request, whether auth applies and what the caller may do."""
 
     def __init__(self, keys: AuthKeys | None, emulation: Emulation, router: Router,
-                 lookup: ValueLookup | None = None, *, web_ui: bool = False) -> None:
+                 lookup: ValueLookup | None = None, *, web_ui: bool = False, faults: FaultPolicy) -> None:
         self.keys = keys
+        self.faults = faults  # fault switches (self-tests only), asked at the seams below
         self.emulation = emulation
         self.router = router
         self.lookup = lookup  # serves JWT value_exists claims (blocks: call admit off the event loop)
@@ -82,7 +84,7 @@ class Gate:
 
     def _listed(self, path: str) -> bool:
         em = self.emulation
-        if path in ("/healthz", "/livez") and faults.active("health-requires-key"):  # fault seam
+        if path in ("/healthz", "/livez") and self.faults.active("health-requires-key"):  # fault seam
             return False
         if path in WHITELIST_EXACT:
             return path != "/" or em.root_whitelisted
@@ -92,7 +94,8 @@ class Gate:
 
     def whitelisted(self, path: str, route_path: str) -> bool:
         """v1.18.2+: the matched route pattern; before: the normalised raw path, by prefix."""
-        raw_prefix = faults.active("whitelist-raw-prefix") or faults.active("dot-segment-bypass")  # fault seams
+        # fault seams
+        raw_prefix = self.faults.active("whitelist-raw-prefix") or self.faults.active("dot-segment-bypass")
         if self.emulation.route_based_whitelist and not raw_prefix:
             if self.web_ui and claims(route_path):
                 return True
@@ -146,18 +149,18 @@ class Gate:
 
     def _fault_skips_auth(self, method: str, route_path: str) -> bool:
         """Fault seams: requests that wrongly skip authentication (never in a clean run)."""
-        return ((faults.active("unknown-path-404") and self.router.match_pattern(route_path) is None)
-                or (faults.active("options-skips-auth") and method == "OPTIONS")
-                or (faults.active("rest-route-unauthenticated") and method == "GET" and route_path == "/telemetry"))
+        active = self.faults.active
+        return ((active("unknown-path-404") and self.router.match_pattern(route_path) is None)
+                or (active("options-skips-auth") and method == "OPTIONS")
+                or (active("rest-route-unauthenticated") and method == "GET" and route_path == "/telemetry"))
 
-    @staticmethod
-    def _fault_refusal(failure: AuthFailure, api_key: str | None, authorization: str | None) -> Response | None:
+    def _fault_refusal(self, failure: AuthFailure, api_key: str | None, authorization: str | None) -> Response | None:
         """Fault seams: a refusal in the wrong shape (never in a clean run)."""
-        if faults.active("unauthenticated-403"):
+        if self.faults.active("unauthenticated-403"):
             return bare(403, failure.message)
-        if faults.active("wrong-401-body") and failure.status == 401:  # the 403s keep their bodies
+        if self.faults.active("wrong-401-body") and failure.status == 401:  # the 403s keep their bodies
             return bare(failure.status, "Unauthorized")
-        if faults.active("key-echo-rest"):
+        if self.faults.active("key-echo-rest"):
             refusal = bare(failure.status, failure.message)
             refusal.headers.append((b"x-rejected-credential", (api_key or authorization or "").encode("latin-1")))
             return refusal
@@ -186,10 +189,12 @@ class Gate:
         """``None`` when ``access`` may call ``route``; else Qdrant's refusal message."""
         if isinstance(access, CollectionScope):
             refs = rbac.json_references(body) if body is not None else set()
-            return rbac.check(access, rbac.kind_of_rest(route.label), (params or {}).get("collection_name"), refs)
-        if faults.active("ro-refused-for-reads") and access is Access.READ and route.access == "read":  # fault seam
+            return rbac.check(access, rbac.kind_of_rest(route.label), (params or {}).get("collection_name"), refs,
+                              faults=self.faults)
+        if self.faults.active("ro-refused-for-reads") and access is Access.READ and (  # fault seam
+                route.access == "read"):
             return MSG_GLOBAL_MANAGE
-        if faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
+        if self.faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
                 route.path == "/collections/{collection_name}"):
             return None
         if route.access != "manage" or access is Access.MANAGE:
@@ -197,6 +202,6 @@ class Gate:
         if not self.emulation.at_least("1.9.0"):
             return None  # the legacy middleware already decided
         message = self.keys.write_denied().message if self.keys is not None else "Forbidden"
-        if faults.active("ro-legacy-refusal-message"):  # fault seam
+        if self.faults.active("ro-legacy-refusal-message"):  # fault seam
             message = MSG_WRITE_DENIED_1_8
         return message

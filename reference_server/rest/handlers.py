@@ -25,6 +25,7 @@ from reference_server.data_plane import (
     Unsupported,
     vector_alias,
 )
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.rest.responses import Response, error, ok, plain
 from reference_server.settings import Settings
 
@@ -46,10 +47,17 @@ class Call:
         return self.params["collection_name"]
 
 
+def _no_cluster() -> dict[str, Any]:
+    return {"status": "disabled"}
+
+
 @dataclass
 class Context:
     settings: Settings
     data: DataPlane
+    faults: FaultPolicy = NO_FAULTS
+    #: What ``GET /cluster`` reports: the node's state in cluster mode (``ClusterNode.status``).
+    cluster_status: Callable[[], dict[str, Any]] = _no_cluster
     telemetry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Server-wide settings the API changes at run time (logger, debugger, quotas, cluster metadata).
     state: dict[str, Any] = field(default_factory=dict)
@@ -184,9 +192,7 @@ def get_logger(ctx: Context, call: Call) -> Response:
 
 @inline("cluster_status")
 def cluster_status(ctx: Context, call: Call) -> Response:
-    from reference_server import cluster
-
-    return ok(cluster.status(), call.started)
+    return ok(ctx.cluster_status(), call.started)
 
 
 # -- collections and aliases ----------------------------------------------------------
@@ -288,7 +294,7 @@ def pre_access(ctx: Context, route_label: str, body: Any, started: float) -> Res
         return None
     from reference_server.snapshots import url_recovery_refusal
 
-    refusal = url_recovery_refusal(ctx.settings, body.get("location"))
+    refusal = url_recovery_refusal(ctx.settings, body.get("location"), ctx.faults)
     return error(403, refusal, started) if refusal is not None else None
 
 

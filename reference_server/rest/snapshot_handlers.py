@@ -22,7 +22,7 @@ ARCHIVE_TYPE = b"application/octet-stream"
 
 
 def _store(ctx: Context) -> SnapshotStore:
-    return store_for(ctx.data, ctx.settings)
+    return store_for(ctx.data, ctx.settings, ctx.faults)
 
 
 def _json(action: Callable[[SnapshotStore, Call], Any]) -> Handler:

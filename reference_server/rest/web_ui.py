@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from reference_server import faults
+from reference_server.fault_policy import NO_FAULTS, FaultPolicy
 from reference_server.rest.responses import Response, empty, plain
 from reference_server.settings import Settings
 from reference_server.versioning import Emulation
@@ -53,17 +53,19 @@ def claims(route_path: str) -> bool:
 class WebUi:
     folder: Path
     frame_deny: bool
+    faults: FaultPolicy = NO_FAULTS
 
     @classmethod
-    def from_settings(cls, settings: Settings, emulation: Emulation, cwd: Path | None = None) -> WebUi | None:
+    def from_settings(cls, settings: Settings, emulation: Emulation, cwd: Path | None = None,
+                      faults: FaultPolicy = NO_FAULTS) -> WebUi | None:
         if not emulation.has_web_ui:
             return None
         folder = web_ui_folder(settings, cwd)
-        return None if folder is None else cls(folder.resolve(), emulation.web_ui_frame_deny)
+        return None if folder is None else cls(folder.resolve(), emulation.web_ui_frame_deny, faults)
 
     def api_fallthrough(self, route_path: str) -> str | None:
         """Fault seam ``dashboard-dot-fallthrough``: the API path a ``..`` path resolves to, else ``None``."""
-        if not faults.active("dashboard-dot-fallthrough"):
+        if not self.faults.active("dashboard-dot-fallthrough"):
             return None
         resolved = posixpath.normpath(route_path)
         return None if claims(resolved) else resolved
