@@ -1,0 +1,67 @@
+"""The harness and the reference server are written independently (docs/DESIGN.md): neither imports the other.
+
+The one exception is the fault catalog, ``reference_server.faults``: pure data the harness
+reads to validate ``--reference-fault`` and to serve a certificate fault's leaf.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import reference_server
+from fixtures.version import REFERENCE_DEFAULT_VERSION, parse_version
+from reference_server.versioning import parse_version as server_parse_version
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What the harness may import of the reference server.
+ALLOWED = {"reference_server.faults"}
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names ``path`` imports (``from reference_server import faults``: ``reference_server.faults``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{alias.name}" if node.module == "reference_server" else node.module
+                      for alias in node.names}
+    return found
+
+
+def test_harness_reports_and_suites_import_only_the_fault_catalog() -> None:
+    files = [p for folder in ("fixtures", "reports", "suites") for p in (ROOT / folder).rglob("*.py")]
+    files.append(ROOT / "conftest.py")
+    wrong = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p)
+                                             if m.split(".")[0] == "reference_server" and m not in ALLOWED)
+             for p in files}
+    wrong = {path: names for path, names in wrong.items() if names}
+    assert not wrong, f"the harness imports the reference server's internals: {wrong}"
+
+
+def test_reference_server_does_not_import_the_harness() -> None:
+    wrong = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.split(".")[0] in ("fixtures", "reports"))
+             for p in (ROOT / "reference_server").rglob("*.py")}
+    wrong = {path: names for path, names in wrong.items() if names}
+    assert not wrong, f"the reference server imports the harness: {wrong}"
+
+
+def test_harness_knows_the_reference_servers_default_version() -> None:
+    assert REFERENCE_DEFAULT_VERSION == reference_server.DEFAULT_VERSION
+
+
+@pytest.mark.parametrize("text", ["1.19.0", "v1.9", "1.7", "2", "1.19.0-rc1", "1.18.3+build.7", " 1.2.3 ",
+                                  "1.2.3.4", "x1.2", "", "1.a.0", "1..0"])
+def test_harness_and_server_read_versions_alike(text: str) -> None:
+    """Two parsers on purpose (independence); they must agree, or a gate and the server would disagree."""
+    def read(parse: Callable[[str], tuple[int, int, int]]) -> tuple[int, int, int] | None:
+        try:
+            return parse(text)
+        except ValueError:
+            return None
+
+    assert read(parse_version) == read(server_parse_version)
