@@ -31,8 +31,9 @@ from reference_server.fault_policy import FaultPolicy
 from reference_server.jwt_auth import CollectionScope, data_plane_lookup
 from reference_server.rest import cors
 from reference_server.rest.gate import Gate, NeedsLookup, first_header, visible_ascii
-from reference_server.rest.handlers import Call, Context, data_error, handler_for, pre_access, validate_body
+from reference_server.rest.handlers import handler_for, pre_access, validate_body
 from reference_server.rest.paths import decode_for_routing, normalize
+from reference_server.rest.registry import Call, Context, data_error
 from reference_server.rest.responses import Response, empty, error, plain
 from reference_server.rest.router import Match, Router
 from reference_server.rest.routes import ROUTES, Route

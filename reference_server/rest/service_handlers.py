@@ -17,7 +17,7 @@ from typing import Any
 from reference_server.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_time
 from reference_server.data_admin import SINGLE_NODE_PEER_ID
 from reference_server.data_errors import DataPlaneError
-from reference_server.rest.handlers import Call, Context, blocking, data_error, inline
+from reference_server.rest.registry import Call, Context, blocking, data_error, inline
 from reference_server.rest.responses import Response, error, ok
 
 # Qdrant's answers on a single node (src/actix/api/cluster_api.rs, lib/storage toc/mod.rs,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_server.data_errors import BadRequest, DataPlaneError
-from reference_server.rest.handlers import BLOCKING, Call, Context, Handler, data_error, jsonable
+from reference_server.rest.registry import BLOCKING, Call, Context, Handler, data_error, jsonable
 from reference_server.rest.responses import Response, ok, plain
 from reference_server.snapshots import Description, SnapshotStore, fetch_loopback, multipart_snapshot, store_for
 
