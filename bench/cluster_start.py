@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cluster import start_cluster
-from fixtures.launchers.base import BadTargetInput, Launcher
-from fixtures.launchers.process import ProcessLauncher, processes_under
+from fixtures.launchers.base import BadTargetInput, Target
+from fixtures.launchers.process import ProcessTarget, processes_under
 from fixtures.pki import RunPKI
 from fixtures.profiles import Credentials
 
@@ -37,11 +37,11 @@ TARGET_S = 10.0
 IMAGE = "local/qsc-reference:latest"
 
 
-def bench(name: str, make: Callable[[int], Launcher], runs: int, nodes: int, pki: RunPKI,
+def bench(name: str, make: Callable[[int], Target], runs: int, nodes: int, pki: RunPKI,
           keys: Credentials) -> list[float]:
     times: list[float] = []
     for i in range(runs):
-        launcher: Launcher = make(i)
+        launcher: Target = make(i)
         try:
             load = os.getloadavg()[0]
             cluster = start_cluster(launcher, pki, keys, nodes=nodes)
@@ -78,7 +78,7 @@ def main() -> int:
     results: list[str] = []
     try:
         nodes_root = root / "process"
-        times = bench("process", lambda i: ProcessLauncher(nodes_root / f"run{i}"), args.runs, args.nodes, pki, keys)
+        times = bench("process", lambda i: ProcessTarget(nodes_root / f"run{i}"), args.runs, args.nodes, pki, keys)
         results.append(summary("process", times))
         left = processes_under(nodes_root)
         results.append(f"process: {len(left)} processes left behind" if left else "process: nothing left behind")
@@ -95,7 +95,7 @@ def main() -> int:
 
 
 def _docker(root: Path, args: argparse.Namespace, pki: RunPKI, keys: Credentials) -> list[str]:
-    from fixtures.launchers.docker import LABEL_RUN, DockerLauncher, connect
+    from fixtures.launchers.docker import LABEL_RUN, DockerTarget, connect
 
     try:
         client = connect(timeout=30)
@@ -109,7 +109,7 @@ def _docker(root: Path, args: argparse.Namespace, pki: RunPKI, keys: Credentials
     run_id = "qsc-bench-" + secrets.token_hex(4)
     try:
         times = bench(f"docker/{args.docker_network}",
-                      lambda i: DockerLauncher(IMAGE, f"{run_id}-{i}", network_mode=args.docker_network,
+                      lambda i: DockerTarget(IMAGE, f"{run_id}-{i}", network_mode=args.docker_network,
                                                workroot=root / "docker" / f"run{i}", client=client),
                       args.runs, args.nodes, pki, keys)
         left = [c.name for c in client.containers.list(all=True)

@@ -1,7 +1,7 @@
 """An already-running reference server for the external-target figure, started outside the timed run.
 
 The server is the ``jwt`` profile (the ``api-key`` profile's keys plus ``service.jwt_rbac`` and the
-audit log), started with the project's :class:`ProcessLauncher` exactly as a run would start it, and
+audit log), started with the project's :class:`ProcessTarget` exactly as a run would start it, and
 declared to the suite as the README's running-deployment example does: ``--profile api-key
 --jwt-secret-file``. Its keys are written to 0600 files in a private directory and never printed.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.launchers.base import Instance, NodeSpec
-from fixtures.launchers.process import ProcessLauncher, processes_under
+from fixtures.launchers.process import ProcessTarget, processes_under
 from fixtures.pki import RunPKI
 from fixtures.profiles import Credentials, profile, render
 
@@ -68,7 +68,7 @@ class RunningServer:
     """One reference server and the options that point ``pytest suites/`` at it."""
 
     root: Path
-    launcher: ProcessLauncher
+    launcher: ProcessTarget
     pki: RunPKI
     instance: Instance
     pytest_options: list[str]
@@ -100,8 +100,8 @@ def start() -> RunningServer:
         pki = RunPKI.create(root / "pki")
         keys = Credentials.generate()
         rendered = render(profile(PROFILE), pki, keys)
-        launcher = ProcessLauncher(root / "nodes")
-        instance = launcher.start(NodeSpec(rendered=rendered, name=PROFILE), _readyz, timeout=READY_TIMEOUT_S)
+        launcher = ProcessTarget(root / "nodes")
+        instance = launcher.start(NodeSpec(rendered=rendered, name=PROFILE, ready=_readyz, timeout=READY_TIMEOUT_S))
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

@@ -2,8 +2,8 @@
 
 It changes nothing about what a run checks or how it is judged; it only watches:
 
-- every server start-up (``ProcessLauncher.start``, ``DockerLauncher.start``, and with them
-  ``BinaryLauncher`` and the cluster helper, which start through the same methods): count, seconds
+- every server start-up (``ProcessTarget.start``, ``DockerTarget.start``, and with them
+  ``BinaryTarget`` and the cluster helper, which start through the same methods): count, seconds
   from the call to ready, and whether it came up (the start-up checks start servers that must fail);
 - the peak memory of each server it started (``VmHWM`` from ``/proc`` for a process, the memory
   cgroup's high-water mark for a container), sampled once a second and once more before the launcher
@@ -207,7 +207,7 @@ def _watch_instance(kind: str, instance: Any) -> None:
 
 
 def _timed_start(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)  # keeps the signature: suites inspect launcher.start's parameters
+    @functools.wraps(original)
     def start(self: Any, spec: Any, *args: Any, **kwargs: Any) -> Any:
         began = time.monotonic()
         ok = False
@@ -218,7 +218,7 @@ def _timed_start(original: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             seconds = time.monotonic() - began
             with WATCH.lock:
-                WATCH.starts.append({"kind": self.kind, "name": spec.name, "profile": spec.rendered.profile,
+                WATCH.starts.append({"kind": self.kind, "name": spec.name, "profile": spec.profile,
                                      "seconds": round(seconds, 4), "ok": ok})
             if ok:
                 _watch_instance(self.kind, instance)
@@ -236,17 +236,17 @@ def _sampled_close(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _install() -> None:
-    """Wrap the launchers' start and close (BinaryLauncher inherits ProcessLauncher's).
+    """Wrap the targets' start and close (BinaryTarget inherits ProcessTarget's).
 
-    The Docker launcher only when the run has imported it already (a docker target, checked at
+    The docker target only when the run has imported it already (a docker target, checked at
     configure time): a process run must not pay for importing the docker SDK because it is watched.
     """
-    from fixtures.launchers.process import ProcessLauncher
+    from fixtures.launchers.process import ProcessTarget
 
-    classes: list[Any] = [ProcessLauncher]
+    classes: list[Any] = [ProcessTarget]
     docker_module = sys.modules.get("fixtures.launchers.docker")
     if docker_module is not None:
-        classes.append(docker_module.DockerLauncher)
+        classes.append(docker_module.DockerTarget)
     for cls in classes:
         if getattr(cls.start, "_bench_wrapped", False):
             continue

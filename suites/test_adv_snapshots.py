@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -78,7 +77,7 @@ def _files_holding(root: Path, marker: bytes, since: float) -> list[str]:
 @req("ADV-REST-001")
 def test_snapshot_upload_refused_before_the_body(qdrant: Callable[[str], Any], target_options: Any) -> None:
     server = qdrant("api-key")
-    if server.launcher.kind == "external" and not target_options.allow_disruptive:
+    if not server.capabilities.may_disrupt:
         disabled("an upload is a write on a vulnerable server; pass --allow-disruptive to run it on an external target")
     ro = server.key_headers("read_only")
     if not ro:
@@ -118,11 +117,7 @@ def test_snapshot_upload_refused_before_the_body(qdrant: Callable[[str], Any], t
 
 def _disk_roots(server: Any) -> list[Path]:
     """Where a launched server writes: its work dir, and a container's storage and snapshot volumes."""
-    roots = [server.workdir] if server.workdir is not None else []
-    if server.launcher.kind == "docker":
-        attrs = server.launcher.client.api.inspect_container(server.instance.description["container_id"])
-        roots += [Path(m["Source"]) for m in attrs.get("Mounts") or []
-                  if m.get("Type") == "volume" and m.get("Source") and Path(m["Source"]).is_dir()]
+    roots: list[Path] = server.storage_roots()
     return roots
 
 
@@ -156,13 +151,12 @@ def test_file_recovery_outside_the_snapshots_dir_is_refused(qdrant: Callable[[st
 
 
 def _canary_reachable(server: Any, target_options: Any) -> None:
-    if server.launcher.kind == "docker" and target_options.docker_network != "host":
+    if server.capabilities.loopback_canary:
+        return
+    if server.capabilities.container:
         disabled("the suite's canary listens on 127.0.0.1, which a container on a bridge network cannot reach "
                  "(run with --docker-network host)")
-    if server.launcher.kind == "external":
-        host = urlsplit(server.rest_url).hostname or ""
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            disabled("the suite's canary listens on 127.0.0.1 only, which this external target cannot reach")
+    disabled("the suite's canary listens on 127.0.0.1 only, which this target cannot reach")
 
 
 @req("ADV-REST-003")

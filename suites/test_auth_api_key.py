@@ -399,8 +399,8 @@ def test_api_key_only_accepted_over_tls(qdrant, target_options):
     starts, the ``tls`` profile shows whether the server can keep keys off
     plaintext (no plaintext listener beside TLS).
     """
-    external = target_options.target == "external"
-    server = qdrant("api-key" if external and "api-key" in target_options.profiles else "tls")
+    declared = not qdrant.capabilities.launches
+    server = qdrant("api-key" if declared and qdrant.offers("api-key") else "tls")
     key = server.credentials.api_key
     assert key, "no API key configured"
     if not server.tls:

@@ -345,8 +345,8 @@ def test_secondary_keys_only_accepted_over_tls(qdrant: Callable[[str], Any], tar
     As in AUTH-ANY-001: an external deployment is judged as declared; a target the
     suite starts is judged by its ``tls`` profile.
     """
-    external = target_options.target == "external"
-    server = qdrant(PROFILE if external and PROFILE in target_options.profiles else "tls")
+    declared = not qdrant.capabilities.launches
+    server = qdrant(PROFILE if declared and qdrant.offers(PROFILE) else "tls")
     creds = server.credentials
     keys = {name: key for name, key in (("read-only", creds.read_only_api_key), ("alternate", creds.alt_api_key))
             if key}

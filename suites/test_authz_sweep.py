@@ -579,7 +579,7 @@ def _param(case: Case) -> Any:
 def test_authz(case: Case, qdrant: Callable[[str], Any], sweep_state: SweepState | None,
                target_options: Any) -> None:
     server = qdrant(PROFILE)  # reports disabled/unsupported as the plugin decides
-    if case.row.disruptive and server.launcher.kind == "external" and not target_options.allow_disruptive:
+    if case.row.disruptive and not server.capabilities.may_disrupt:
         # A conformance run must not reset quotas or recover the cluster of a production deployment.
         disabled(f"{case.target} changes server-wide state; pass --allow-disruptive to include it")
     if sweep_state is None:

@@ -1,10 +1,10 @@
 """Cluster mode and peer-to-peer TLS (spec §1.5, §3, §8; requirements CLUSTER-*).
 
-One cluster of three peers serves the module: started once per run with
-``cluster.p2p.enable_tls`` on, API keys and TLS on REST/gRPC,
-``service.enforce_internal_auth`` on (the sound configuration since v1.18.0;
-older releases ignore the key), each peer with a certificate of its own from
-the run CA (see :mod:`fixtures.cluster`), and always stopped. Tests that need
+One cluster of three peers serves the module, the harness's ``cluster`` fixture:
+started once per run with ``cluster.p2p.enable_tls`` on, API keys and TLS on
+REST/gRPC, ``service.enforce_internal_auth`` on (the sound configuration since
+v1.18.0; older releases ignore the key), each peer with a certificate of its own
+from the run CA (see :mod:`fixtures.cluster`), and always stopped. Tests that need
 other peers (a foreign-CA node, a node that joins through the wrong name, a
 node without ``tls.ca_cert``) start them next to it and stop them again.
 
@@ -21,15 +21,14 @@ Server-side name checks are deliberately absent: Qdrant's p2p server verifies
 a client certificate's chain, validity and usage, never its names (spec §8);
 names are checked by the peer that dials (CLUSTER-P2P-006).
 
-Environment for self-tests: ``QSC_CLUSTER_P2P_TLS=off`` starts the cluster
-without p2p TLS (an insecure cluster the suite must fail). For an external
+For self-tests, ``--cluster-p2p-tls off`` (``QSC_CLUSTER_P2P_TLS=off``) starts the
+cluster without p2p TLS (an insecure cluster the suite must fail). For an external
 target, ``--p2p-url`` (``host:port`` of one node's p2p port) enables the
 port checks; checks that must start peers are disabled there.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,16 +40,9 @@ from cryptography import x509
 from fixtures import cert_inspection, tls_probe
 from fixtures.client_tls import ssl_client_context
 from fixtures.clients.grpc import GrpcClient
-from fixtures.cluster import (
-    Cluster,
-    ExternalCluster,
-    PeerIdentity,
-    normalise_uri,
-    start_cluster,
-)
+from fixtures.cluster import Cluster, ExternalCluster, PeerIdentity, normalise_uri
 from fixtures.launchers.base import Instance, LaunchError, poll_until
 from fixtures.outcomes import Outcome, disabled, inconclusive, no_evidence, note
-from fixtures.plugin import PROFILES_KEY, gate_version, requirement_of
 from fixtures.secrets import REDACTOR
 
 req = pytest.mark.requirement
@@ -61,105 +53,32 @@ P2P_HEALTH = "/qdrant.Qdrant/HealthCheck"
 #: A protected public gRPC method with an empty request.
 GRPC_PROTECTED = "/qdrant.Collections/List"
 CA_REQUIRED = "CA certificate is required for TLS configuration"
-#: Config every peer the suite starts gets: API keys on the p2p port too (Qdrant v1.18.0+, spec §3, §8).
-SOUND_CLUSTER: dict[str, Any] = {"service": {"enforce_internal_auth": True}}
 #: How long a node that must not join is watched, unless it exits first.
 JOIN_WINDOW = 20.0
 
 
-def _p2p_tls_wanted() -> bool:
-    return os.environ.get("QSC_CLUSTER_P2P_TLS", "on").strip().lower() not in {"off", "0", "false", "no"}
-
-
 # -- fixtures ------------------------------------------------------------------
-
-
-def _external(target_options: Any, run_keys: Any) -> ExternalCluster:
-    p2p_url = (target_options.p2p_url or "").strip()
-    if not p2p_url:
-        disabled("external target: the cluster checks need the address of a node's p2p port (--p2p-url host:port)")
-    from fixtures.launchers.external import ExternalLauncher, _host_port
-
-    launcher = ExternalLauncher(target_options.rest_url, target_options.grpc_url)
-    node = launcher.instance("cluster-tls")
-    host, port = _host_port(p2p_url, 6335)
-    node.p2p_target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    identity = None
-    if target_options.client_cert is not None and target_options.client_key is not None:
-        identity = PeerIdentity(target_options.client_cert.read_bytes(), target_options.client_key.read_bytes())
-    return ExternalCluster(node=node, keys=run_keys, ca_path=target_options.ca_cert, identity=identity,
-                           p2p_server_name=host, client_cert=target_options.client_cert,
-                           client_key=target_options.client_key)
-
-
-@pytest.fixture(scope="session")
-def p2p_cluster(target_options, run_keys, request) -> Iterator[Cluster | ExternalCluster]:
-    """The cluster under test: three peers the suite starts, or one node of an external cluster."""
-    if target_options.target == "external":
-        external = _external(target_options, run_keys)
-        try:
-            yield external
-        finally:
-            external.stop()
-        return
-    launcher = request.getfixturevalue("launcher")
-    pki = request.getfixturevalue("pki")
-    try:
-        cluster = start_cluster(launcher, pki, run_keys, nodes=3, p2p_tls=_p2p_tls_wanted(),
-                                profile_extra=SOUND_CLUSTER,
-                                reference_version=target_options.reference_version,
-                                reference_faults=target_options.reference_faults)
-    except LaunchError as exc:
-        raise LaunchError(f"{exc}\n{REDACTOR.redact(exc.logs)[-4000:]}") from None
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
-def cluster(p2p_cluster, request, qsc_state):
-    """The cluster, after the requirement's version gate (``unsupported`` outside ``since``/``until``)."""
-    profile = "cluster-plain" if isinstance(p2p_cluster, Cluster) and not p2p_cluster.p2p_tls else "cluster-tls"
-    request.node.stash.setdefault(PROFILES_KEY, []).append(profile)
-    version = _version(p2p_cluster)
-    qsc_state.target_version = version
-    requirement = requirement_of(request.node)
-    if requirement is not None:
-        gate_version(request.node, requirement, version)
-    return p2p_cluster
-
-
-def _version(cluster: Cluster | ExternalCluster) -> str:
-    import json
-
-    node = cluster.nodes[0]
-    with no_evidence():
-        outcome = cluster.rest(node).request("GET", "/", headers=cluster.manage_headers())
-    try:
-        return str(json.loads(outcome.body)["version"])
-    except (ValueError, KeyError, TypeError):
-        raise LaunchError(f"could not read the cluster's version from GET /: {outcome.summary()}") from None
+# ``cluster`` (the harness's): the run's three peers, or one node of an external cluster, version-gated.
 
 
 def _launched(cluster: Cluster | ExternalCluster) -> Cluster:
-    if not isinstance(cluster, Cluster):
+    if not cluster.launched:
         disabled("needs peers started by the suite; an external cluster is never reconfigured")
     return cluster
 
 
 @pytest.fixture
-def enforcing_cluster(p2p_cluster) -> Cluster:
+def enforcing_cluster(run_cluster) -> Cluster:
     """Peers the suite started with ``service.enforce_internal_auth`` on: the cluster under test."""
-    return _launched(p2p_cluster)
+    return _launched(run_cluster)
 
 
 @pytest.fixture(scope="module")
-def ca_required_attempt(p2p_cluster) -> Iterator[dict[str, Any]]:
+def ca_required_attempt(run_cluster) -> Iterator[dict[str, Any]]:
     """Start a peer with p2p TLS on and ``tls.ca_cert: null``, and its twin with the CA; record both."""
-    launched = _launched(p2p_cluster)
+    launched = _launched(run_cluster)
     if not launched.p2p_tls:
-        disabled("the cluster under test runs without p2p TLS (QSC_CLUSTER_P2P_TLS=off)")
+        disabled("the cluster under test runs without p2p TLS (--cluster-p2p-tls off)")
     record: dict[str, Any] = {"error": None, "logs": "", "started": None, "twin_error": None}
     no_ca = {"tls": {"ca_cert": None}}
     try:
@@ -245,7 +164,7 @@ def assert_port_answers(cluster: Cluster | ExternalCluster, node: Instance) -> N
 
 def _speaks_tls(cluster: Cluster | ExternalCluster) -> bool:
     """Whether the suite should dial ``cluster``'s p2p port with TLS (an external one is assumed to)."""
-    return cluster.p2p_tls if isinstance(cluster, Cluster) else True
+    return cluster.p2p_tls if cluster.launched else True
 
 
 def assert_no_plaintext_answer(cluster: Cluster | ExternalCluster, node: Instance, consequence: str) -> None:
@@ -434,7 +353,7 @@ def _p2p_certificates(cluster: Cluster | ExternalCluster, node: Instance) -> tup
         raise LaunchError(f"{node.name} has no p2p address")
     if cluster.ca_path is None:
         disabled("no CA certificate for the p2p port (give --ca-cert)")
-    if isinstance(cluster, Cluster):
+    if cluster.launched:
         name = urlsplit(cluster.uris[node.name]).hostname or ""
         client: tuple[Path, Path] | None = (cluster.pki.client.cert_path, cluster.pki.client.key_path)
     else:
@@ -450,7 +369,7 @@ def _p2p_certificates(cluster: Cluster | ExternalCluster, node: Instance) -> tup
 
 @req("CLUSTER-P2P-013")
 def test_p2p_certificate_chains_names_the_node_and_is_valid(cluster):
-    if isinstance(cluster, Cluster) and not cluster.p2p_tls:
+    if cluster.launched and not cluster.p2p_tls:
         pytest.fail("the cluster runs without p2p TLS: its p2p port presents no certificate at all", pytrace=False)
     problems = []
     for node in cluster.nodes:
@@ -478,7 +397,7 @@ def test_p2p_certificate_chains_names_the_node_and_is_valid(cluster):
 def test_joining_through_a_name_not_in_the_certificate_fails(cluster):
     launched = _launched(cluster)
     if not launched.p2p_tls:
-        disabled("the cluster under test runs without p2p TLS (QSC_CLUSTER_P2P_TLS=off): no names to check")
+        disabled("the cluster under test runs without p2p TLS (--cluster-p2p-tls off): no names to check")
     # The twins: nodes 2 and 3 joined through the bootstrap peer's listed name.
     assert launched.converged(), "the cluster's own peers do not all see each other"
     unlisted = launched.bootstrap_uri(unlisted=True)

@@ -47,8 +47,6 @@ from fixtures.hardening import (
     EMPTY_KEY_FIX,
     declared_key,
     empty_key_cause,
-    namespace_listening_ports,
-    process_listening_ports,
 )
 from fixtures.outcomes import Outcome, disabled, harness_error, inconclusive, note
 from fixtures.target import TargetOptions
@@ -66,13 +64,13 @@ BUILD_FIELDS = ("title", "version", "commit")
 
 
 def _launched(server: Any) -> None:
-    if server.launcher.kind == "external" or server.workdir is None:
+    if not server.capabilities.launches or server.workdir is None:
         disabled("needs a server the suite launched with its own configuration")
 
 
 @req("ADV-REST-004")
 def test_empty_key_setting_grants_nothing(qdrant: Callable[[str], Any], target_options: TargetOptions) -> None:
-    if target_options.target == "external":
+    if not qdrant.capabilities.launches:
         _external_empty_key(qdrant("api-key"))
         return
     server = qdrant("switches")
@@ -132,26 +130,9 @@ def test_launched_server_runs_with_its_config(qdrant: Callable[[str], Any]) -> N
         f"(no '{MSG_CONFIG_MISSING}' line): the file was ignored silently")
 
 
-def _expected_ports(server: Any) -> set[int]:
-    ports = server.instance.ports
-    if server.launcher.kind == "docker":
-        from fixtures.launchers.docker import CONTAINER_PORTS
-
-        return {CONTAINER_PORTS.http, CONTAINER_PORTS.grpc}
-    return {ports.http, ports.grpc}
-
-
-def _listening(server: Any) -> set[int] | None:
-    if server.launcher.kind == "docker":
-        container = server.launcher.client.containers.get(server.instance.description["container_id"])
-        pid = int(container.attrs["State"]["Pid"])
-        return namespace_listening_ports(pid) if pid else None
-    return process_listening_ports(server.workdir)
-
-
 def _leak(server: Any, port: int) -> str:
     """What ``/metrics`` on ``port`` gives away without a credential (process targets only)."""
-    if server.launcher.kind == "docker":
+    if server.capabilities.container:
         return "not probed: the port is inside the container"
     scheme = "https" if server.tls else "http"
     client = RestClient(f"{scheme}://127.0.0.1:{port}", ssl_context=server.ssl_context(), timeout=10.0)
@@ -179,10 +160,10 @@ def _leak(server: Any, port: int) -> str:
 def test_no_listener_besides_the_configured_ports(qdrant: Callable[[str], Any]) -> None:
     server = qdrant("api-key")
     _launched(server)
-    if server.launcher.kind == "docker" and server.launcher.network_mode != "bridge":
+    if not server.capabilities.own_listeners:
         disabled("with --docker-network host the container shares the host's ports: its own cannot be told apart")
-    found = _listening(server)
-    expected = _expected_ports(server)
+    found = server.listening_ports()
+    expected = server.server_ports()
     if found is None or not expected <= found:
         inconclusive(f"positive twin: the server's own REST and gRPC ports {sorted(expected)} are not among the "
                      f"listening ports read from /proc ({sorted(found) if found is not None else 'unreadable'})")
@@ -218,8 +199,8 @@ def test_cors_switched_off_echoes_no_origin(qdrant: Callable[[str], Any]) -> Non
 
 def _deployment(qdrant: Callable[[str], Any], options: TargetOptions) -> Any:
     """The target as it is by default: the ``api-key`` profile, or the external deployment itself."""
-    if options.target == "external" and options.profiles:
-        return qdrant(options.profiles[0])
+    if not qdrant.capabilities.launches and qdrant.declared:
+        return qdrant(qdrant.declared[0])
     return qdrant("api-key")
 
 

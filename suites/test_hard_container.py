@@ -29,16 +29,16 @@ SOCKETS = ("docker.sock",)
 
 
 def _inspect(server: Any) -> dict[str, Any]:
-    if server.launcher.kind != "docker":
+    if not server.capabilities.container:
         disabled("container hardening applies to Docker targets (--target docker)")
     container_id = server.instance.description.get("container_id")
     try:
-        attrs: dict[str, Any] = server.launcher.client.api.inspect_container(container_id)
+        attrs: dict[str, Any] = server.inspect()
     except Exception as exc:  # the engine's answer decides nothing about the server
         inconclusive(f"cannot inspect container {container_id}: {type(exc).__name__}")
     if not attrs.get("State", {}).get("Running"):
         inconclusive(f"container {container_id} is not running, so its settings say nothing")
-    note(f"inspected container {str(container_id)[:12]} of image {server.launcher.image}")
+    note(f"inspected container {str(container_id)[:12]} of image {server.instance.description.get('image')}")
     return attrs
 
 

@@ -197,7 +197,7 @@ def jwt_sweep(server_pool: Any, target_options: Any) -> Iterator[SweepState | No
     """The module's collections and answers on the JWT target, or ``None`` when it has none."""
     from fixtures.servers import ProfileUnavailable
 
-    if target_options.target == "external" and target_options.jwt_secret_file is None:
+    if not server_pool.target.offers("jwt"):
         yield None
         return
     try:
@@ -292,7 +292,7 @@ def test_jwt_access(case: Case, qdrant: Callable[[str], Any], target_options: An
     if jwt_sweep is None:
         disabled("no JWT target")
     row = case.row
-    if row.disruptive and jwt.external and not target_options.allow_disruptive:
+    if row.disruptive and not jwt.server.capabilities.may_disrupt:
         disabled(f"{row.id} changes server-wide state; pass --allow-disruptive to include it")
     version = jwt.server.version_tuple
     if not row.exists_at(version):
@@ -332,7 +332,7 @@ def test_no_token_or_secret_in_responses(qdrant: Callable[[str], Any], target_op
     state = jwt_sweep(jwt)
     version = jwt.server.version_tuple
     for row in load_access_table():
-        if not row.exists_at(version) or (row.disruptive and jwt.external and not target_options.allow_disruptive):
+        if not row.exists_at(version) or (row.disruptive and not jwt.server.capabilities.may_disrupt):
             continue
         for protocol, present in (("rest", row.rest is not None), ("grpc", row.grpc is not None)):
             if present:

@@ -187,7 +187,7 @@ def test_duplicate_collection_refused(protocol: str, case: str, jwt: JwtTarget) 
 @pytest.mark.parametrize(("protocol", "case"), _params(11))
 def test_jwt_is_unknown_key_without_jwt_rbac(protocol: str, case: str, qdrant: Callable[[str], Any],
                                              target_options: Any) -> None:
-    if target_options.target == "external":
+    if not qdrant.capabilities.launches:
         disabled("needs a deployment with jwt_rbac off and a known manage key; an external target is one or the "
                  "other")
     server = qdrant("api-key")

@@ -16,10 +16,7 @@ answer from the API, so a server that speaks plaintext cannot hide behind 401.
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +25,10 @@ import pytest
 from fixtures import tls_probe
 from fixtures.client_tls import ssl_client_context
 from fixtures.clients.rest import RestClient
-from fixtures.launchers.base import Instance, LaunchError, NodeSpec, answers
+from fixtures.launchers.base import Instance, LaunchError, answers
 from fixtures.outcomes import disabled
 from fixtures.pki import CertFiles, RunPKI
-from fixtures.profiles import credentials_for, profile, render
+from fixtures.plugin import Variant
 
 pytestmark = pytest.mark.profiles("tls")
 
@@ -160,77 +157,32 @@ BAD_CERTS = [
 BAD_IDS = [b.kind for b in BAD_CERTS]
 
 
-class BadCertFleet:
-    """Servers of the ``tls`` profile whose ``tls/cert.pem`` is a bad certificate, started on first use."""
-
-    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, options: Any) -> None:
-        self.launcher = launcher
-        self.pki = pki
-        self.keys = keys
-        # Rendered like every other server of the run: same emulated version, same injected faults.
-        self.reference_version: str | None = options.reference_version
-        self.reference_faults: tuple[str, ...] = tuple(getattr(options, "reference_faults", ()) or ())
-        self._started: dict[str, Instance | LaunchError] | None = None
-
-    def _start_one(self, bad: BadCert) -> Instance | LaunchError:
-        prof = profile("tls")
-        rendered = render(prof, self.pki, credentials_for(prof, self.keys),
-                          reference_version=self.reference_version,
-                          reference_faults=self.reference_faults)
-        leaf = bad.cert(self.pki)
-        files = dict(rendered.files)
-        files["tls/cert.pem"] = (leaf.chain_pem, files["tls/cert.pem"][1])
-        files["tls/key.pem"] = (leaf.key_pem, files["tls/key.pem"][1])
-        rendered = dataclasses.replace(rendered, files=files)
-
-        def ready(instance: Instance) -> bool:
-            # Both ports answer (a TLS server answers a ClientHello whatever certificate it has; a bare
-            # TCP accept would be Docker's proxy). What they present is the tests' business: a server that
-            # serves something other than its configured certificate must fail them, not look like one
-            # that did not start.
-            rest = tls_probe.endpoint(instance.rest_url, 6333)
-            grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
-            return answers(*rest) and (grpc is None or answers(*grpc))
-
-        last: LaunchError | None = None
-        for attempt in range(2):  # a second try covers a port taken between choosing and binding it
-            try:
-                return self.launcher.start(NodeSpec(rendered=rendered, name=f"tls-bad-{bad.kind}-{attempt}"),
-                                           ready, timeout=START_TIMEOUT)
-            except LaunchError as exc:
-                last = exc
-        assert last is not None
-        return last
-
-    def get(self, kind: str) -> Instance | LaunchError:
-        if self._started is None:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                results = list(pool.map(self._start_one, BAD_CERTS))
-            self._started = {b.kind: r for b, r in zip(BAD_CERTS, results, strict=True)}
-        return self._started[kind]
-
-    def stop(self) -> None:
-        running = [i for i in (self._started or {}).values() if isinstance(i, Instance)]
-        if running:
-            with ThreadPoolExecutor(max_workers=len(running)) as pool:
-                list(pool.map(lambda instance: instance.stop(), running))
+def _answers_on_both_ports(instance: Instance) -> bool:
+    # Both ports answer (a TLS server answers a ClientHello whatever certificate it has; a bare
+    # TCP accept would be Docker's proxy). What they present is the tests' business: a server that
+    # serves something other than its configured certificate must fail them, not look like one
+    # that did not start.
+    rest = tls_probe.endpoint(instance.rest_url, 6333)
+    grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
+    return answers(*rest) and (grpc is None or answers(*grpc))
 
 
-@pytest.fixture(scope="module")
-def bad_fleet(launcher, pki, run_keys, target_options) -> Iterator[BadCertFleet]:
-    fleet = BadCertFleet(launcher, pki, run_keys, target_options)
-    yield fleet
-    fleet.stop()
+def _bad_servers(qdrant: Any, pki: RunPKI) -> dict[str, Instance | LaunchError]:
+    """The ``tls`` profile once per bad certificate (as ``tls/cert.pem`` with its key), each started once."""
+    variants = [Variant(f"tls-bad-{bad.kind}", {"tls/cert.pem": bad.cert(pki).chain_pem,
+                                                "tls/key.pem": bad.cert(pki).key_pem})
+                for bad in BAD_CERTS]
+    # A second try covers a port taken between choosing and binding it.
+    return qdrant.variants("tls", variants, ready=_answers_on_both_ports, timeout=START_TIMEOUT, attempts=2)
 
 
 @pytest.mark.parametrize("bad", BAD_CERTS, ids=BAD_IDS)
 @req("TLS-ANY-001")
-def test_bad_server_certificate_is_served_unchanged(qdrant, bad_fleet, bad):
-    pki = bad_fleet.pki
+def test_bad_server_certificate_is_served_unchanged(qdrant, pki, bad):
     server = qdrant("tls")
     if not server.can_modify_files:
         disabled("needs servers started with chosen certificates; the suite never reconfigures an external target")
-    started = bad_fleet.get(bad.kind)
+    started = _bad_servers(qdrant, pki)[f"tls-bad-{bad.kind}"]
     assert not isinstance(started, LaunchError), (
         f"Qdrant starts with a {bad.kind} certificate and serves it (spec §1.5: rustls does not check its own "
         f"certificate); this target did not start: {started}")

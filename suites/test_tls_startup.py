@@ -1,8 +1,8 @@
 """Start-up hygiene with broken TLS files (spec §1.5, §11.10; requirements TLS-ANY-003..005).
 
-Each case renders the ``tls`` profile, breaks one thing (no ``tls/cert.pem``,
-no ``tls/key.pem``, or a key that does not belong to the certificate) and
-starts it through the run's launcher. Qdrant (single node) exits with
+Each case is a variant of the ``tls`` profile that breaks one thing (no
+``tls/cert.pem``, no ``tls/key.pem``, or a key that does not belong to the
+certificate), started with ``qdrant.variants``. Qdrant (single node) exits with
 ``TLS file could not be opened: <path>`` when a file is missing; with a
 mismatched pair its REST listener starts and every handshake fails, and gRPC
 does not start (spec §1.5). Both are safe. What must never happen is a
@@ -23,11 +23,8 @@ An external target cannot be started with chosen files: *disabled*.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +35,11 @@ from fixtures import tls_probe
 from fixtures.client_tls import ssl_client_context
 from fixtures.clients.grpc import GrpcClient
 from fixtures.clients.rest import RestClient
-from fixtures.launchers.base import Instance, LaunchError, NodeSpec, Ports, answers
+from fixtures.launchers.base import Instance, LaunchError, Ports, answers
 from fixtures.outcomes import disabled
 from fixtures.pki import RunPKI
-from fixtures.profiles import credentials_for, profile, render
+from fixtures.plugin import Variant
+from fixtures.servers import reserve_ports
 
 pytestmark = pytest.mark.profiles("tls")
 
@@ -87,78 +85,55 @@ class Trial:
         return f"{self.case.name}: {state}"
 
 
-def _reserve_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (all bound at once while choosing, so they differ from each other)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 class StartupTrials:
-    """Starts every broken configuration once (in parallel) and keeps what was observed."""
+    """Starts every broken configuration once (as variants of ``tls``, in parallel) and keeps what was observed."""
 
-    def __init__(self, launcher: Any, pki: RunPKI, keys: Any, options: Any) -> None:
-        self.launcher = launcher
+    def __init__(self, qdrant: Any, pki: RunPKI) -> None:
+        self.qdrant = qdrant
         self.pki = pki
-        self.keys = keys
-        # Rendered like every other server of the run: same emulated version, same injected faults.
-        self.reference_version: str | None = options.reference_version
-        self.reference_faults: tuple[str, ...] = tuple(getattr(options, "reference_faults", ()) or ())
-        self._trials: dict[str, Trial] | None = None
-        self._instances: list[Instance] = []
 
-    def _rendering(self, case: Case) -> Any:
-        prof = profile("tls")
-        rendered = render(prof, self.pki, credentials_for(prof, self.keys), reference_version=self.reference_version,
-                          reference_faults=self.reference_faults)
-        files = dict(rendered.files)
+    def _files(self, case: Case) -> dict[str, bytes | None]:
         if case.drop is not None:
-            files.pop(case.drop)
-        if case.mismatched_key:
-            # A valid key of the same type, belonging to another certificate.
-            files["tls/key.pem"] = (self.pki.server_rotated.key_pem, files["tls/key.pem"][1])
-        return dataclasses.replace(rendered, files=files)
+            return {case.drop: None}
+        # A valid key of the same type, belonging to another certificate.
+        return {"tls/key.pem": self.pki.server_rotated.key_pem}
 
-    def _start_kwargs(self, ports: list[int]) -> dict[str, Any]:
-        # The process launchers accept chosen ports, so a node that exits can still be probed where it would
-        # have listened; other launchers choose their own.
-        if "ports" in inspect.signature(self.launcher.start).parameters:
-            return {"ports": Ports(*ports)}
-        return {}
-
-    def _run(self, case: Case, ports: list[int]) -> Trial:
-        trial = Trial(case)
-        kwargs = self._start_kwargs(ports)
-        if kwargs:
-            trial.rest_target, trial.grpc_target = f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"
+    def run(self) -> dict[str, Trial]:
+        # Where the target honours chosen ports, a node that exits can still be probed where it would have
+        # listened; other targets choose their own.
+        chosen = self.qdrant.capabilities.chosen_ports
+        ports = reserve_ports(3 * len(CASES)) if chosen else []
+        variants = [Variant(f"tls-startup-{case.name}", self._files(case),
+                            Ports(*ports[3 * i:3 * i + 3]) if chosen else None)
+                    for i, case in enumerate(CASES)]
 
         def up(instance: Instance) -> bool:
             rest = tls_probe.endpoint(instance.rest_url, 6333)
             grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
             return answers(*rest) or (grpc is not None and answers(*grpc))
 
-        try:
-            instance = self.launcher.start(NodeSpec(rendered=self._rendering(case), name=f"tls-startup-{case.name}"),
-                                           up, timeout=LISTEN_TIMEOUT, **kwargs)
-        except LaunchError as exc:
-            trial.launch_error = str(exc)
-            trial.logs = exc.logs
+        started = self.qdrant.variants("tls", variants, ready=up, timeout=LISTEN_TIMEOUT, workers=len(CASES))
+        with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
+            trials = list(pool.map(lambda v, c: self._observe_one(c, v, started[v.name]), variants, CASES))
+        self.qdrant.stop([v.name for v in variants])
+        return {t.case.name: t for t in trials}
+
+    def _observe_one(self, case: Case, variant: Variant, started: Instance | LaunchError) -> Trial:
+        trial = Trial(case)
+        if variant.ports is not None:
+            trial.rest_target = f"127.0.0.1:{variant.ports.http}"
+            trial.grpc_target = f"127.0.0.1:{variant.ports.grpc}"
+        if isinstance(started, LaunchError):
+            trial.launch_error = str(started)
+            trial.logs = started.logs
             self._observe(trial, deadline=time.monotonic())  # one round where it would have listened
             return trial
-        self._instances.append(instance)
         trial.came_up = True
-        h, p = tls_probe.endpoint(instance.rest_url, 6333)
+        h, p = tls_probe.endpoint(started.rest_url, 6333)
         trial.rest_target = f"{h}:{p}"
-        trial.grpc_target = instance.grpc_target or None
+        trial.grpc_target = started.grpc_target or None
         self._observe(trial, deadline=time.monotonic() + OBSERVE)
-        trial.logs = instance.logs()
+        trial.logs = started.logs()
         return trial
 
     def _observe(self, trial: Trial, *, deadline: float) -> None:
@@ -190,20 +165,18 @@ class StartupTrials:
                 return
             time.sleep(POLL)  # pacing a deadline-bounded probe loop
 
-    def get(self, case: Case) -> Trial:
-        if self._trials is None:
-            ports = _reserve_ports(3 * len(CASES))
-            with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
-                trials = list(pool.map(self._run, CASES, [ports[3 * i:3 * i + 3] for i in range(len(CASES))]))
-            self._trials = {t.case.name: t for t in trials}
-            for instance in self._instances:
-                instance.stop()
-        return self._trials[case.name]
 
 
 @pytest.fixture(scope="module")
-def trials(launcher, pki, run_keys, target_options) -> Iterator[StartupTrials]:
-    yield StartupTrials(launcher, pki, run_keys, target_options)
+def trials() -> dict[str, Trial]:
+    """The module's trials, run by the first test that gets past its twin (see :func:`_trial`)."""
+    return {}
+
+
+def _trial(qdrant: Any, pki: RunPKI, trials: dict[str, Trial], case: Case) -> Trial:
+    if not trials:
+        trials.update(StartupTrials(qdrant, pki).run())
+    return trials[case.name]
 
 
 def _twin(qdrant: Callable[[str], Any]) -> Any:
@@ -223,9 +196,9 @@ def _plaintext_answers(trial: Trial) -> list[Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 @req("TLS-ANY-003")
-def test_broken_tls_files_never_serve_plaintext(qdrant, trials, case):
+def test_broken_tls_files_never_serve_plaintext(qdrant, pki, trials, case):
     _twin(qdrant)
-    trial = trials.get(case)
+    trial = _trial(qdrant, pki, trials, case)
     answered = _plaintext_answers(trial)
     assert not answered, (
         f"{trial.describe()}; with TLS enabled and a broken TLS file it answered plaintext: "
@@ -234,9 +207,9 @@ def test_broken_tls_files_never_serve_plaintext(qdrant, trials, case):
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.drop], ids=[c.name for c in CASES if c.drop])
 @req("TLS-ANY-004")
-def test_missing_tls_file_stops_startup(qdrant, trials, case):
+def test_missing_tls_file_stops_startup(qdrant, pki, trials, case):
     _twin(qdrant)
-    trial = trials.get(case)
+    trial = _trial(qdrant, pki, trials, case)
     missing = case.drop.rsplit("/", 1)[-1] if case.drop else ""
     assert not trial.came_up, (
         f"Qdrant (single node) exits when {case.drop} is missing (spec §1.5, exit code 1 inferred from the "
@@ -247,10 +220,10 @@ def test_missing_tls_file_stops_startup(qdrant, trials, case):
 
 
 @req("TLS-ANY-005")
-def test_mismatched_key_is_not_served(qdrant, trials):
+def test_mismatched_key_is_not_served(qdrant, pki, trials):
     _twin(qdrant)
     case = next(c for c in CASES if c.mismatched_key)
-    trial = trials.get(case)
+    trial = _trial(qdrant, pki, trials, case)
     completed = [f"{proto}: {hs.summary()}" for proto, hs in trial.handshakes if hs.completed]
     assert not completed, (
         f"{trial.describe()}; a TLS handshake completed although tls.key does not belong to tls.cert "

@@ -19,7 +19,7 @@ import pytest
 
 from fixtures.cluster import Cluster, normalise_uri, start_cluster
 from fixtures.launchers.base import Instance, LaunchError, poll_until
-from fixtures.launchers.process import ProcessLauncher, processes_under
+from fixtures.launchers.process import ProcessTarget, processes_under
 from fixtures.pki import RunPKI
 from fixtures.profiles import Credentials
 
@@ -40,8 +40,8 @@ def keys() -> Credentials:
 
 
 @pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[ProcessLauncher]:
-    made = ProcessLauncher(tmp_path / "nodes")
+def launcher(tmp_path: Path) -> Iterator[ProcessTarget]:
+    made = ProcessTarget(tmp_path / "nodes")
     yield made
     made.close()
 
@@ -159,8 +159,8 @@ def test_get_cluster_without_cluster_mode_is_disabled(launcher, pki, keys):
     from fixtures.profiles import profile, render
 
     rendered = render(profile("api-key"), pki, keys)
-    node = launcher.start(NodeSpec(rendered=rendered, name="single"),
-                          lambda i: RestClient(i.rest_url).request("GET", "/readyz").status == 200)
+    node = launcher.start(NodeSpec(rendered=rendered, name="single",
+                                   ready=lambda i: RestClient(i.rest_url).request("GET", "/readyz").status == 200))
     client = RestClient(node.rest_url, ssl_context=ssl_client_context(pki.ca_path))
     try:
         outcome = client.request("GET", "/cluster", headers={"api-key": keys.api_key or ""})
@@ -252,7 +252,7 @@ def _docker_or_skip() -> Any:
 def test_docker_cluster_forms_and_tears_down(network_mode, pki, keys, tmp_path):
     import docker.errors
 
-    from fixtures.launchers.docker import LABEL_RUN, DockerLauncher
+    from fixtures.launchers.docker import LABEL_RUN, DockerTarget
 
     client = _docker_or_skip()
     image = "local/qsc-reference:latest"
@@ -261,7 +261,7 @@ def test_docker_cluster_forms_and_tears_down(network_mode, pki, keys, tmp_path):
     except docker.errors.ImageNotFound:
         pytest.skip(f"{image} is not built (docker/build.sh)")
     run_id = "qsc-cluster-selftest-" + secrets.token_hex(4)
-    launcher = DockerLauncher(image, run_id, network_mode=network_mode, workroot=tmp_path / "nodes", client=client)
+    launcher = DockerTarget(image, run_id, network_mode=network_mode, workroot=tmp_path / "nodes", client=client)
     try:
         started = time.monotonic()
         cluster = start_cluster(launcher, pki, keys, nodes=3)

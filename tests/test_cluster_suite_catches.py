@@ -4,7 +4,7 @@ Each case runs ``suites/test_cluster_p2p.py`` in a subprocess against a
 reference-server cluster made insecure on purpose, and reads the verdict from
 the run's ``results.json`` and its exit code:
 
-* p2p TLS off (``QSC_CLUSTER_P2P_TLS=off``): peers talk plaintext;
+* p2p TLS off (``QSC_CLUSTER_P2P_TLS=off``, i.e. ``--cluster-p2p-tls off``): peers talk plaintext;
 * a peer that skips the server-name check (fault ``p2p-skips-server-name-check``);
 * p2p TLS configured but ignored (fault ``p2p-accepts-plaintext``);
 * a p2p port that accepts any client certificate (fault ``p2p-accepts-any-client-cert``).

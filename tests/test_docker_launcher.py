@@ -42,7 +42,7 @@ from fixtures.launchers.docker import (
     LABEL_NODE,
     LABEL_OWNER,
     LABEL_RUN,
-    DockerLauncher,
+    DockerTarget,
     connect,
     container_command,
     listening_ports,
@@ -100,11 +100,11 @@ def run_id() -> str:
 
 @pytest.fixture
 def launcher_factory(reference_image: str, run_id: str,
-                     tmp_path: Path) -> Iterator[Callable[..., DockerLauncher]]:
-    made: list[DockerLauncher] = []
+                     tmp_path: Path) -> Iterator[Callable[..., DockerTarget]]:
+    made: list[DockerTarget] = []
 
-    def make(network_mode: str = "bridge", image: str = reference_image) -> DockerLauncher:
-        launcher = DockerLauncher(image, run_id, network_mode=network_mode, workroot=tmp_path / "nodes")
+    def make(network_mode: str = "bridge", image: str = reference_image) -> DockerTarget:
+        launcher = DockerTarget(image, run_id, network_mode=network_mode, workroot=tmp_path / "nodes")
         made.append(launcher)
         return launcher
 
@@ -169,13 +169,13 @@ def test_image_is_laid_out_like_qdrant(docker_client: Any, reference_image: str)
     docker_client.containers.run(reference_image, ["sh", "-c", layout], remove=True)  # ContainerError if not
 
 
-def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory: Callable[..., DockerLauncher],
+def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory: Callable[..., DockerTarget],
                                             run_id: str) -> None:
     key = secrets.token_urlsafe(24)
     launcher = launcher_factory()
     started = time.monotonic()
-    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="n1"), http_ready(),
-                              timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="n1", ready=http_ready(),
+                                       timeout=READY_TIMEOUT))
     print(f"container start to ready: {time.monotonic() - started:.2f} s")
 
     root = httpx.get(f"{instance.rest_url}/", timeout=DATA_TIMEOUT)
@@ -204,10 +204,10 @@ def test_serves_api_key_profile_on_loopback(docker_client: Any, launcher_factory
     assert key not in repr(launcher.describe()) + repr(instance.description)
 
 
-def test_stop_is_fast_and_removes(docker_client: Any, launcher_factory: Callable[..., DockerLauncher]) -> None:
+def test_stop_is_fast_and_removes(docker_client: Any, launcher_factory: Callable[..., DockerTarget]) -> None:
     launcher = launcher_factory()
-    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
-                              http_ready(), timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1",
+                                       ready=http_ready(), timeout=READY_TIMEOUT))
     container_id = instance.description["container_id"]
     started = time.monotonic()
     instance.stop()
@@ -221,12 +221,12 @@ def test_stop_is_fast_and_removes(docker_client: Any, launcher_factory: Callable
     instance.stop()  # idempotent
 
 
-def test_image_stops_on_sigterm(docker_client: Any, launcher_factory: Callable[..., DockerLauncher]) -> None:
+def test_image_stops_on_sigterm(docker_client: Any, launcher_factory: Callable[..., DockerTarget]) -> None:
     # What `docker stop` does for a user: SIGTERM, through entrypoint.sh and ./qdrant, reaches the
     # server (both exec), which exits 0. A shell in between would lose it: exit 137 after the timeout.
     launcher = launcher_factory()
-    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
-                              http_ready(), timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1",
+                                       ready=http_ready(), timeout=READY_TIMEOUT))
     container = docker_client.containers.get(instance.description["container_id"])
     assert container.top()["Processes"][-1][-1].startswith("/opt/venv/bin/python -m reference_server")
     started = time.monotonic()
@@ -239,11 +239,11 @@ def test_image_stops_on_sigterm(docker_client: Any, launcher_factory: Callable[.
 
 def test_close_removes_containers_networks_and_workdirs(docker_client: Any, reference_image: str, run_id: str,
                                                         tmp_path: Path) -> None:
-    launcher = DockerLauncher(reference_image, run_id, workroot=tmp_path / "nodes")
+    launcher = DockerTarget(reference_image, run_id, workroot=tmp_path / "nodes")
     try:
         launcher.create_network("cluster")
-        instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="alpha"),
-                                  http_ready(), timeout=READY_TIMEOUT, network="cluster")
+        instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="alpha",
+                                           ready=http_ready(), timeout=READY_TIMEOUT, network="cluster"))
         containers, networks = run_labelled(docker_client, run_id)
         assert len(containers) == 1 and len(networks) == 1
         # Peers on the network reach a node by its alias, as p2p will need.
@@ -263,7 +263,7 @@ def test_close_sweeps_containers_it_lost_track_of(docker_client: Any, reference_
                                                   tmp_path: Path) -> None:
     stray = docker_client.containers.create(reference_image, ["--help"], labels={LABEL_RUN: run_id})
     try:
-        DockerLauncher(reference_image, run_id, workroot=tmp_path).close()
+        DockerTarget(reference_image, run_id, workroot=tmp_path).close()
         assert run_labelled(docker_client, run_id)[0] == []
     finally:
         with_stray = docker_client.containers.list(all=True, filters={"id": stray.id})
@@ -272,13 +272,13 @@ def test_close_sweeps_containers_it_lost_track_of(docker_client: Any, reference_
 
 
 def test_tls_files_are_mounted_and_served(docker_client: Any,
-                                          launcher_factory: Callable[..., DockerLauncher]) -> None:
+                                          launcher_factory: Callable[..., DockerTarget]) -> None:
     ca = trustme.CA()
     key = secrets.token_urlsafe(24)
     rendered = tls_config(ca, key)
     trust = trusting(ca)
     launcher = launcher_factory()
-    instance = launcher.start(NodeSpec(rendered=rendered, name="tls1"), http_ready(trust), timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=rendered, name="tls1", ready=http_ready(trust), timeout=READY_TIMEOUT))
     assert instance.rest_url.startswith("https://127.0.0.1:")
     assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key}, verify=trust,
                      timeout=DATA_TIMEOUT).status_code == 200
@@ -303,14 +303,14 @@ def test_tls_files_are_mounted_and_served(docker_client: Any,
     assert seen == hashlib.sha256(new_pem).hexdigest()
 
 
-def test_exit_before_ready_raises_with_logs(docker_client: Any, launcher_factory: Callable[..., DockerLauncher],
+def test_exit_before_ready_raises_with_logs(docker_client: Any, launcher_factory: Callable[..., DockerTarget],
                                             run_id: str) -> None:
     # TLS on, but no certificate files: the server refuses to start (spec §1.5).
     rendered = api_key_config(secrets.token_urlsafe(16), profile="broken", extra_yaml="  enable_tls: true\n")
     launcher = launcher_factory()
     started = time.monotonic()
     with pytest.raises(LaunchError) as info:
-        launcher.start(NodeSpec(rendered=rendered, name="broken"), http_ready(False), timeout=READY_TIMEOUT)
+        launcher.start(NodeSpec(rendered=rendered, name="broken", ready=http_ready(False), timeout=READY_TIMEOUT))
     assert time.monotonic() - started < READY_TIMEOUT / 2, "the exit should end the wait, not the deadline"
     message = str(info.value)
     assert "\n" not in message
@@ -319,14 +319,15 @@ def test_exit_before_ready_raises_with_logs(docker_client: Any, launcher_factory
     assert run_labelled(docker_client, run_id)[0] == []
 
 
-def test_host_network_mode(launcher_factory: Callable[..., DockerLauncher]) -> None:
+def test_host_network_mode(launcher_factory: Callable[..., DockerTarget]) -> None:
     key = secrets.token_urlsafe(16)
     launcher = launcher_factory("host")
     chosen = Ports(free_port(), free_port(), free_port())
     p2p_override = free_port()
     instance = launcher.start(
-        NodeSpec(rendered=api_key_config(key), name="h1", extra_env={"QDRANT__CLUSTER__P2P__PORT": str(p2p_override)}),
-        http_ready(), timeout=READY_TIMEOUT, ports=chosen)
+        NodeSpec(rendered=api_key_config(key), name="h1",
+                 extra_env={"QDRANT__CLUSTER__P2P__PORT": str(p2p_override)}, ready=http_ready(),
+                   timeout=READY_TIMEOUT, ports=chosen))
     assert instance.rest_url == f"http://127.0.0.1:{chosen.http}"
     assert instance.grpc_target == f"127.0.0.1:{chosen.grpc}"
     assert instance.ports == Ports(chosen.http, chosen.grpc, p2p_override)
@@ -352,7 +353,7 @@ def test_missing_image_is_bad_input_without_pull(docker_client: Any, monkeypatch
     pulls = _forbid_pulls(monkeypatch, docker_client)
     missing = f"local/qsc-missing-{secrets.token_hex(4)}:latest"
     with pytest.raises(BadTargetInput) as info:
-        DockerLauncher(missing, "selftest", workroot=tmp_path, client=docker_client)
+        DockerTarget(missing, "selftest", workroot=tmp_path, client=docker_client)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"image {missing} is not present locally and this machine cannot pull it")
@@ -368,13 +369,13 @@ def test_image_removed_after_check_is_bad_input_without_pull(docker_client: Any,
     recipe = f"FROM {reference_image}\nLABEL qsc.selftest={secrets.token_hex(8)}\n".encode()
     docker_client.images.build(fileobj=io.BytesIO(recipe), tag=doomed, rm=True, forcerm=True)
     try:
-        launcher = DockerLauncher(doomed, run_id, workroot=tmp_path, client=docker_client)
+        launcher = DockerTarget(doomed, run_id, workroot=tmp_path, client=docker_client)
     finally:
         docker_client.images.remove(doomed, force=True)
     pulls = _forbid_pulls(monkeypatch, docker_client)
     try:
         with pytest.raises(BadTargetInput, match="no longer present locally") as info:
-            launcher.start(NodeSpec(rendered=api_key_config("k" * 16), name="n1"), http_ready(), timeout=5)
+            launcher.start(NodeSpec(rendered=api_key_config("k" * 16), name="n1", ready=http_ready(), timeout=5))
         assert "\n" not in str(info.value)
     finally:
         launcher.close()
@@ -382,11 +383,11 @@ def test_image_removed_after_check_is_bad_input_without_pull(docker_client: Any,
     assert run_labelled(docker_client, run_id) == ([], [])
 
 
-def test_nodes_run_the_image_id_described(docker_client: Any, launcher_factory: Callable[..., DockerLauncher]
+def test_nodes_run_the_image_id_described(docker_client: Any, launcher_factory: Callable[..., DockerTarget]
                                           ) -> None:
     launcher = launcher_factory()
-    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
-                              http_ready(), timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1",
+                                       ready=http_ready(), timeout=READY_TIMEOUT))
     container = docker_client.containers.get(instance.description["container_id"])
     assert container.image.id == launcher.image_id == instance.description["image_id"]
 
@@ -394,7 +395,7 @@ def test_nodes_run_the_image_id_described(docker_client: Any, launcher_factory: 
 def test_unreachable_engine_is_one_line_bad_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(BadTargetInput) as info:
-        DockerLauncher(IMAGE, "selftest", workroot=tmp_path)
+        DockerTarget(IMAGE, "selftest", workroot=tmp_path)
     message = str(info.value)
     assert message.startswith("cannot reach the Docker engine: ")
     assert "\n" not in message
@@ -416,11 +417,11 @@ def test_non_root_image_reads_its_keys(docker_client: Any, nonroot_image: str, r
                                        tmp_path: Path) -> None:
     ca = trustme.CA()
     key = secrets.token_urlsafe(24)
-    launcher = DockerLauncher(nonroot_image, run_id, workroot=tmp_path / "nodes")
+    launcher = DockerTarget(nonroot_image, run_id, workroot=tmp_path / "nodes")
     try:
         assert launcher.describe()["image_user"] == "1000:1000"
-        instance = launcher.start(NodeSpec(rendered=tls_config(ca, key), name="u1"), http_ready(trusting(ca)),
-                                  timeout=READY_TIMEOUT)
+        instance = launcher.start(NodeSpec(rendered=tls_config(ca, key), name="u1", ready=http_ready(trusting(ca)),
+                                           timeout=READY_TIMEOUT))
         assert instance.description["file_owner"] == "1000:1000"
         assert instance.workdir is not None
         key_file = os.stat(instance.workdir / "tls" / "key.pem")
@@ -435,7 +436,7 @@ def test_non_root_image_reads_its_keys(docker_client: Any, nonroot_image: str, r
 
 
 def test_cluster_nodes_meet_over_p2p_tls_on_a_network(
-        docker_client: Any, launcher_factory: Callable[..., DockerLauncher]) -> None:
+        docker_client: Any, launcher_factory: Callable[..., DockerTarget]) -> None:
     ca = trustme.CA()
     leaf = ca.issue_cert("node1", "node2", "127.0.0.1", "localhost")
     key = secrets.token_urlsafe(24)
@@ -453,12 +454,12 @@ def test_cluster_nodes_meet_over_p2p_tls_on_a_network(
     )
     launcher = launcher_factory()
     launcher.create_network("cluster")
-    first = launcher.start(NodeSpec(rendered=rendered, name="node1", args=["--uri", "https://node1:6335"]),
-                           http_ready(), timeout=READY_TIMEOUT, network="cluster")
+    first = launcher.start(NodeSpec(rendered=rendered, name="node1", args=["--uri", "https://node1:6335"],
+                                    ready=http_ready(), timeout=READY_TIMEOUT, network="cluster"))
     second = launcher.start(
         NodeSpec(rendered=rendered, name="node2",
-                 args=["--bootstrap", "https://node1:6335", "--uri", "https://node2:6335"]),
-        http_ready(), timeout=READY_TIMEOUT, network="cluster")
+                 args=["--bootstrap", "https://node1:6335", "--uri", "https://node2:6335"], ready=http_ready(),
+                 timeout=READY_TIMEOUT, network="cluster"))
 
     def peers_of(instance: Instance) -> set[str]:
         reply = httpx.get(f"{instance.rest_url}/cluster", headers={"api-key": key}, timeout=DATA_TIMEOUT)
@@ -485,7 +486,7 @@ def test_cluster_nodes_meet_over_p2p_tls_on_a_network(
 
 
 def test_connect_only_ready_check_is_not_fooled_by_docker_proxy(
-        launcher_factory: Callable[..., DockerLauncher]) -> None:
+        launcher_factory: Callable[..., DockerTarget]) -> None:
     # docker-proxy accepts on the published port before the server listens; a ready check that
     # only connects must still not return before the server answers.
     def connects(instance: Instance) -> bool:
@@ -497,17 +498,17 @@ def test_connect_only_ready_check_is_not_fooled_by_docker_proxy(
             return False
 
     launcher = launcher_factory()
-    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"), connects,
-                              timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1", ready=connects,
+                                       timeout=READY_TIMEOUT))
     assert httpx.get(f"{instance.rest_url}/readyz", timeout=DATA_TIMEOUT).status_code == 200
 
 
 def test_bridge_mode_publishes_on_requested_ports(docker_client: Any,
-                                                  launcher_factory: Callable[..., DockerLauncher]) -> None:
+                                                  launcher_factory: Callable[..., DockerTarget]) -> None:
     chosen = Ports(free_port(), free_port(), free_port())
     launcher = launcher_factory()
-    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"),
-                              http_ready(), timeout=READY_TIMEOUT, ports=chosen)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1",
+                                       ready=http_ready(), timeout=READY_TIMEOUT, ports=chosen))
     assert instance.rest_url == f"http://127.0.0.1:{chosen.http}"
     assert instance.grpc_target == f"127.0.0.1:{chosen.grpc}"
     container = docker_client.containers.get(instance.description["container_id"])
@@ -579,12 +580,13 @@ def derived_images(docker_client: Any, reference_image: str) -> Iterator[Callabl
     'ENTRYPOINT ["/qdrant/entrypoint.sh"]\nCMD []',
 ], ids=["cmd-only-minimal", "entrypoint-script"])
 def test_images_with_other_start_up_instructions_serve(docker_client: Any, derived_images: Callable[[str, str], str],
-                                                       launcher_factory: Callable[..., DockerLauncher],
+                                                       launcher_factory: Callable[..., DockerTarget],
                                                        instructions: str) -> None:
     image = derived_images("layout", instructions)
     key = secrets.token_urlsafe(24)
     launcher = launcher_factory(image=image)
-    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="n1"), http_ready(), timeout=READY_TIMEOUT)
+    instance = launcher.start(NodeSpec(rendered=api_key_config(key), name="n1", ready=http_ready(),
+                                       timeout=READY_TIMEOUT))
     # The profile's key is in force, so --config-path reached the server.
     assert httpx.get(f"{instance.rest_url}/collections", timeout=DATA_TIMEOUT).status_code == 401
     assert httpx.get(f"{instance.rest_url}/collections", headers={"api-key": key},
@@ -597,7 +599,7 @@ def test_shell_form_image_is_bad_input_before_any_container(docker_client: Any, 
                                                             derived_images: Callable[[str, str], str]) -> None:
     image = derived_images("shellform", "CMD ./entrypoint.sh")
     with pytest.raises(BadTargetInput, match="shell-form CMD"):
-        DockerLauncher(image, run_id, workroot=tmp_path, client=docker_client)
+        DockerTarget(image, run_id, workroot=tmp_path, client=docker_client)
     assert run_labelled(docker_client, run_id) == ([], [])
 
 
@@ -608,12 +610,12 @@ def dead_on_arrival_image(derived_images: Callable[[str, str], str]) -> str:
 
 
 def test_container_that_exits_at_once_is_a_one_line_launch_error(
-        docker_client: Any, dead_on_arrival_image: str, launcher_factory: Callable[..., DockerLauncher],
+        docker_client: Any, dead_on_arrival_image: str, launcher_factory: Callable[..., DockerTarget],
         run_id: str) -> None:
     launcher = launcher_factory(image=dead_on_arrival_image)
     with pytest.raises(LaunchError) as info:
-        launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1"), http_ready(),
-                       timeout=READY_TIMEOUT)
+        launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name="n1", ready=http_ready(),
+                                timeout=READY_TIMEOUT))
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("docker node n1 (api-key) exited")
@@ -640,7 +642,7 @@ def test_suite_run_against_a_target_that_cannot_start_exits_3_in_one_line(dead_o
 
 
 def test_docker_proxy_port_with_nothing_listening_is_not_up(
-        docker_client: Any, reference_image: str, launcher_factory: Callable[..., DockerLauncher], run_id: str) -> None:
+        docker_client: Any, reference_image: str, launcher_factory: Callable[..., DockerTarget], run_id: str) -> None:
     # A container that runs but listens on nothing; docker-proxy still publishes 6333.
     idle = docker_client.containers.run(reference_image, ["sleep", "120"], detach=True, init=True,
                                         ports={"6333/tcp": ("127.0.0.1",)}, labels={LABEL_RUN: run_id})
@@ -668,7 +670,7 @@ def test_docker_proxy_port_with_nothing_listening_is_not_up(
     for name, check in (("app", up), ("connect", _connects)):
         with pytest.raises(LaunchError, match="was not ready after 6 s"):
             launcher.start(NodeSpec(rendered=api_key_config(secrets.token_urlsafe(16)), name=name,
-                                    extra_env=elsewhere), check, timeout=6)
+                                    extra_env=elsewhere, ready=check, timeout=6))
 
 
 def _connects(instance: Instance) -> bool:
@@ -711,7 +713,7 @@ def test_orphan_sweep_and_close_list_sparsely(docker_client: Any, reference_imag
 
         monkeypatch.setattr(docker_client.api, "inspect_container", vanished)
         assert stray.name in remove_orphans(docker_client)
-        DockerLauncher(reference_image, run_id, workroot=tmp_path, client=docker_client).close()
+        DockerTarget(reference_image, run_id, workroot=tmp_path, client=docker_client).close()
     finally:
         monkeypatch.undo()
         for c in docker_client.containers.list(all=True, filters={"id": stray.id}, sparse=True):

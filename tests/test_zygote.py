@@ -9,6 +9,7 @@ mid-answer kills the server), and nothing left running when the harness dies.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.launchers.base import LaunchError, NodeSpec, RenderedConfig, free_port, poll_until
-from fixtures.launchers.process import REPO_ROOT, ProcessLauncher, Zygote, clean_env, processes_under
+from fixtures.launchers.process import REPO_ROOT, ProcessTarget, Zygote, clean_env, processes_under
 
 
 def _spec(name: str, config: str) -> NodeSpec:
@@ -46,9 +47,10 @@ def _sig_ignored(pid: int, sig: int) -> bool:
 
 
 def test_forked_server_serves_in_its_work_dir_and_exits_0_on_sigterm(tmp_path: Path) -> None:
-    launcher = ProcessLauncher(tmp_path / "nodes")
+    launcher = ProcessTarget(tmp_path / "nodes")
     try:
-        instance = launcher.start(_spec("one", "log_level: INFO\n"), lambda i: _readyz(i.ports.http))
+        instance = launcher.start(dataclasses.replace(_spec("one", "log_level: INFO\n"),
+                                                      ready=lambda i: _readyz(i.ports.http)))
         assert instance.workdir is not None
         pids = [p for p in processes_under(tmp_path / "nodes") if Path(os.readlink(f"/proc/{p}/cwd")) ==
                 instance.workdir]
@@ -64,11 +66,11 @@ def test_forked_server_serves_in_its_work_dir_and_exits_0_on_sigterm(tmp_path: P
 
 
 def test_bad_start_up_is_exit_1_with_its_error_line(tmp_path: Path) -> None:
-    launcher = ProcessLauncher(tmp_path / "nodes")
+    launcher = ProcessTarget(tmp_path / "nodes")
     try:
         spec = _spec("bad", "service:\n  enable_tls: true\ntls:\n  cert: ./missing.pem\n  key: ./missing.pem\n")
         with pytest.raises(LaunchError, match="exited with code 1") as caught:
-            launcher.start(spec, lambda i: _readyz(i.ports.http), timeout=30)
+            launcher.start(dataclasses.replace(spec, ready=lambda i: _readyz(i.ports.http), timeout=30))
         assert "Error:" in caught.value.logs
     finally:
         launcher.close()
