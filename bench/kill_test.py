@@ -5,7 +5,8 @@
 Runs ``pytest -n WORKERS tests/test_fault_kill.py`` (default 2 workers, the
 CI machine's core count) with ``QSC_KILL_SCOPE=SCOPE``. The default here is
 ``layers``: each fault runs every suite test its layers reach, so collateral
-anywhere a fault could act shows up (about 19 minutes on two quiet cores).
+anywhere a fault could act shows up (about 1,840 CPU-seconds of fault runs: 15 minutes or more on two
+quiet cores).
 ``pytest tests/`` (CI) runs the ``declared`` scope instead: only the tests of
 each fault's declared requirements, same rules, a fraction of the time. Then prints the wall time with the load average,
 the score from ``reports/out/kill-score.json`` (``killed N/M under the default

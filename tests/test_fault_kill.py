@@ -7,7 +7,7 @@ on ``QSC_KILL_SCOPE`` (two scopes, one set of rules):
 
 - ``declared`` (default; ``pytest tests/`` and CI): the suite tests of the
   fault's declared requirements (``requirements`` + ``collateral``). A full
-  layered run takes about 19 minutes on two cores, more than the whole CI may;
+  layered run needs about 1,840 CPU-seconds (15 minutes or more on two cores), more than CI can spare;
   this scope keeps the self-test step within it.
 - ``layers`` (``bench/kill_test.py``, default there; ``--scope declared`` to
   compare): every suite test that one of its layers reaches (the reviewed seam →
