@@ -39,6 +39,8 @@ import sys
 import time
 import traceback
 
+from reference_server.watchdog import pid_alive
+
 # Same as ``python -m reference_server``: before anything loads OpenSSL.
 os.environ.setdefault("OPENSSL_CONF", os.path.join(os.path.dirname(os.path.abspath(__file__)), "openssl.cnf"))
 
@@ -158,7 +160,7 @@ def serve(path: str) -> int:
                 conn.close()
 
     while not stopping:
-        if parent and not _alive(parent):
+        if parent and not pid_alive(parent):
             break
         for key, _ in selector.select(timeout=PARENT_CHECK_S):
             if key.fileobj is listener:
@@ -204,16 +206,6 @@ def serve(path: str) -> int:
     except OSError:
         pass
     return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
