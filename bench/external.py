@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procfs import cpu_seconds, peak_rss
 from fixtures.launchers.base import Instance, NodeSpec
 from fixtures.launchers.process import ProcessTarget, processes_under
 from fixtures.pki import RunPKI
@@ -43,25 +44,6 @@ def _write_secret(path: Path, value: str | None) -> Path:
     return path
 
 
-def _cpu(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _vm_hwm(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return 0
-    return 0
-
 
 @dataclass
 class RunningServer:
@@ -79,10 +61,10 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         """CPU the server has used so far (it is no child of the measured run, so rusage misses it)."""
-        return sum(_cpu(pid) for pid in self._pids())
+        return sum(cpu_seconds(pid) or 0.0 for pid in self._pids())
 
     def peak_rss_bytes(self) -> int:
-        return sum(_vm_hwm(pid) for pid in self._pids())
+        return sum(peak_rss(pid) or 0 for pid in self._pids())
 
     def stop(self) -> None:
         try:

@@ -33,9 +33,10 @@ from typing import Any
 
 import pytest
 
+from bench.procfs import cpu_seconds, peak_rss
+
 STATS_ENV = "QSC_BENCH_STATS"
 SAMPLE_INTERVAL_S = 1.0
-_KIB = 1024
 
 
 class _Watch:
@@ -85,27 +86,6 @@ class _Watch:
 
 WATCH = _Watch()
 
-
-def _vm_hwm(pid: int) -> int | None:
-    """Peak resident set of ``pid`` in bytes (``VmHWM``), or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * _KIB
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _proc_cpu(pid: int) -> float | None:
-    """User + system CPU seconds ``pid`` has used so far, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _first_readable(paths: tuple[str, ...]) -> str | None:
@@ -198,8 +178,8 @@ def _watch_instance(kind: str, instance: Any) -> None:
         def read() -> tuple[int | None, float | None]:
             # A pid is only ours while its cwd is still the node's work dir (pids are reused).
             live = [pid for pid in pids if _cwd_under(pid, workdir)]
-            memory = [v for v in (_vm_hwm(pid) for pid in live) if v is not None]
-            cpu = [v for v in (_proc_cpu(pid) for pid in live) if v is not None]
+            memory = [v for v in (peak_rss(pid) for pid in live) if v is not None]
+            cpu = [v for v in (cpu_seconds(pid) for pid in live) if v is not None]
             return (sum(memory) if memory else None), (sum(cpu) if cpu else None)
     with WATCH.lock:
         WATCH.readers[label] = read

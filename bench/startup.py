@@ -27,6 +27,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.procfs import cpu_seconds
 from tests.server_helpers import free_port, launch, port_open, prepare_workdir
 
 DEADLINE_S = 15.0
@@ -56,13 +57,6 @@ def readyz_ok(port: int, tls: ssl.SSLContext | None) -> bool:
         conn.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far (all threads), from /proc."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
 
 def one_start(tls: ssl.SSLContext | None, ca: trustme.CA) -> tuple[float, float]:
     http_port, grpc_port = free_port(), free_port()
@@ -80,7 +74,9 @@ def one_start(tls: ssl.SSLContext | None, ca: trustme.CA) -> tuple[float, float]
                 if time.perf_counter() - started > DEADLINE_S:
                     raise RuntimeError("server not ready before the deadline")
                 if readyz_ok(http_port, tls) and port_open(grpc_port):
-                    return time.perf_counter() - started, cpu_seconds(proc.pid)
+                    cpu = cpu_seconds(proc.pid)
+                    assert cpu is not None, "the server is alive: its /proc entry is readable"
+                    return time.perf_counter() - started, cpu
                 time.sleep(0.005)
         finally:
             proc.send_signal(signal.SIGTERM)
