@@ -23,8 +23,10 @@ _PYTEST_PREFIXES = ("AssertionError: ", "Failed: ")
 
 
 def remediation_text(req: Requirement) -> str:
-    """The catalog's fix, or a plain statement that the catalog has none."""
-    return req.remediation.strip() or f"No remediation is recorded in the catalog for {req.id}."
+    """The catalog's fix (with the advisory or fix commit, when the requirement has one), or a plain
+    statement that the catalog has none."""
+    text = req.remediation.strip() or f"No remediation is recorded in the catalog for {req.id}."
+    return f"{text} Advisory / upstream fix: {req.fix}." if req.fix else text
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Finding:
             "gating": self.gating,
             "text": req.text,
             "remediation": req.remediation,
+            "advisory": req.fix,
             "waiver": self.waiver_note or None,
             "tests": [r.nodeid for r in self.records],
         }

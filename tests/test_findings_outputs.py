@@ -362,6 +362,19 @@ def test_one_failure_shows_severity_and_remediation_in_every_output(tmp_path: Pa
     assert load_results(paths["results"]).requirements[0].severity == "critical"
 
 
+def test_a_fixed_flaw_names_its_advisory_in_every_output(tmp_path: Path) -> None:
+    advisory = "GHSA-3v92-w72v-j994, Qdrant #9031 (v1.18.1)"
+    run = _run(ONE_FAILURE)
+    run = dataclasses.replace(run, requirements=[dataclasses.replace(CRITICAL, fix=advisory), MEDIUM, HELD])
+    paths = write_all(run, None, tmp_path)
+    for key, path in paths.items():
+        assert "GHSA-3v92-w72v-j994" in path.read_text(encoding="utf-8").replace("\\", ""), key
+    (finding,) = json.loads(paths["results"].read_text(encoding="utf-8"))["findings"]
+    assert finding["advisory"] == advisory and finding["remediation"] == FIX_001
+    (plain,) = json.loads(write_all(_run(ONE_FAILURE), None, tmp_path / "plain")["results"].read_text())["findings"]
+    assert plain["advisory"] is None
+
+
 def test_waived_failure_is_waived_in_every_output(tmp_path: Path) -> None:
     paths = write_all(_run(ONE_FAILURE, [_waiver()]), None, tmp_path)
     for key, path in paths.items():
