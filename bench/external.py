@@ -8,14 +8,13 @@ declared to the suite as the README's running-deployment example does: ``--profi
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procfs import cpu_seconds, peak_rss
+from bench.probes import cpu_seconds, peak_rss, readyz_ok
 from fixtures.launchers.base import Instance, NodeSpec
 from fixtures.launchers.process import ProcessTarget, processes_under
 from fixtures.pki import RunPKI
@@ -25,16 +24,10 @@ PROFILE = "jwt"
 READY_TIMEOUT_S = 30.0
 
 
-def _readyz(instance: Instance) -> bool:
+
+def _ready(instance: Instance) -> bool:
     assert instance.ports is not None
-    conn = http.client.HTTPConnection("127.0.0.1", instance.ports.http, timeout=2)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
+    return readyz_ok(instance.ports.http)
 
 
 def _write_secret(path: Path, value: str | None) -> Path:
@@ -83,7 +76,7 @@ def start() -> RunningServer:
         keys = Credentials.generate()
         rendered = render(profile(PROFILE), pki, keys)
         launcher = ProcessTarget(root / "nodes")
-        instance = launcher.start(NodeSpec(rendered=rendered, name=PROFILE, ready=_readyz, timeout=READY_TIMEOUT_S))
+        instance = launcher.start(NodeSpec(rendered=rendered, name=PROFILE, ready=_ready, timeout=READY_TIMEOUT_S))
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from bench.procfs import cpu_seconds, peak_rss
+from bench.probes import cpu_seconds, peak_rss
 
 STATS_ENV = "QSC_BENCH_STATS"
 SAMPLE_INTERVAL_S = 1.0

@@ -12,7 +12,6 @@ must exit 0.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import shutil
 import signal
@@ -27,7 +26,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procfs import cpu_seconds
+from bench.probes import cpu_seconds, readyz_ok
 from tests.server_helpers import free_port, launch, port_open, prepare_workdir
 
 DEADLINE_S = 15.0
@@ -39,22 +38,6 @@ def tls_files(ca: trustme.CA) -> dict[str, bytes]:
         "tls/cert.pem": b"".join(b.bytes() for b in leaf.cert_chain_pems),
         "tls/key.pem": leaf.private_key_pem.bytes(),
     }
-
-
-def readyz_ok(port: int, tls: ssl.SSLContext | None) -> bool:
-    """``GET /readyz`` → 200, with the stdlib client: the probe must not steal CPU from the server."""
-    conn: http.client.HTTPConnection
-    if tls is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    else:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=1, context=tls)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
 
 
 

@@ -1,8 +1,10 @@
-"""What ``/proc`` says of one process: CPU used so far and peak resident memory (Linux only)."""
+"""What the bench reads of a server it measures: CPU and peak memory from ``/proc`` (Linux), and readiness."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import ssl
 
 _KIB = 1024
 
@@ -27,3 +29,20 @@ def peak_rss(pid: int) -> int | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def readyz_ok(port: int, tls: ssl.SSLContext | None = None) -> bool:
+    """``GET /readyz`` on 127.0.0.1 answers 200, asked with the stdlib client (so the probe steals no CPU from
+    the server it times)."""
+    conn: http.client.HTTPConnection
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=1, context=tls)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
