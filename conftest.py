@@ -1,3 +1,6 @@
-"""Loads the conformance harness; see fixtures/plugin.py and docs/DESIGN.md."""
+"""Loads the conformance harness in a checkout; see fixtures/plugin/ and docs/DESIGN.md.
 
-pytest_plugins = ["fixtures.plugin"]
+An installed copy loads the same module through its ``pytest11`` entry point.
+"""
+
+pytest_plugins = ["qdrant_conformance.fixtures.plugin"]

@@ -107,10 +107,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
 
 def _docker_problem(image: str) -> str | None:
     """Why the docker kind cannot run here, or None."""
-    from fixtures.launchers.base import BadTargetInput
+    from qdrant_conformance.fixtures.launchers.base import BadTargetInput
 
     try:
-        from fixtures.launchers.docker import connect, require_image
+        from qdrant_conformance.fixtures.launchers.docker import connect, require_image
 
         client = connect(timeout=10)
     except BadTargetInput as exc:

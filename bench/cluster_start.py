@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fixtures.cluster import start_cluster
-from fixtures.launchers.base import BadTargetInput, Target
-from fixtures.launchers.process import ProcessTarget, processes_under
-from fixtures.pki import RunPKI
-from fixtures.profiles import Credentials
+from qdrant_conformance.fixtures.cluster import start_cluster
+from qdrant_conformance.fixtures.launchers.base import BadTargetInput, Target
+from qdrant_conformance.fixtures.launchers.process import ProcessTarget, processes_under
+from qdrant_conformance.fixtures.pki import RunPKI
+from qdrant_conformance.fixtures.profiles import Credentials
 
 TARGET_S = 10.0
 IMAGE = "local/qsc-reference:latest"
@@ -95,7 +95,7 @@ def main() -> int:
 
 
 def _docker(root: Path, args: argparse.Namespace, pki: RunPKI, keys: Credentials) -> list[str]:
-    from fixtures.launchers.docker import LABEL_RUN, DockerTarget, connect
+    from qdrant_conformance.fixtures.launchers.docker import LABEL_RUN, DockerTarget, connect
 
     try:
         client = connect(timeout=30)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.probes import cpu_seconds, peak_rss, readyz_ok
-from fixtures.launchers.base import Instance, NodeSpec
-from fixtures.launchers.process import ProcessTarget, processes_under
-from fixtures.pki import RunPKI
-from fixtures.profiles import Credentials, profile, render
+from qdrant_conformance.fixtures.launchers.base import Instance, NodeSpec
+from qdrant_conformance.fixtures.launchers.process import ProcessTarget, processes_under
+from qdrant_conformance.fixtures.pki import RunPKI
+from qdrant_conformance.fixtures.profiles import Credentials, profile, render
 
 PROFILE = "jwt"
 READY_TIMEOUT_S = 30.0

@@ -133,7 +133,7 @@ def _cwd_under(pid: int, root: Path | None) -> bool:
 
 
 def _process_pids(workdir: Path) -> list[int]:
-    from fixtures.launchers.process import processes_under
+    from qdrant_conformance.fixtures.launchers.process import processes_under
 
     return processes_under(workdir)
 
@@ -221,10 +221,10 @@ def _install() -> None:
     The docker target only when the run has imported it already (a docker target, checked at
     configure time): a process run must not pay for importing the docker SDK because it is watched.
     """
-    from fixtures.launchers.process import ProcessTarget
+    from qdrant_conformance.fixtures.launchers.process import ProcessTarget
 
     classes: list[Any] = [ProcessTarget]
-    docker_module = sys.modules.get("fixtures.launchers.docker")
+    docker_module = sys.modules.get("qdrant_conformance.fixtures.launchers.docker")
     if docker_module is not None:
         classes.append(docker_module.DockerTarget)
     for cls in classes:

@@ -229,7 +229,7 @@ def _loads(*series: list[Run]) -> list[tuple[float, float | None]]:
 
 
 def _table_rows() -> dict[str, int]:
-    from fixtures.catalog.access import load_access_table
+    from qdrant_conformance.fixtures.catalog.access import load_access_table
 
     rows = load_access_table()
     return {"rest": sum(1 for r in rows if r.rest is not None), "grpc": sum(1 for r in rows if r.grpc is not None)}

@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from reference_server import logging_setup, server, watchdog
+    from . import logging_setup, server, watchdog
 
     try:
         prepared = server.prepare(args.config_path, uri=args.uri, bootstrap=args.bootstrap,

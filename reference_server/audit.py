@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reference_server.settings import AuditSettings, Settings
-from reference_server.versioning import Emulation
+from .settings import AuditSettings, Settings
+from .versioning import Emulation
 
 AUDIT_SINCE = "1.17.0"
 #: Refused logins, ``api`` and ``tracing_id`` (spec §9).

@@ -13,9 +13,9 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_server.audit import Principal
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.jwt_auth import (
+from .audit import Principal
+from .fault_policy import NO_FAULTS, FaultPolicy
+from .jwt_auth import (
     MSG_STATEFUL,
     CollectionScope,
     JwtForbidden,
@@ -25,8 +25,8 @@ from reference_server.jwt_auth import (
     ValueLookup,
     check_value_exists,
 )
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from .settings import Settings
+from .versioning import Emulation
 
 MSG_MISSING = "Must provide an API key or an Authorization bearer token"
 MSG_INVALID = "Invalid API key or JWT"

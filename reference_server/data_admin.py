@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from reference_server.data_errors import BadRequest, NotFound
+from .data_errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient

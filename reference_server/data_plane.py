@@ -78,8 +78,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from reference_server.data_admin import SINGLE_NODE_PEER_ID, AdminOps
-from reference_server.data_errors import (
+from .data_admin import SINGLE_NODE_PEER_ID, AdminOps
+from .data_errors import (
     BadRequest,
     DataPlaneError,
     InvalidBody,
@@ -88,9 +88,9 @@ from reference_server.data_errors import (
     Unsupported,
     collection_not_found,
 )
-from reference_server.data_points import PointOps, vector_alias
-from reference_server.data_search import SearchOps
-from reference_server.shard_keys import ShardKeyError, ShardKeyTable
+from .data_points import PointOps, vector_alias
+from .data_search import SearchOps
+from .shard_keys import ShardKeyError, ShardKeyTable
 
 if TYPE_CHECKING:
     from types import ModuleType

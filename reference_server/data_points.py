@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reference_server.data_errors import BadRequest, NotFound
+from .data_errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
     from qdrant_client.http import models
 
-    from reference_server.shard_keys import ShardKeyTable
+    from .shard_keys import ShardKeyTable
 
 T = TypeVar("T")
 

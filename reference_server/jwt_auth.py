@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server.fault_policy import FaultPolicy
-from reference_server.versioning import Emulation
+from .fault_policy import FaultPolicy
+from .versioning import Emulation
 
 LEEWAY_S = 30
 #: jsonwebtoken's ``Algorithm`` names: a header naming anything else does not deserialise.
@@ -255,7 +255,7 @@ def data_plane_lookup(data: Any) -> ValueLookup:
     """A :data:`ValueLookup` over the reference server's data plane (internal full access)."""
 
     def lookup(collection: str, matches: Sequence[tuple[str, Any]]) -> bool:
-        from reference_server.data_plane import NotFound
+        from .data_plane import NotFound
 
         must = [{"key": key, "match": {"value": value}} for key, value in matches]
         try:

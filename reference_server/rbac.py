@@ -24,8 +24,8 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from reference_server.fault_policy import FaultPolicy
-from reference_server.jwt_auth import CollectionScope
+from .fault_policy import FaultPolicy
+from .jwt_auth import CollectionScope
 
 MSG_GLOBAL = "Forbidden: Global access is required"
 MSG_MANAGE = "Forbidden: Manage access for this operation is required"

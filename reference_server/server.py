@@ -28,19 +28,19 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from reference_server import cluster, tls, transport
-from reference_server.auth import AuthKeys
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.faults import UnknownFault
-from reference_server.rest.protocol import ActixH11Protocol
-from reference_server.settings import ConfigError, Settings, load_settings
-from reference_server.versioning import Emulation
+from . import cluster, tls, transport
+from .auth import AuthKeys
+from .fault_policy import NO_FAULTS, FaultPolicy, ReachLog
+from .faults import UnknownFault
+from .rest.protocol import ActixH11Protocol
+from .settings import ConfigError, Settings, load_settings
+from .versioning import Emulation
 
 if TYPE_CHECKING:
     import grpc
 
-    from reference_server.data_plane import DataPlane
-    from reference_server.rest.app import RestApp
+    from .data_plane import DataPlane
+    from .rest.app import RestApp
 
 log = logging.getLogger("reference_server")
 
@@ -79,7 +79,7 @@ def prepare(
     try:
         settings = load_settings(config_path, uri=uri, bootstrap=bootstrap, extra_faults=faults)
         Emulation.of(settings.version)
-        policy = FaultPolicy.from_names(settings.faults)  # built once, passed to every fault seam
+        policy = FaultPolicy.from_names(settings.faults, ReachLog.from_env())  # built once, passed to every seam
     except UnknownFault as exc:
         raise StartupError(str(exc)) from None
     except ConfigError as exc:
@@ -196,7 +196,7 @@ def start_grpc(prepared: Prepared, data: DataPlane) -> GrpcService | None:
     if svc.grpc_port is None:
         return None
     try:
-        from reference_server.grpc_api.server import GrpcBindError, start_grpc_server, start_grpc_server_bound
+        from .grpc_api.server import GrpcBindError, start_grpc_server, start_grpc_server_bound
 
         faults = prepared.faults
         if prepared.grpc_tls is None:
@@ -289,8 +289,8 @@ def _uvicorn_server(prepared: Prepared, app: RestApp, data: DataPlane) -> uvicor
 
 def run(prepared: Prepared, rest_socket: socket.socket) -> int:
     """Serve on the bound REST socket until SIGTERM or SIGINT; return the exit code."""
-    from reference_server.data_plane import DataPlane
-    from reference_server.rest.app import RestApp
+    from .data_plane import DataPlane
+    from .rest.app import RestApp
 
     settings = prepared.settings
     stopper = _Stopper()

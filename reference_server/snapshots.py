@@ -42,14 +42,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from reference_server.data_admin import SINGLE_NODE_PEER_ID
-from reference_server.data_errors import BadRequest, Forbidden, NotFound
-from reference_server.versioning import Emulation
+from .data_admin import SINGLE_NODE_PEER_ID
+from .data_errors import BadRequest, Forbidden, NotFound
+from .versioning import Emulation
 
 if TYPE_CHECKING:
-    from reference_server.data_plane import DataPlane
-    from reference_server.fault_policy import FaultPolicy
-    from reference_server.settings import Settings
+    from .data_plane import DataPlane
+    from .fault_policy import FaultPolicy
+    from .settings import Settings
 
 SUFFIX = ".snapshot"
 CHECKSUM_SUFFIX = ".checksum"

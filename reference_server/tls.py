@@ -29,10 +29,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from reference_server import tls_faults
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from . import tls_faults
+from .fault_policy import NO_FAULTS, FaultPolicy
+from .settings import Settings
+from .versioning import Emulation
 
 log = logging.getLogger("reference_server.tls")
 

@@ -13,7 +13,7 @@ import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reference_server.fault_policy import FaultPolicy
+    from .fault_policy import FaultPolicy
 
 #: OpenSSL's X509_V_FLAG_NO_CHECK_TIME: skip the validity-period check of the peer's chain.
 X509_V_FLAG_NO_CHECK_TIME = 0x200000

@@ -39,7 +39,7 @@ import sys
 import time
 import traceback
 
-from reference_server.watchdog import pid_alive
+from .watchdog import pid_alive
 
 # Same as ``python -m reference_server``: before anything loads OpenSSL.
 os.environ.setdefault("OPENSSL_CONF", os.path.join(os.path.dirname(os.path.abspath(__file__)), "openssl.cnf"))
@@ -54,8 +54,8 @@ def preload() -> None:
     """Import everything a server imports, including what it imports lazily on its first data request."""
     import qdrant_client.local.qdrant_local  # noqa: F401  (the data plane; the bulk of the start-up cost)
 
-    from reference_server import __main__ as entry  # noqa: F401
-    from reference_server import data_plane, logging_setup, server, watchdog  # noqa: F401
+    from . import __main__ as entry  # noqa: F401
+    from . import data_plane, logging_setup, server, watchdog  # noqa: F401
 
 
 def _child(conn: socket.socket, listener: socket.socket, request: dict[str, object]) -> None:
@@ -85,7 +85,7 @@ def _child(conn: socket.socket, listener: socket.socket, request: dict[str, obje
         argv = request["argv"]
         assert isinstance(argv, list)
         sys.argv = ["reference_server", *map(str, argv)]
-        from reference_server.__main__ import main
+        from .__main__ import main
 
         code = main([str(a) for a in argv])
     except SystemExit as exc:

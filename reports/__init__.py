@@ -17,34 +17,34 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reports.baseline import BaselineStatus, load_baseline
-    from reports.errors import ReportInputError
-    from reports.gate import exit_code, gate_holds
-    from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
-    from reports.results_json import load_results
-    from reports.summary import summary_lines
-    from reports.verdicts import Verdict, Verdicts, compute_verdicts
-    from reports.waivers import load_all_waivers, load_waivers
-    from reports.writers import write_all
+    from qdrant_conformance.reports.baseline import BaselineStatus, load_baseline
+    from qdrant_conformance.reports.errors import ReportInputError
+    from qdrant_conformance.reports.gate import exit_code, gate_holds
+    from qdrant_conformance.reports.model import BaselineEntry, Requirement, RunResult, TestRecord
+    from qdrant_conformance.reports.results_json import load_results
+    from qdrant_conformance.reports.summary import summary_lines
+    from qdrant_conformance.reports.verdicts import Verdict, Verdicts, compute_verdicts
+    from qdrant_conformance.reports.waivers import load_all_waivers, load_waivers
+    from qdrant_conformance.reports.writers import write_all
 
 _HOME = {
-    "BaselineEntry": "reports.model",
-    "BaselineStatus": "reports.baseline",
-    "ReportInputError": "reports.errors",
-    "Requirement": "reports.model",
-    "RunResult": "reports.model",
-    "TestRecord": "reports.model",
-    "Verdict": "reports.verdicts",
-    "Verdicts": "reports.verdicts",
-    "compute_verdicts": "reports.verdicts",
-    "exit_code": "reports.gate",
-    "gate_holds": "reports.gate",
-    "load_all_waivers": "reports.waivers",
-    "load_baseline": "reports.baseline",
-    "load_results": "reports.results_json",
-    "load_waivers": "reports.waivers",
-    "summary_lines": "reports.summary",
-    "write_all": "reports.writers",
+    "BaselineEntry": "qdrant_conformance.reports.model",
+    "BaselineStatus": "qdrant_conformance.reports.baseline",
+    "ReportInputError": "qdrant_conformance.reports.errors",
+    "Requirement": "qdrant_conformance.reports.model",
+    "RunResult": "qdrant_conformance.reports.model",
+    "TestRecord": "qdrant_conformance.reports.model",
+    "Verdict": "qdrant_conformance.reports.verdicts",
+    "Verdicts": "qdrant_conformance.reports.verdicts",
+    "compute_verdicts": "qdrant_conformance.reports.verdicts",
+    "exit_code": "qdrant_conformance.reports.gate",
+    "gate_holds": "qdrant_conformance.reports.gate",
+    "load_all_waivers": "qdrant_conformance.reports.waivers",
+    "load_baseline": "qdrant_conformance.reports.baseline",
+    "load_results": "qdrant_conformance.reports.results_json",
+    "load_waivers": "qdrant_conformance.reports.waivers",
+    "summary_lines": "qdrant_conformance.reports.summary",
+    "write_all": "qdrant_conformance.reports.writers",
 }
 
 __all__ = [

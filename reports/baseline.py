@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from reports.errors import ReportInputError
-from reports.model import BaselineEntry
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.model import BaselineEntry
 
 #: The requirement failed and the entry covers it.
 ACCEPTED = "accepted"

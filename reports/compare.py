@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from reports.errors import ReportInputError
-from reports.exit_codes import ExitCode
-from reports.findings import findings
-from reports.html_style import SEVERITY_CLASS, VERDICT_CLASS, badge, e, page
-from reports.labels import run_label
-from reports.markdown import md, md_table
-from reports.model import NOT_RUN, Requirement, RunResult
-from reports.results_json import load_results
-from reports.scrub import guard, scrub_run
-from reports.verdicts import Verdicts, compute_verdicts
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.exit_codes import ExitCode
+from qdrant_conformance.reports.findings import findings
+from qdrant_conformance.reports.html_style import SEVERITY_CLASS, VERDICT_CLASS, badge, e, page
+from qdrant_conformance.reports.labels import run_label
+from qdrant_conformance.reports.markdown import md, md_table
+from qdrant_conformance.reports.model import NOT_RUN, Requirement, RunResult
+from qdrant_conformance.reports.results_json import load_results
+from qdrant_conformance.reports.scrub import guard, scrub_run
+from qdrant_conformance.reports.verdicts import Verdicts, compute_verdicts
 
 #: A requirement the run's catalog does not have (an older or newer suite).
 ABSENT = "n/a"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
-from reports.scrub import scrub_run
-from reports.summary import summary_lines
-from reports.verdicts import compute_verdicts
-from reports.writers import write_all
+from qdrant_conformance.reports.model import BaselineEntry, Requirement, RunResult, TestRecord
+from qdrant_conformance.reports.scrub import scrub_run
+from qdrant_conformance.reports.summary import summary_lines
+from qdrant_conformance.reports.verdicts import compute_verdicts
+from qdrant_conformance.reports.writers import write_all
 
 _SEVERITY = {
     "AUTH-REST-001": "critical",

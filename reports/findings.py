@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reports.baseline import ACCEPTED, EXPIRED
-from reports.model import WAIVED, Requirement, TestRecord
-from reports.severity import at_or_above, severity_rank
-from reports.verdicts import RequirementResult, Verdicts, is_failing
+from qdrant_conformance.reports.baseline import ACCEPTED, EXPIRED
+from qdrant_conformance.reports.model import WAIVED, Requirement, TestRecord
+from qdrant_conformance.reports.severity import at_or_above, severity_rank
+from qdrant_conformance.reports.verdicts import RequirementResult, Verdicts, is_failing
 
 FINDING_OUTCOMES = ("error", "fail", "warning")
 #: How pytest starts the message of the assertion or ``pytest.fail`` that recorded an observation.

@@ -8,11 +8,11 @@ derived from it, and compute nothing the verdicts already hold.
 
 from __future__ import annotations
 
-from reports.errors import ReportInputError
-from reports.exit_codes import ExitCode
-from reports.model import GATES, NOT_RUN, WAIVED, RunResult
-from reports.severity import at_or_above
-from reports.verdicts import (
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.exit_codes import ExitCode
+from qdrant_conformance.reports.model import GATES, NOT_RUN, WAIVED, RunResult
+from qdrant_conformance.reports.severity import at_or_above
+from qdrant_conformance.reports.verdicts import (
     EXERCISED,
     FAILS,
     HOLDS,

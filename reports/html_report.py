@@ -6,16 +6,32 @@ import html
 import json
 from typing import Any
 
-from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE, UNEXERCISED, UNKNOWN
-from reports.extras import describe_extra
-from reports.findings import Finding, Observation, observations, remediation_text
-from reports.gate import exit_code, gate_holds, outcome_counts
-from reports.html_style import OUTCOME_CLASS, OUTCOME_MEANING, VERDICT_CLASS, badge, e, page, severity_tag
-from reports.labels import target_label
-from reports.model import NOT_RUN, PROTOCOLS, RunResult, TestRecord
-from reports.scrub import guard
-from reports.severity import severity_rank
-from reports.verdicts import RequirementResult, Verdict, Verdicts, is_failing, version_label
+from qdrant_conformance.reports.baseline import (
+    ACCEPTED,
+    EXPIRED,
+    NOT_COVERED,
+    OTHER_TARGET,
+    STALE,
+    UNEXERCISED,
+    UNKNOWN,
+)
+from qdrant_conformance.reports.extras import describe_extra
+from qdrant_conformance.reports.findings import Finding, Observation, observations, remediation_text
+from qdrant_conformance.reports.gate import exit_code, gate_holds, outcome_counts
+from qdrant_conformance.reports.html_style import (
+    OUTCOME_CLASS,
+    OUTCOME_MEANING,
+    VERDICT_CLASS,
+    badge,
+    e,
+    page,
+    severity_tag,
+)
+from qdrant_conformance.reports.labels import target_label
+from qdrant_conformance.reports.model import NOT_RUN, PROTOCOLS, RunResult, TestRecord
+from qdrant_conformance.reports.scrub import guard
+from qdrant_conformance.reports.severity import severity_rank
+from qdrant_conformance.reports.verdicts import RequirementResult, Verdict, Verdicts, is_failing, version_label
 
 _PROTOCOL_TITLE = {"rest": "REST", "grpc": "gRPC", "p2p": "p2p", "any": "any"}
 _FINDING_OUTCOMES = ("error", "fail", "warning")

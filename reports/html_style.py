@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from reports.scrub import scrub_text
+from qdrant_conformance.reports.scrub import scrub_text
 
 #: Outcome → CSS class; every cell also carries the outcome as text, never colour alone.
 OUTCOME_CLASS = {

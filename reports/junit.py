@@ -13,11 +13,11 @@ import html
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from reports.findings import Finding, remediation_text
-from reports.gate import exit_code, gate_holds
-from reports.model import WAIVED, Requirement, RunResult, TestRecord, family_of
-from reports.scrub import guard, scrub_text, xml_safe
-from reports.verdicts import Verdicts, is_failing
+from qdrant_conformance.reports.findings import Finding, remediation_text
+from qdrant_conformance.reports.gate import exit_code, gate_holds
+from qdrant_conformance.reports.model import WAIVED, Requirement, RunResult, TestRecord, family_of
+from qdrant_conformance.reports.scrub import guard, scrub_text, xml_safe
+from qdrant_conformance.reports.verdicts import Verdicts, is_failing
 
 _UNATTRIBUTED_FAMILY = "UNATTRIBUTED"
 

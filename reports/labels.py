@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from reports.model import RunResult
-from reports.verdicts import version_label
+from qdrant_conformance.reports.model import RunResult
+from qdrant_conformance.reports.verdicts import version_label
 
 
 def target_label(run: RunResult) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.scrub import scrub_text
+from qdrant_conformance.reports.scrub import scrub_text
 
 
 def md(text: str) -> str:

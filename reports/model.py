@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.errors import ReportInputError
-from reports.severity import SEVERITIES
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.severity import SEVERITIES
 
 SCHEMA_VERSION = 1
 

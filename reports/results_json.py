@@ -15,12 +15,12 @@ from typing import Any
 
 import jsonschema
 
-from reports.errors import ReportInputError
-from reports.findings import findings, observations
-from reports.gate import exit_code, gate_holds, outcome_counts
-from reports.model import RunResult
-from reports.scrub import guard
-from reports.verdicts import Verdicts
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.findings import findings, observations
+from qdrant_conformance.reports.gate import exit_code, gate_holds, outcome_counts
+from qdrant_conformance.reports.model import RunResult
+from qdrant_conformance.reports.scrub import guard
+from qdrant_conformance.reports.verdicts import Verdicts
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 

@@ -17,13 +17,13 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from reports.findings import remediation_text
-from reports.gate import exit_code, gate_holds
-from reports.labels import target_label
-from reports.model import Requirement, RunResult, TestRecord
-from reports.scrub import guard
-from reports.severity import SECURITY_SEVERITY
-from reports.verdicts import Verdicts, is_failing
+from qdrant_conformance.reports.findings import remediation_text
+from qdrant_conformance.reports.gate import exit_code, gate_holds
+from qdrant_conformance.reports.labels import target_label
+from qdrant_conformance.reports.model import Requirement, RunResult, TestRecord
+from qdrant_conformance.reports.scrub import guard
+from qdrant_conformance.reports.severity import SECURITY_SEVERITY
+from qdrant_conformance.reports.verdicts import Verdicts, is_failing
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 UNATTRIBUTED_RULE = "QSC-UNATTRIBUTED"

@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
-from reports.redaction import REDACTOR
+from qdrant_conformance.reports.model import BaselineEntry, Requirement, RunResult, TestRecord
+from qdrant_conformance.reports.redaction import REDACTOR
 
 # Target keys whose values are credentials by name even if nobody registered them.
 _SECRET_KEY = re.compile(r"api[_-]?key|apikey|token|secret|passw|passphrase|jwt|bearer", re.IGNORECASE)

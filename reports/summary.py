@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE
-from reports.exit_codes import ExitCode
-from reports.extras import describe_extra
-from reports.findings import observations
-from reports.gate import exit_code, gate_holds, nothing_ran, outcome_counts
-from reports.model import RunResult
-from reports.scrub import scrub_text
-from reports.severity import at_or_above
-from reports.verdicts import Verdict, Verdicts, is_failing
+from qdrant_conformance.reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE
+from qdrant_conformance.reports.exit_codes import ExitCode
+from qdrant_conformance.reports.extras import describe_extra
+from qdrant_conformance.reports.findings import observations
+from qdrant_conformance.reports.gate import exit_code, gate_holds, nothing_ran, outcome_counts
+from qdrant_conformance.reports.model import RunResult
+from qdrant_conformance.reports.scrub import scrub_text
+from qdrant_conformance.reports.severity import at_or_above
+from qdrant_conformance.reports.verdicts import Verdict, Verdicts, is_failing
 
 _MAX_WARNINGS = 3
 _MAX_INFO = 3

@@ -11,14 +11,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reports.baseline import ACCEPTED, EXPIRED, NOT_COVERED, OTHER_TARGET, STALE, UNEXERCISED, UNKNOWN
-from reports.findings import findings, observations, remediation_text
-from reports.gate import exit_code, gate_holds, outcome_counts
-from reports.labels import target_label
-from reports.markdown import md, md_escape_guard, md_table
-from reports.model import RunResult
-from reports.scrub import guard
-from reports.verdicts import HOLDS, HOLDS_WITH_DEVIATIONS, Verdicts, version_label
+from qdrant_conformance.reports.baseline import (
+    ACCEPTED,
+    EXPIRED,
+    NOT_COVERED,
+    OTHER_TARGET,
+    STALE,
+    UNEXERCISED,
+    UNKNOWN,
+)
+from qdrant_conformance.reports.findings import findings, observations, remediation_text
+from qdrant_conformance.reports.gate import exit_code, gate_holds, outcome_counts
+from qdrant_conformance.reports.labels import target_label
+from qdrant_conformance.reports.markdown import md, md_escape_guard, md_table
+from qdrant_conformance.reports.model import RunResult
+from qdrant_conformance.reports.scrub import guard
+from qdrant_conformance.reports.verdicts import HOLDS, HOLDS_WITH_DEVIATIONS, Verdicts, version_label
 
 _MAX_ROWS = 40
 _MAX_INFO = 10

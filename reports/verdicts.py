@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.baseline import (
+from qdrant_conformance.reports.baseline import (
     ACCEPTED,
     EXPIRED,
     NOT_COVERED,
@@ -29,7 +29,7 @@ from reports.baseline import (
     BaselineStatus,
     load_baseline,
 )
-from reports.model import (
+from qdrant_conformance.reports.model import (
     NOT_RUN,
     OUTCOMES,
     PROTOCOLS,
@@ -39,7 +39,7 @@ from reports.model import (
     RunResult,
     TestRecord,
 )
-from reports.waivers import is_expired, matches_target, run_date, target_names
+from qdrant_conformance.reports.waivers import is_expired, matches_target, run_date, target_names
 
 __all__ = [
     "INCOMPLETE",

@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from reports.baseline import load_baseline
-from reports.errors import ReportInputError
-from reports.model import BaselineEntry
+from qdrant_conformance.reports.baseline import load_baseline
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.model import BaselineEntry
 
 _KEYS = ("requirement", "target", "reason", "expires", "owner")
 #: Target fields a waiver's glob is matched against.

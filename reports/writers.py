@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.html_report import render_html
-from reports.junit import render_junit
-from reports.model import RunResult
-from reports.results_json import render_results_json
-from reports.sarif import render_sarif
-from reports.scrub import scrub_run
-from reports.summary_md import render_summary_md
-from reports.verdicts import Verdicts, compute_verdicts
+from qdrant_conformance.reports.html_report import render_html
+from qdrant_conformance.reports.junit import render_junit
+from qdrant_conformance.reports.model import RunResult
+from qdrant_conformance.reports.results_json import render_results_json
+from qdrant_conformance.reports.sarif import render_sarif
+from qdrant_conformance.reports.scrub import scrub_run
+from qdrant_conformance.reports.summary_md import render_summary_md
+from qdrant_conformance.reports.verdicts import Verdicts, compute_verdicts
 
 
 def write_all(run: RunResult, verdicts: Verdicts | None, out_dir: str | Path) -> dict[str, Path]:

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.catalog.access_requests import multipart_upload
-from fixtures.hardening import Canary, early_upload
-from fixtures.outcomes import disabled, inconclusive
+from qdrant_conformance.fixtures.catalog.access_requests import multipart_upload
+from qdrant_conformance.fixtures.hardening import Canary, early_upload
+from qdrant_conformance.fixtures.outcomes import disabled, inconclusive
 
 pytestmark = pytest.mark.profiles("api-key", "switches")
 

@@ -11,9 +11,9 @@ import secrets
 
 import pytest
 
-from fixtures.hardening import empty_key_cause
-from fixtures.outcomes import DENIED, INCONCLUSIVE, Outcome, harness_error, inconclusive, note
-from fixtures.secrets import stand_in
+from qdrant_conformance.fixtures.hardening import empty_key_cause
+from qdrant_conformance.fixtures.outcomes import DENIED, INCONCLUSIVE, Outcome, harness_error, inconclusive, note
+from qdrant_conformance.fixtures.secrets import stand_in
 
 pytestmark = pytest.mark.profiles("api-key", "tls")
 

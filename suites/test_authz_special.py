@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.catalog.access import MSG_MISSING
-from fixtures.outcomes import INCONCLUSIVE, Outcome, harness_error, inconclusive
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.catalog.access import MSG_MISSING
+from qdrant_conformance.fixtures.outcomes import INCONCLUSIVE, Outcome, harness_error, inconclusive
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("api-key", "dashboard", "tls")
 

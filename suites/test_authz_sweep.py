@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.catalog.access import (
+from qdrant_conformance.fixtures.catalog.access import (
     CREDENTIALS,
     FORBIDDEN_MANAGE,
     MSG_INVALID,
@@ -35,8 +35,14 @@ from fixtures.catalog.access import (
     load_access_table,
     sweep_coverage,
 )
-from fixtures.catalog.access_requests import Names, grpc_request_bytes, multipart_upload, rest_body, rest_path
-from fixtures.outcomes import (
+from qdrant_conformance.fixtures.catalog.access_requests import (
+    Names,
+    grpc_request_bytes,
+    multipart_upload,
+    rest_body,
+    rest_path,
+)
+from qdrant_conformance.fixtures.outcomes import (
     DENIED,
     INCONCLUSIVE,
     Outcome,
@@ -47,7 +53,7 @@ from fixtures.outcomes import (
     record,
     unsupported,
 )
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("api-key")
 
@@ -116,8 +122,8 @@ def checks_for(row: AccessRow) -> list[str]:
 def _can_apply(case: Case) -> bool:
     """False when no Qdrant version has both the row and the requirement (e.g. a pre-v1.9.0
     answer on a route added later): such a test could only ever be reported unsupported."""
-    from fixtures.catalog import load_requirements
-    from fixtures.catalog.access import parse
+    from qdrant_conformance.fixtures.catalog import load_requirements
+    from qdrant_conformance.fixtures.catalog.access import parse
 
     until = load_requirements()[case.requirement].until
     return not (until and case.row.since and parse(case.row.since) >= parse(until))
@@ -246,7 +252,7 @@ def _setup_collection(server: Any, names: Names) -> None:
     started server may be slow (a loaded machine, a lazily loaded storage layer),
     and that is no verdict about authorization.
     """
-    from fixtures.clients.rest import RestClient
+    from qdrant_conformance.fixtures.clients.rest import RestClient
 
     headers = _manage(server)
     with RestClient(server.rest_url, ssl_context=server.ssl_context(), timeout=SETUP_TIMEOUT_S) as rest:
@@ -264,7 +270,7 @@ def _setup_collection(server: Any, names: Names) -> None:
         if not upserted.succeeded:
             raise RuntimeError(f"cannot add the sweep's points with the manage key: {upserted.summary()}")
         # The gRPC side may load lazily too; one call with a long deadline before the sweep's 5 s ones.
-        from fixtures.clients.grpc import GrpcClient
+        from qdrant_conformance.fixtures.clients.grpc import GrpcClient
 
         grpc_client = server.grpc()
         warm = GrpcClient(grpc_client.target, root_certificates=grpc_client.root_certificates,
@@ -330,7 +336,7 @@ def sweep_state(server_pool: Any) -> Iterator[SweepState | None]:
     Tests still ask ``qdrant("api-key")`` first: that reports them disabled or
     unsupported exactly as the plugin decides.
     """
-    from fixtures.servers import ProfileUnavailable
+    from qdrant_conformance.fixtures.servers import ProfileUnavailable
 
     try:
         server = server_pool.get(PROFILE)

@@ -37,13 +37,13 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from fixtures import cert_inspection, tls_probe
-from fixtures.client_tls import ssl_client_context
-from fixtures.clients.grpc import GrpcClient
-from fixtures.cluster import Cluster, ExternalCluster, PeerIdentity, normalise_uri
-from fixtures.launchers.base import Instance, LaunchError, poll_until
-from fixtures.outcomes import Outcome, disabled, inconclusive, no_evidence, note
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures import cert_inspection, tls_probe
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.clients.grpc import GrpcClient
+from qdrant_conformance.fixtures.cluster import Cluster, ExternalCluster, PeerIdentity, normalise_uri
+from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, poll_until
+from qdrant_conformance.fixtures.outcomes import Outcome, disabled, inconclusive, no_evidence, note
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 req = pytest.mark.requirement
 

@@ -42,14 +42,14 @@ from typing import Any
 
 import pytest
 
-from fixtures.clients.rest import RestClient
-from fixtures.hardening import (
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.hardening import (
     EMPTY_KEY_FIX,
     declared_key,
     empty_key_cause,
 )
-from fixtures.outcomes import Outcome, disabled, harness_error, inconclusive, note
-from fixtures.target import TargetOptions
+from qdrant_conformance.fixtures.outcomes import Outcome, disabled, harness_error, inconclusive, note
+from qdrant_conformance.fixtures.target import TargetOptions
 
 pytestmark = pytest.mark.profiles("api-key", "switches")
 

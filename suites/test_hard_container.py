@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.outcomes import disabled, inconclusive, note
+from qdrant_conformance.fixtures.outcomes import disabled, inconclusive, note
 
 pytestmark = pytest.mark.profiles("api-key", "tls")
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from fixtures.catalog.access import grpc_rows
-from fixtures.outcomes import inconclusive, note
+from qdrant_conformance.fixtures.catalog.access import grpc_rows
+from qdrant_conformance.fixtures.outcomes import inconclusive, note
 
 pytestmark = pytest.mark.profiles("api-key")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from fixtures.outcomes import disabled, harness_error
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.outcomes import disabled, harness_error
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("api-key")
 

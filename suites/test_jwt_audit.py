@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
-from fixtures.jwt_probe import definitely_allowed, inconclusive, shown
-from fixtures.jwt_target import JwtTarget, jwt_target
-from fixtures.jwt_tokens import bearer, collection_claims, expires_in, fresh_secret, mint
-from fixtures.outcomes import Outcome, disabled
-from fixtures.outcomes import inconclusive as end_inconclusive
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.jwt_probe import definitely_allowed, inconclusive, shown
+from qdrant_conformance.fixtures.jwt_target import JwtTarget, jwt_target
+from qdrant_conformance.fixtures.jwt_tokens import bearer, collection_claims, expires_in, fresh_secret, mint
+from qdrant_conformance.fixtures.outcomes import Outcome, disabled
+from qdrant_conformance.fixtures.outcomes import inconclusive as end_inconclusive
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("jwt")
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.jwt_probe import definitely_allowed, probe, shown
-from fixtures.jwt_target import JwtTarget, jwt_target
-from fixtures.jwt_tokens import bearer, collection_claims, expires_in, mint
-from fixtures.outcomes import Outcome
+from qdrant_conformance.fixtures.jwt_probe import definitely_allowed, probe, shown
+from qdrant_conformance.fixtures.jwt_target import JwtTarget, jwt_target
+from qdrant_conformance.fixtures.jwt_tokens import bearer, collection_claims, expires_in, mint
+from qdrant_conformance.fixtures.outcomes import Outcome
 
 pytestmark = pytest.mark.profiles("jwt")
 
@@ -202,7 +202,7 @@ def test_collection_refusal_messages(protocol: str, case: str, scope: Scope) -> 
         message = f"Forbidden: Write access to collection {scope.main} is required"
     elif case == "prw-snapshots":
         if scope.jwt.server.version_tuple < (1, 12, 6):
-            from fixtures.outcomes import unsupported
+            from qdrant_conformance.fixtures.outcomes import unsupported
 
             unsupported(f"prw exists from Qdrant 1.12.6; the target is {scope.jwt.server.version}")
         twin = _upsert(scope, protocol, mint(collection_claims(scope.main, "prw"), secret), scope.main)

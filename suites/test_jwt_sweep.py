@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from fixtures import outcomes
-from fixtures.catalog.access import AccessRow, load_access_table
-from fixtures.catalog.access_requests import (
+from qdrant_conformance.fixtures import outcomes
+from qdrant_conformance.fixtures.catalog.access import AccessRow, load_access_table
+from qdrant_conformance.fixtures.catalog.access_requests import (
     Names,
     grpc_request_bytes,
     grpc_request_class,
@@ -29,12 +29,12 @@ from fixtures.catalog.access_requests import (
     rest_body,
     rest_path,
 )
-from fixtures.catalog.jwt_access import ROLES, JwtRow, load_jwt_access
-from fixtures.jwt_probe import definitely_allowed, inconclusive, shown
-from fixtures.jwt_target import JwtTarget, jwt_target
-from fixtures.jwt_tokens import bearer, collection_claims, mint
-from fixtures.outcomes import Outcome, disabled, no_evidence, note, record, unsupported
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.catalog.jwt_access import ROLES, JwtRow, load_jwt_access
+from qdrant_conformance.fixtures.jwt_probe import definitely_allowed, inconclusive, shown
+from qdrant_conformance.fixtures.jwt_target import JwtTarget, jwt_target
+from qdrant_conformance.fixtures.jwt_tokens import bearer, collection_claims, mint
+from qdrant_conformance.fixtures.outcomes import Outcome, disabled, no_evidence, note, record, unsupported
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("jwt")
 
@@ -141,7 +141,7 @@ def _manage(server: Any) -> list[tuple[str, str]]:
 
 
 def _setup(jwt: JwtTarget, names: Names) -> None:
-    from fixtures.clients.rest import RestClient
+    from qdrant_conformance.fixtures.clients.rest import RestClient
 
     token = mint({"access": "m"}, jwt.secret, name="jwt-setup")
     with RestClient(jwt.server.rest_url, ssl_context=jwt.server.ssl_context(), timeout=60.0) as rest:
@@ -154,7 +154,7 @@ def _setup(jwt: JwtTarget, names: Names) -> None:
                              json={"points": points})
         if not added.succeeded:
             raise RuntimeError(f"cannot add the JWT sweep's points: {added.summary()}")
-    from fixtures.clients.grpc import GrpcClient
+    from qdrant_conformance.fixtures.clients.grpc import GrpcClient
 
     client = jwt.server.grpc()
     warm = GrpcClient(client.target, root_certificates=client.root_certificates, timeout=60.0)
@@ -195,7 +195,7 @@ def _cleanup(state: SweepState, full_before: set[str]) -> None:
 @pytest.fixture(scope="module")
 def jwt_sweep(server_pool: Any, target_options: Any) -> Iterator[SweepState | None]:
     """The module's collections and answers on the JWT target, or ``None`` when it has none."""
-    from fixtures.servers import ProfileUnavailable
+    from qdrant_conformance.fixtures.servers import ProfileUnavailable
 
     if not server_pool.target.offers("jwt"):
         yield None

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from fixtures import outcomes
-from fixtures.jwt_probe import definitely_allowed, inconclusive, probe, shown
-from fixtures.jwt_target import JwtTarget, jwt_target
-from fixtures.jwt_tokens import b64url, expires_in, fresh_secret, mint
-from fixtures.outcomes import Outcome, disabled, unsupported
+from qdrant_conformance.fixtures import outcomes
+from qdrant_conformance.fixtures.jwt_probe import definitely_allowed, inconclusive, probe, shown
+from qdrant_conformance.fixtures.jwt_target import JwtTarget, jwt_target
+from qdrant_conformance.fixtures.jwt_tokens import b64url, expires_in, fresh_secret, mint
+from qdrant_conformance.fixtures.outcomes import Outcome, disabled, unsupported
 
 pytestmark = pytest.mark.profiles("api-key", "jwt")
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from fixtures import tls_probe
-from fixtures.client_tls import ssl_client_context
-from fixtures.outcomes import disabled
-from fixtures.pki import CertFiles, RunPKI
+from qdrant_conformance.fixtures import tls_probe
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.outcomes import disabled
+from qdrant_conformance.fixtures.pki import CertFiles, RunPKI
 
 pytestmark = pytest.mark.profiles("mtls")
 

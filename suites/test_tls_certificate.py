@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from fixtures import cert_inspection, tls_probe
-from fixtures.outcomes import disabled
+from qdrant_conformance.fixtures import cert_inspection, tls_probe
+from qdrant_conformance.fixtures.outcomes import disabled
 
 pytestmark = pytest.mark.profiles("tls")
 

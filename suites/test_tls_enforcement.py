@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from fixtures import tls_probe
-from fixtures.client_tls import ssl_client_context
-from fixtures.clients.rest import RestClient
-from fixtures.launchers.base import Instance, LaunchError, answers
-from fixtures.outcomes import disabled
-from fixtures.pki import CertFiles, RunPKI
-from fixtures.plugin import Variant
+from qdrant_conformance.fixtures import tls_probe
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, answers
+from qdrant_conformance.fixtures.outcomes import disabled
+from qdrant_conformance.fixtures.pki import CertFiles, RunPKI
+from qdrant_conformance.fixtures.plugin import Variant
 
 pytestmark = pytest.mark.profiles("tls")
 

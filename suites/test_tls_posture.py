@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from fixtures import tls_probe, tls_scan
-from fixtures.outcomes import disabled, inconclusive
+from qdrant_conformance.fixtures import tls_probe, tls_scan
+from qdrant_conformance.fixtures.outcomes import disabled, inconclusive
 
 pytestmark = pytest.mark.profiles("tls")
 

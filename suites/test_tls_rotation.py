@@ -38,11 +38,11 @@ from typing import Any
 
 import pytest
 
-from fixtures import tls_probe
-from fixtures.client_tls import ssl_client_context
-from fixtures.clients.rest import RestClient
-from fixtures.outcomes import disabled, inconclusive, note, record
-from fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI
+from qdrant_conformance.fixtures import tls_probe
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.outcomes import disabled, inconclusive, note, record
+from qdrant_conformance.fixtures.pki import LOCAL_HOSTS, CertFiles, RunPKI
 
 pytestmark = pytest.mark.profiles("rotation")
 

@@ -31,15 +31,15 @@ from typing import Any
 
 import pytest
 
-from fixtures import tls_probe
-from fixtures.client_tls import ssl_client_context
-from fixtures.clients.grpc import GrpcClient
-from fixtures.clients.rest import RestClient
-from fixtures.launchers.base import Instance, LaunchError, Ports, answers
-from fixtures.outcomes import disabled
-from fixtures.pki import RunPKI
-from fixtures.plugin import Variant
-from fixtures.servers import reserve_ports
+from qdrant_conformance.fixtures import tls_probe
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.clients.grpc import GrpcClient
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, Ports, answers
+from qdrant_conformance.fixtures.outcomes import disabled
+from qdrant_conformance.fixtures.pki import RunPKI
+from qdrant_conformance.fixtures.plugin import Variant
+from qdrant_conformance.fixtures.servers import reserve_ports
 
 pytestmark = pytest.mark.profiles("tls")
 

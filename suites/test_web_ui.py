@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.outcomes import Outcome, disabled, harness_error
-from fixtures.profiles import WEB_UI_INDEX
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.outcomes import Outcome, disabled, harness_error
+from qdrant_conformance.fixtures.profiles import WEB_UI_INDEX
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 pytestmark = pytest.mark.profiles("api-key", "dashboard")
 

@@ -23,8 +23,7 @@ def _bad_descriptor(response: Any) -> NoReturn:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    import fixtures.clients.rest as rest
-
+    import qdrant_conformance.fixtures.clients.rest as rest
     working = rest._connection_facts
     rest._connection_facts = _bad_descriptor  # type: ignore[assignment]
     try:

@@ -22,11 +22,11 @@ from typing import Any
 
 import grpc
 
-from reference_server.auth import AuthKeys
-from reference_server.data_plane import DataPlane
-from reference_server.grpc_api.policy import GrpcPolicy
-from reference_server.grpc_api.server import start_grpc_server
-from reference_server.settings import Settings, load_settings
+from qdrant_conformance.reference_server.auth import AuthKeys
+from qdrant_conformance.reference_server.data_plane import DataPlane
+from qdrant_conformance.reference_server.grpc_api.policy import GrpcPolicy
+from qdrant_conformance.reference_server.grpc_api.server import start_grpc_server
+from qdrant_conformance.reference_server.settings import Settings, load_settings
 from tests.server_helpers import free_port
 
 CALL_TIMEOUT_S = 30.0  # generous: a subprocess server may still be importing qdrant_client

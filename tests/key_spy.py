@@ -36,13 +36,13 @@ _stats: dict[str, Any] = {"chunks": 0, "grpc_calls": 0, "whole_key_seen": 0, "vi
 
 
 def _keys() -> dict[str, str]:
-    from fixtures.secrets import REDACTOR
+    from qdrant_conformance.fixtures.secrets import REDACTOR
 
     return {secret: name for secret, name in REDACTOR.named().items() if name in KEY_NAMES}
 
 
 def _check(channel: str, texts: list[str]) -> None:
-    from fixtures.secrets import shares_run
+    from qdrant_conformance.fixtures.secrets import shares_run
 
     keys = _keys()
     found = []
@@ -126,7 +126,7 @@ def _write(path: str, data: Any) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from fixtures.secrets import REDACTOR
+    from qdrant_conformance.fixtures.secrets import REDACTOR
 
     path = os.environ.get("QSC_SPY_FILE")
     if path:

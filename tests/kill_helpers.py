@@ -6,10 +6,18 @@ What a fault's run executes depends on the *scope* (``QSC_KILL_SCOPE``, :func:`k
   of the fault's declared requirements (``requirements`` + ``collateral``) and
   nothing else (:func:`declared_selection`). About a third of the cost of
   ``layers``, which keeps the CI self-test step within its time.
-- ``layers`` (``bench/kill_test.py`` by default): every suite test that one of
-  the fault's *layers* reaches (``Fault.selection``, mapping in
-  ``reference_server/faults.py``), so a fault that breaks something it does not
-  declare shows up even where its declared requirements have no tests.
+- ``layers``: every suite test that one of the fault's *layers* reaches
+  (``Fault.selection``, the hand-reviewed mapping in ``reference_server/faults.py``),
+  so a fault that breaks something it does not declare shows up even where its
+  declared requirements have no tests.
+- ``reach`` (``bench/kill_test.py`` by default): the tests of the declared
+  requirements plus every suite test during which a server *asked about the
+  fault's seam* in the clean control run (recorded by ``tests/fault_reach.py``,
+  rules there; coverage-based test selection as mutation-testing tools do it).
+  A test no server asked about the fault behaves the same with the fault on, so
+  this is the whole suite minus tests that cannot change. Faults the harness
+  makes rather than a server seam (a deployment certificate, a container
+  option) add their layers' selection.
 
 Either way the selection runs against the reference server with that fault
 switched on, under the **default gate** (no ``--strict``, ``--gate secure``):
@@ -57,7 +65,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reference_server.faults import Fault
+from qdrant_conformance.reference_server.faults import Fault
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Record outcomes that mean "worse than a pass": a new one on an undeclared requirement is collateral.
@@ -95,7 +103,9 @@ print("QSC-COLLECT" + json.dumps({"found": c.found, "errors": c.errors}))
 
 
 #: ``QSC_KILL_SCOPE`` values: what a fault's kill run executes (module docstring).
-SCOPES = ("declared", "layers")
+SCOPES = ("declared", "layers", "reach")
+#: Layers whose change the harness makes (no server seam is asked about it): the reach scope runs their selection.
+HARNESS_LAYERS = frozenset({"deployment-certificate", "container"})
 DEFAULT_SCOPE = "declared"
 
 
@@ -116,12 +126,45 @@ def declared_selection(fault: Fault, tests: dict[str, list[str]]) -> list[str]:
     return sorted({n for req in fault.requirements for n in tests.get(req, [])})
 
 
-def kill_selection(fault: Fault, tests: dict[str, list[str]], scope: str) -> list[str]:
-    """The pytest arguments of the fault's kill run in ``scope``."""
+def kill_selection(fault: Fault, tests: dict[str, list[str]], scope: str,
+                   reach: dict[str, set[str]] | None = None) -> list[str]:
+    """The pytest arguments of the fault's kill run in ``scope`` (``reach``: faults reached per node id)."""
     if scope == "declared" or fault.unbounded:
         return declared_selection(fault, tests)
     nodeids = sorted({n for ids in tests.values() for n in ids})
-    return expand_selection(fault.selection, nodeids)
+    if scope == "layers":
+        return expand_selection(fault.selection, nodeids)
+    if reach is None:
+        raise ValueError("the reach scope needs the control runs' reach")
+    return reach_selection(fault, tests, reach)
+
+
+def reach_selection(fault: Fault, tests: dict[str, list[str]], reach: dict[str, set[str]]) -> list[str]:
+    """Node ids: the declared requirements' tests, every test that reached the fault's seam, and for a fault
+    the harness makes (:data:`HARNESS_LAYERS`) its layers' selection."""
+    chosen = set(declared_selection(fault, tests))
+    chosen |= {nodeid for nodeid, faults in reach.items() if fault.name in faults}
+    if HARNESS_LAYERS & set(fault.layers):
+        everything = sorted({n for ids in tests.values() for n in ids})
+        chosen |= {n for n in everything if covers(fault.selection, n)}
+    return sorted(chosen)
+
+
+def control_key(files: Iterable[str], reach: bool = False) -> str:
+    return "+".join(f.replace("/", "_") for f in files) + ("-reach" if reach else "")
+
+
+def reach_of_controls(files: Iterable[str], cache_dir: Path) -> dict[str, set[str]]:
+    """Faults reached per node id, over the reach-recording control runs of ``files`` (each run once, shared)."""
+    from tests import fault_reach
+
+    merged: dict[str, set[str]] = {}
+    for f in files:
+        run = cached_control([f], cache_dir, reach=True)
+        if run.problem is not None:
+            raise RuntimeError(f"the clean control run of {f} produced no results: {run.problem}")
+        merged.update(fault_reach.reach_by_test(cache_dir / f"{control_key([f], reach=True)}-seams"))
+    return merged
 
 
 def selection_files(selection: Iterable[str]) -> list[str]:
@@ -216,8 +259,8 @@ def _strict_statuses(data: dict[str, Any], without: Iterable[str] = ()) -> dict[
 
 def _statuses(data: dict[str, Any], *, strict: bool, without: Iterable[str] = ()) -> dict[str, str]:
     """The verdict statuses of the run's records, leaving out the records of the requirements ``without``."""
-    from reports.model import RunResult
-    from reports.verdicts import compute_verdicts
+    from qdrant_conformance.reports.model import RunResult
+    from qdrant_conformance.reports.verdicts import compute_verdicts
 
     run = RunResult.from_dict(data)
     left_out = set(without)
@@ -235,23 +278,42 @@ def statuses_without(run: SuiteRun, requirements: Iterable[str]) -> tuple[dict[s
     return _statuses(data, strict=False, without=chosen), _statuses(data, strict=True, without=chosen)
 
 
+#: A selection of more node ids than this goes to pytest as a file (``tests/fault_reach.py``), not as arguments.
+MAX_ARGS = 200
+
+
 def run_suites(files: list[str], fault: str | None, report_dir: Path, *, select: list[str] | None = None,
-               strict: bool = False) -> SuiteRun:
+               strict: bool = False, reach_dir: Path | None = None) -> SuiteRun:
     """Run ``select`` (node ids or files; default ``files``) against the embedded reference server.
 
-    ``fault`` switched on, or the clean server when ``None``; the default gate unless ``strict``.
+    ``fault`` switched on, or the clean server when ``None``; the default gate unless ``strict``;
+    ``reach_dir``: record which tests reach which fault seam there (``tests/fault_reach.py``).
     """
+    from tests import fault_reach
+
     report_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "QDRANT__", "PYTEST_"))}
+    chosen = select or files
+    plugins: list[str] = []
+    if len(chosen) > MAX_ARGS:
+        listing = report_dir / "selection.txt"
+        listing.write_text("\n".join(chosen) + "\n")
+        env[fault_reach.SELECT_ENV] = str(listing)
+        chosen = selection_files(chosen)
+        plugins = ["-p", "tests.fault_reach"]
+    if reach_dir is not None:
+        reach_dir.mkdir(parents=True, exist_ok=True)
+        env[fault_reach.REACH_DIR_ENV] = str(reach_dir)
+        plugins = ["-p", "tests.fault_reach"]
     # --tb=no: only results.json is read, and pytest's source-quoting tracebacks cost more than the tests
     # (0.15 s per failing test: half the sweep's time when many rows fail or err); reasons come from
     # the exception message, which --tb=no keeps.
-    cmd = [sys.executable, "-m", "pytest", *(select or files), "--report-dir", str(report_dir), "-q",
-           "-p", "no:cacheprovider", "--tb=no"]
+    cmd = [sys.executable, "-m", "pytest", *chosen, "--report-dir", str(report_dir), "-q",
+           "-p", "no:cacheprovider", "--tb=no", *plugins]
     if strict:
         cmd.append("--strict")
     if fault is not None:
         cmd += ["--reference-fault", fault]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QSC_", "QDRANT__", "PYTEST_"))}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     try:
@@ -291,10 +353,13 @@ def read_run(report_dir: Path, files: list[str], fault: str | None, exit_code: i
     return run
 
 
-def cached_control(files: list[str], cache_dir: Path) -> SuiteRun:
-    """The clean run of ``files``, computed once per file set across xdist workers (file lock)."""
+def cached_control(files: list[str], cache_dir: Path, *, reach: bool = False) -> SuiteRun:
+    """The clean run of ``files``, computed once per file set across xdist workers (file lock).
+
+    ``reach``: the run also records which tests reach which fault seam (in ``<key>-seams/``).
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = "+".join(f.replace("/", "_") for f in files)
+    key = control_key(files, reach)
     lock_path = cache_dir / f"{key}.lock"
     result_path = cache_dir / f"{key}.json"
     with open(lock_path, "w") as lock:
@@ -302,7 +367,8 @@ def cached_control(files: list[str], cache_dir: Path) -> SuiteRun:
         try:
             if result_path.exists():
                 return SuiteRun(**json.loads(result_path.read_text()))
-            run = run_suites(files, None, cache_dir / f"{key}-reports")
+            run = run_suites(files, None, cache_dir / f"{key}-reports",
+                             reach_dir=cache_dir / f"{key}-seams" if reach else None)
             result_path.write_text(json.dumps(asdict(run)))
             return run
         finally:
@@ -317,11 +383,11 @@ class Control:
     records: dict[str, set[str]]
 
 
-def control_for(files: Iterable[str], cache_dir: Path) -> Control:
+def control_for(files: Iterable[str], cache_dir: Path, *, reach: bool = False) -> Control:
     """Merge the clean runs of ``files`` (each file's control run once, shared)."""
     merged = Control({}, {})
     for f in files:
-        run = cached_control([f], cache_dir)
+        run = cached_control([f], cache_dir, reach=reach)
         if run.problem is not None:
             raise RuntimeError(f"the clean control run of {f} produced no results: {run.problem}")
         for req, outcome in run.outcomes.items():
@@ -509,7 +575,9 @@ def write_score(verdicts: list[Verdict], path: Path = SCORE_PATH, *, seconds: fl
         "rules": "default gate (no --strict); every declared requirement the clean server holds fails "
                  "(MUST: fail, SHOULD: warning); no undeclared requirement worse than on the clean server",
         "scope_means": {"declared": "only the suite tests of each fault's declared requirements",
-                        "layers": "every suite test that one of the fault's layers reaches"}[scope],
+                        "layers": "every suite test that one of the fault's layers reaches",
+                        "reach": "the declared requirements' tests and every suite test during which a server "
+                                 "asked about the fault's seam in the clean run"}[scope],
         "seconds": seconds,
         "load_average": [round(x, 2) for x in load],
         "faults": [v.to_dict() for v in sorted(verdicts, key=lambda v: v.fault)],

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import qdrant_client
 
-from fixtures.catalog import load_requirements
-from fixtures.catalog.access import (
+from qdrant_conformance.fixtures.catalog import load_requirements
+from qdrant_conformance.fixtures.catalog.access import (
     AccessRow,
     AccessTableError,
     _row,
@@ -34,8 +34,14 @@ from fixtures.catalog.access import (
     rest_rows,
     sweep_coverage,
 )
-from fixtures.catalog.access_requests import Names, grpc_request_bytes, grpc_request_class, rest_body, rest_path
-from fixtures.outcomes import Outcome
+from qdrant_conformance.fixtures.catalog.access_requests import (
+    Names,
+    grpc_request_bytes,
+    grpc_request_class,
+    rest_body,
+    rest_path,
+)
+from qdrant_conformance.fixtures.outcomes import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "suites" / "test_authz_sweep.py"

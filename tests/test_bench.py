@@ -80,7 +80,7 @@ def test_server_labels_survive_a_clusters_random_tag() -> None:
 
 
 def test_row_factor_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fixtures.catalog.access import load_access_table
+    from qdrant_conformance.fixtures.catalog.access import load_access_table
     from tests.test_access_table import _sweep_module
 
     sweep = _sweep_module()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.catalog import SEVERITIES, CatalogError, load_requirements, run_requirements
-from fixtures.catalog import _entry as parse_entry
+from qdrant_conformance.fixtures.catalog import SEVERITIES, CatalogError, load_requirements, run_requirements
+from qdrant_conformance.fixtures.catalog import _entry as parse_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,8 +114,8 @@ def test_malformed_entries_are_rejected(raw, problem):
 
 def test_the_catalog_builds_the_one_requirement_type_the_reports_read():
     # One type from YAML to report: no dict in between, nothing for the reports to re-derive.
-    from reports.model import Requirement
-    from reports.scrub import scrub_run
+    from qdrant_conformance.reports.model import Requirement
+    from qdrant_conformance.reports.scrub import scrub_run
 
     catalog = load_requirements()
     assert all(type(req) is Requirement for req in catalog.values())
@@ -126,7 +126,7 @@ def test_the_catalog_builds_the_one_requirement_type_the_reports_read():
     assert Requirement.from_dict(fixed.to_dict()) == dataclasses.replace(fixed, fix=None, level_when=())
     assert set(fixed.to_dict()) == {"id", "family", "text", "level", "kind", "protocol", "since", "until",
                                      "source", "severity", "remediation"}
-    from reports.model import RunResult
+    from qdrant_conformance.reports.model import RunResult
 
     run = RunResult(run_id="r", started_at="t", finished_at="t", suite_version="0", target={}, target_version=None,
                     tool_versions={}, strict=False, gate="secure", requirements=[fixed, declared], records=[])

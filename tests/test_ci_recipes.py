@@ -24,7 +24,7 @@ import pytest
 import trustme
 import yaml
 
-from fixtures.target import FLAGS, OPTIONS
+from qdrant_conformance.fixtures.target import FLAGS, OPTIONS
 from tests.server_helpers import running_server
 
 ROOT = Path(__file__).resolve().parents[1]

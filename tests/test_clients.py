@@ -21,14 +21,14 @@ import pytest
 import uvicorn
 from qdrant_client import grpc as qgrpc
 
-import fixtures.outcomes
-from fixtures.client_tls import ssl_client_context
-from fixtures.clients import ClientSetupError
-from fixtures.clients.grpc import GrpcClient, request_class, shipped_methods
-from fixtures.clients.rest import RestClient
-from fixtures.outcomes import Outcome
-from fixtures.pki import CertFiles, RunPKI
-from fixtures.secrets import REDACTOR
+import qdrant_conformance.fixtures.outcomes as outcomes_module
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.clients import ClientSetupError
+from qdrant_conformance.fixtures.clients.grpc import GrpcClient, request_class, shipped_methods
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.outcomes import Outcome
+from qdrant_conformance.fixtures.pki import CertFiles, RunPKI
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 AMBIENT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSLKEYLOGFILE",
                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
@@ -51,7 +51,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def evidence(monkeypatch: pytest.MonkeyPatch) -> list[Outcome]:
     """Every outcome a client produces, as the plugin's sink would receive it."""
     recorded: list[Outcome] = []
-    monkeypatch.setattr(fixtures.outcomes, "_evidence_sink", recorded.append)
+    monkeypatch.setattr(outcomes_module, "_evidence_sink", recorded.append)
     return recorded
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.cluster import Cluster, normalise_uri, start_cluster
-from fixtures.launchers.base import Instance, LaunchError, poll_until
-from fixtures.launchers.process import ProcessTarget, processes_under
-from fixtures.pki import RunPKI
-from fixtures.profiles import Credentials
+from qdrant_conformance.fixtures.cluster import Cluster, normalise_uri, start_cluster
+from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, poll_until
+from qdrant_conformance.fixtures.launchers.process import ProcessTarget, processes_under
+from qdrant_conformance.fixtures.pki import RunPKI
+from qdrant_conformance.fixtures.profiles import Credentials
 
 #: The brief's target on this 2-core machine: start to "all peers visible".
 FORM_TARGET_S = 10.0
@@ -109,8 +109,8 @@ def test_interrupted_start_leaves_nothing_running(launcher, pki, keys, tmp_path)
 
 
 def _rest_ready(instance: Instance, pki: RunPKI) -> bool:
-    from fixtures.client_tls import ssl_client_context
-    from fixtures.clients.rest import RestClient
+    from qdrant_conformance.fixtures.client_tls import ssl_client_context
+    from qdrant_conformance.fixtures.clients.rest import RestClient
 
     client = RestClient(instance.rest_url, ssl_context=ssl_client_context(pki.ca_path), timeout=2.0)
     try:
@@ -153,10 +153,10 @@ def test_get_cluster_reports_qdrant_shape(launcher, pki, keys):
 def test_get_cluster_without_cluster_mode_is_disabled(launcher, pki, keys):
     import json
 
-    from fixtures.client_tls import ssl_client_context
-    from fixtures.clients.rest import RestClient
-    from fixtures.launchers.base import NodeSpec
-    from fixtures.profiles import profile, render
+    from qdrant_conformance.fixtures.client_tls import ssl_client_context
+    from qdrant_conformance.fixtures.clients.rest import RestClient
+    from qdrant_conformance.fixtures.launchers.base import NodeSpec
+    from qdrant_conformance.fixtures.profiles import profile, render
 
     rendered = render(profile("api-key"), pki, keys)
     node = launcher.start(NodeSpec(rendered=rendered, name="single",
@@ -239,8 +239,8 @@ def test_enforce_internal_auth_cluster_forms(launcher, pki, keys):
 
 
 def _docker_or_skip() -> Any:
-    from fixtures.launchers.base import BadTargetInput
-    from fixtures.launchers.docker import connect
+    from qdrant_conformance.fixtures.launchers.base import BadTargetInput
+    from qdrant_conformance.fixtures.launchers.docker import connect
 
     try:
         return connect(timeout=30)
@@ -252,7 +252,7 @@ def _docker_or_skip() -> Any:
 def test_docker_cluster_forms_and_tears_down(network_mode, pki, keys, tmp_path):
     import docker.errors
 
-    from fixtures.launchers.docker import LABEL_RUN, DockerTarget
+    from qdrant_conformance.fixtures.launchers.docker import LABEL_RUN, DockerTarget
 
     client = _docker_or_skip()
     image = "local/qsc-reference:latest"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from qdrant_client.http import models
 
-from reference_server.data_plane import (
+from qdrant_conformance.reference_server.data_plane import (
     BadRequest,
     DataPlane,
     InvalidBody,

@@ -27,7 +27,7 @@ import httpx
 import pytest
 import trustme
 
-from fixtures.launchers.base import (
+from qdrant_conformance.fixtures.launchers.base import (
     BadTargetInput,
     Instance,
     LaunchError,
@@ -38,7 +38,7 @@ from fixtures.launchers.base import (
     free_port,
     poll_until,
 )
-from fixtures.launchers.docker import (
+from qdrant_conformance.fixtures.launchers.docker import (
     LABEL_NODE,
     LABEL_OWNER,
     LABEL_RUN,

@@ -48,7 +48,7 @@ from typing import Any
 
 import pytest
 
-from reference_server.faults import BY_NAME, CATALOG, LAYERS
+from qdrant_conformance.reference_server.faults import BY_NAME, CATALOG, LAYERS
 from tests import kill_helpers
 
 #: CPU seconds of one clean run of each suite file on its own (default gate; pytest and the servers it
@@ -105,14 +105,24 @@ def declared_cost(fault_name: str) -> float:
 
 
 def _fault_files(fault_name: str) -> list[str]:
+    if SCOPE == "reach":  # which tests reach a seam is known only after the controls ran: all of them
+        return kill_helpers.all_suite_files()
     if SCOPE == "layers" and not BY_NAME[fault_name].unbounded:
         return list(BY_NAME[fault_name].suite_files)
     return kill_helpers.selection_files(kill_helpers.declared_selection(BY_NAME[fault_name], _requirement_tests()))
 
 
 def _cost(fault_name: str) -> float:
+    """An estimate for ordering only (the reach scope's selection is known after the controls: layers stand in)."""
     fault = BY_NAME[fault_name]
-    return selection_cost(fault.selection) if SCOPE == "layers" and not fault.unbounded else declared_cost(fault_name)
+    if SCOPE in ("layers", "reach") and not fault.unbounded:
+        return selection_cost(fault.selection)
+    return declared_cost(fault_name)
+
+
+@functools.cache
+def _reach(control_dir: Path) -> dict[str, set[str]]:
+    return kill_helpers.reach_of_controls(kill_helpers.all_suite_files(), control_dir)
 
 
 # Collection in the declared scope needs the suite's requirement -> test map (one ``--collect-only`` of suites/,
@@ -129,7 +139,7 @@ def requirement_tests() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="session")
 def catalog() -> dict[str, Any]:
-    from fixtures.catalog import load_requirements
+    from qdrant_conformance.fixtures.catalog import load_requirements
 
     return dict(load_requirements())
 
@@ -195,7 +205,7 @@ def test_clean_server_passes_every_must(suite_file: str, control_dir: Path, cata
     be scored on them. A MUST the clean server does not hold is set aside by
     every fault (the kill verdict says so), so it must be fixed here.
     """
-    run = kill_helpers.cached_control([suite_file], control_dir)
+    run = kill_helpers.cached_control([suite_file], control_dir, reach=SCOPE == "reach")
     assert run.problem is None, f"{suite_file}: {run.problem}"
     problems = []
     for req in sorted(run.failing()):
@@ -212,11 +222,12 @@ def test_clean_server_passes_every_must(suite_file: str, control_dir: Path, cata
 def test_fault_is_killed(name: str, requirement_tests: dict[str, list[str]], control_dir: Path,
                          catalog: dict[str, Any], tmp_path: Path, record_property: pytest.RecordProperty) -> None:
     fault = BY_NAME[name]
-    selection = kill_helpers.kill_selection(fault, requirement_tests, SCOPE)
+    reach = _reach(control_dir) if SCOPE == "reach" else None
+    selection = kill_helpers.kill_selection(fault, requirement_tests, SCOPE, reach)
     assert selection, f"fault {name!r}: its declared requirements have no suite tests"
     files = kill_helpers.selection_files(selection)
     run = kill_helpers.run_suites(files, name, tmp_path / "reports", select=selection)
-    control = kill_helpers.control_for(files, control_dir)
+    control = kill_helpers.control_for(files, control_dir, reach=SCOPE == "reach")
     verdict = kill_helpers.judge(fault, run, control, catalog)
     if not verdict.ok and verdict.inconclusive:
         # One more run: on a loaded machine a twin can time out. Both runs are reported. A definite
@@ -259,7 +270,7 @@ def _clean(*reqs: str, **outcomes: str) -> kill_helpers.Control:
 
 
 def _fault(requirements: list[str], collateral: tuple[str, ...] = ()) -> Any:
-    from reference_server.faults import Fault
+    from qdrant_conformance.reference_server.faults import Fault
 
     return Fault("f", "a made-up fault", tuple(requirements), "AUTH", collateral, layers=("rest-api",))
 
@@ -355,7 +366,7 @@ def test_selection_patterns_and_coverage() -> None:
         "suites/b.py", "suites/a.py::test_x[r1-rest-manage]"]
     assert kill_helpers.covers(["suites/a.py::test_x"], ids[1])
     assert not kill_helpers.covers(["suites/a.py::test_x[*-rest-*]"], ids[1])
-    from reference_server.faults import Fault
+    from qdrant_conformance.reference_server.faults import Fault
 
     tests = {"AUTH-REST-001": ["suites/test_auth_api_key.py::test_rest_refuses_requests_without_credential"]}
     assert kill_helpers.selection_gaps(Fault("f", "d", ("AUTH-REST-001",), "AUTH", layers=("p2p",)), tests)
@@ -382,7 +393,7 @@ def test_rules_a_should_only_fault_is_judged_without_its_failing_collateral(monk
 
 
 def test_scopes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reference_server.faults import Fault
+    from qdrant_conformance.reference_server.faults import Fault
 
     monkeypatch.delenv("QSC_KILL_SCOPE", raising=False)
     assert kill_helpers.kill_scope() == "declared"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.catalog import load_requirements
-from reference_server import faults
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.faults import BY_NAME, CATALOG, FAMILIES
-from reference_server.settings import load_settings
+from qdrant_conformance.fixtures.catalog import load_requirements
+from qdrant_conformance.reference_server import faults
+from qdrant_conformance.reference_server.fault_policy import NO_FAULTS, FaultPolicy
+from qdrant_conformance.reference_server.faults import BY_NAME, CATALOG, FAMILIES
+from qdrant_conformance.reference_server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -56,7 +56,7 @@ def test_every_requirement_family_has_a_fault() -> None:
 
 
 def test_cluster_seams_use_catalog_names() -> None:
-    from reference_server import cluster
+    from qdrant_conformance.reference_server import cluster
 
     assert set(cluster.FAULTS) <= set(BY_NAME), "reference_server/cluster/ names a fault the catalog lacks"
 
@@ -74,7 +74,7 @@ def test_policy_switches_only_catalog_faults() -> None:
 
 def test_each_start_builds_its_own_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No process-wide switch: a start with a fault leaves the next start (a zygote's next child) clean."""
-    from reference_server import server
+    from qdrant_conformance.reference_server import server
 
     monkeypatch.chdir(tmp_path)
     for name in [k for k in os.environ if k.startswith("QDRANT__")]:
@@ -141,8 +141,8 @@ def test_every_fault_has_a_seam() -> None:
 
 def test_certificate_faults_name_pki_leaves_the_tls_profile_serves(tmp_path: Path) -> None:
     """A certificate fault's seam is the harness: the ``tls`` profile is rendered with that leaf, others are not."""
-    from fixtures.pki import RunPKI
-    from fixtures.profiles import profile, served_certificate
+    from qdrant_conformance.fixtures.pki import RunPKI
+    from qdrant_conformance.fixtures.profiles import profile, served_certificate
 
     pki = RunPKI.create(tmp_path / "pki")
     try:

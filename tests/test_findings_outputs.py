@@ -13,13 +13,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reports import compute_verdicts, exit_code, load_results, write_all
-from reports.demo import demo_run
-from reports.errors import ReportInputError
-from reports.model import BaselineEntry, Requirement, RunResult, TestRecord
-from reports.sarif import sarif_document
-from reports.summary_md import append_step_summary, render_summary_md
-from reports.waivers import load_all_waivers, load_waivers
+from qdrant_conformance.reports import compute_verdicts, exit_code, load_results, write_all
+from qdrant_conformance.reports.demo import demo_run
+from qdrant_conformance.reports.errors import ReportInputError
+from qdrant_conformance.reports.model import BaselineEntry, Requirement, RunResult, TestRecord
+from qdrant_conformance.reports.sarif import sarif_document
+from qdrant_conformance.reports.summary_md import append_step_summary, render_summary_md
+from qdrant_conformance.reports.waivers import load_all_waivers, load_waivers
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "reports" / "schemas" / "sarif-schema-2.1.0.json"
 FIX_001 = "Set service.api_key (QDRANT__SERVICE__API_KEY) to a random key of 32+ bytes."

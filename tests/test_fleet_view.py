@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reports import write_all
-from reports.compare import fleet_cell, load_runs
-from reports.demo import demo_run
-from reports.model import RunResult
+from qdrant_conformance.reports import write_all
+from qdrant_conformance.reports.compare import fleet_cell, load_runs
+from qdrant_conformance.reports.demo import demo_run
+from qdrant_conformance.reports.model import RunResult
 from tests.test_report_html import _decode_png, _run_chromium, chromium  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_cells_are_the_worst_open_severity_per_family(tmp_path: Path) -> None:
 def test_fleet_page_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:  # noqa: F811
     out = tmp_path / "compare"
     proc = subprocess.run(
-        [sys.executable, "-m", "reports.compare", *map(str, _write_runs(tmp_path)), "-o", str(out)],
+        [sys.executable, "-m", "qdrant_conformance.reports.compare", *map(str, _write_runs(tmp_path)), "-o", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.catalog import load_requirements
+from qdrant_conformance.fixtures.catalog import load_requirements
 from tests.test_harness_run import run_suite
 
 SELECT = [

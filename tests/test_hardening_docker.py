@@ -23,8 +23,8 @@ IMAGE = os.environ.get("QSC_IMAGE") or "local/qsc-reference:latest"
 
 
 def _image_present() -> str | None:
-    from fixtures.launchers.base import BadTargetInput
-    from fixtures.launchers.docker import connect, require_image
+    from qdrant_conformance.fixtures.launchers.base import BadTargetInput
+    from qdrant_conformance.fixtures.launchers.docker import connect, require_image
 
     try:
         client = connect(timeout=10)

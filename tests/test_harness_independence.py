@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-import reference_server
-from fixtures.version import REFERENCE_DEFAULT_VERSION, parse_version
-from reference_server.versioning import parse_version as server_parse_version
+import qdrant_conformance.reference_server as reference_server
+from qdrant_conformance.fixtures.version import REFERENCE_DEFAULT_VERSION, parse_version
+from qdrant_conformance.reference_server.versioning import parse_version as server_parse_version
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the harness may import of the reference server.
 ALLOWED = {"reference_server.faults"}
+NAMESPACE = "qdrant_conformance."
 
 
 def _imports(path: Path) -> set[str]:
@@ -28,10 +29,10 @@ def _imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found |= {alias.name.removeprefix(NAMESPACE) for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found |= {f"{node.module}.{alias.name}" if node.module == "reference_server" else node.module
-                      for alias in node.names}
+            module = node.module.removeprefix(NAMESPACE)
+            found |= {f"{module}.{alias.name}" if module == "reference_server" else module for alias in node.names}
     return found
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.launchers.process import processes_under
+from qdrant_conformance.fixtures.launchers.process import processes_under
 from tests.server_helpers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +242,7 @@ def test_docker_target_passes_api_key_suite_and_leaves_nothing(tmp_path):
 
 def test_next_run_removes_containers_of_a_killed_run(tmp_path):
     """SIGKILL leaves containers behind (nothing can stop that); the next Docker run removes them."""
-    from fixtures.launchers.docker import remove_orphans
+    from qdrant_conformance.fixtures.launchers.docker import remove_orphans
 
     client = _docker_client()
     _ensure_reference_image(client)
@@ -326,7 +326,7 @@ def test_compare_shows_version_dependent_answers(tmp_path):
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         runs.append(str(next(out.rglob("results.json"))))
     compare_dir = tmp_path / "compare"
-    proc = subprocess.run([sys.executable, "-m", "reports.compare", *runs, "-o", str(compare_dir)],
+    proc = subprocess.run([sys.executable, "-m", "qdrant_conformance.reports.compare", *runs, "-o", str(compare_dir)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     table = (compare_dir / "compare.md").read_text()

@@ -3,8 +3,8 @@ every access-table row has a JWT row, and the global-read column agrees with the
 
 from __future__ import annotations
 
-from fixtures.catalog.access import load_access_table
-from fixtures.catalog.jwt_access import load_jwt_access
+from qdrant_conformance.fixtures.catalog.access import load_access_table
+from qdrant_conformance.fixtures.catalog.jwt_access import load_jwt_access
 
 
 def test_every_access_table_row_has_a_jwt_row() -> None:

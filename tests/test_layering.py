@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("fixtures", "reports", "reference_server")
 MAX_LINES = 400
+#: Installed (and imported) under this namespace; module names here leave it off.
+NAMESPACE = "qdrant_conformance."
 #: What a module over :data:`MAX_LINES` must say in its first docstring.
 OVER_LIMIT_NOTE = "Over 400 lines:"
 
@@ -77,7 +79,7 @@ def _walk(node: ast.AST, in_function: bool) -> Iterator[tuple[ast.Import | ast.I
 
 def _resolve(importer: str, node: ast.ImportFrom) -> str:
     if not node.level:
-        return node.module or ""
+        return (node.module or "").removeprefix(NAMESPACE)
     base = importer.split(".")
     if not _is_package(importer):
         base = base[:-1]
@@ -93,7 +95,7 @@ def imports() -> tuple[Import, ...]:
         for node, in_function in _walk(tree, False):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    found.append(Import(name, alias.name, (), not in_function, node.lineno))
+                    found.append(Import(name, alias.name.removeprefix(NAMESPACE), (), not in_function, node.lineno))
             else:
                 target = _resolve(name, node)
                 found.append(Import(name, target, tuple(a.name for a in node.names), not in_function, node.lineno))

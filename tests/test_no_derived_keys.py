@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from fixtures.secrets import DERIVED_RUN, alphabet_of, shares_run, stand_in
+from qdrant_conformance.fixtures.secrets import DERIVED_RUN, alphabet_of, shares_run, stand_in
 from tests.test_harness_run import run_suite
 
 

@@ -111,7 +111,7 @@ def test_no_browser_clients_makes_cors_on_defaults_a_should(tmp_path: Path, stri
 
 
 def test_no_browser_clients_has_three_spellings(tmp_path: Path) -> None:
-    from fixtures.target import resolve
+    from qdrant_conformance.fixtures.target import resolve
 
     target_file = tmp_path / "target.yaml"
     target_file.write_text("no_browser_clients: true\n")

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from fixtures.client_tls import ssl_client_context
-from fixtures.pki import LOCAL_HOSTS, CAFiles, CertFiles, RunPKI
-from fixtures.secrets import REDACTOR
+from qdrant_conformance.fixtures.client_tls import ssl_client_context
+from qdrant_conformance.fixtures.pki import LOCAL_HOSTS, CAFiles, CertFiles, RunPKI
+from qdrant_conformance.fixtures.secrets import REDACTOR
 
 AMBIENT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSLKEYLOGFILE",
                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",

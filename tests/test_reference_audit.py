@@ -12,7 +12,7 @@ import grpc
 import httpx
 import pytest
 
-from fixtures.jwt_tokens import mint
+from qdrant_conformance.fixtures.jwt_tokens import mint
 from tests.grpc_helpers import call
 from tests.server_helpers import ServerProcess, running_server
 

@@ -23,11 +23,17 @@ import grpc
 import httpx
 import pytest
 
-from fixtures.catalog.access import AccessRow, load_access_table
-from fixtures.catalog.access_requests import Names, grpc_request_bytes, multipart_upload, rest_body, rest_path
-from fixtures.clients.grpc import GrpcClient
-from fixtures.clients.rest import RestClient
-from fixtures.outcomes import Outcome
+from qdrant_conformance.fixtures.catalog.access import AccessRow, load_access_table
+from qdrant_conformance.fixtures.catalog.access_requests import (
+    Names,
+    grpc_request_bytes,
+    multipart_upload,
+    rest_body,
+    rest_path,
+)
+from qdrant_conformance.fixtures.clients.grpc import GrpcClient
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.outcomes import Outcome
 from tests.server_helpers import ServerProcess, T, running_server
 
 MANAGE = "manage-" + secrets.token_hex(12)

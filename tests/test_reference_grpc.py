@@ -20,14 +20,21 @@ from grpc_health.v1 import health_pb2
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as qg
 
-from reference_server.audit import Principal
-from reference_server.auth import ANONYMOUS, MSG_GLOBAL_MANAGE, MSG_INVALID, MSG_MISSING, Access, AuthKeys
-from reference_server.data_plane import DataPlane, _Backend
-from reference_server.grpc_api import access
-from reference_server.grpc_api.policy import GrpcPolicy
-from reference_server.grpc_api.raw_services import invalid_path_component
-from reference_server.grpc_api.server import GrpcBindError, start_grpc_server
-from reference_server.versioning import Emulation
+from qdrant_conformance.reference_server.audit import Principal
+from qdrant_conformance.reference_server.auth import (
+    ANONYMOUS,
+    MSG_GLOBAL_MANAGE,
+    MSG_INVALID,
+    MSG_MISSING,
+    Access,
+    AuthKeys,
+)
+from qdrant_conformance.reference_server.data_plane import DataPlane, _Backend
+from qdrant_conformance.reference_server.grpc_api import access
+from qdrant_conformance.reference_server.grpc_api.policy import GrpcPolicy
+from qdrant_conformance.reference_server.grpc_api.raw_services import invalid_path_component
+from qdrant_conformance.reference_server.grpc_api.server import GrpcBindError, start_grpc_server
+from qdrant_conformance.reference_server.versioning import Emulation
 from tests.grpc_helpers import InProcessGrpc, RpcResult, call, call_stream, grpc_server, settings_for
 from tests.server_helpers import REPO_ROOT, ServerProcess
 

@@ -82,8 +82,8 @@ def test_route_table_covers_every_qdrant_client_route() -> None:
 
     import qdrant_client
 
-    from reference_server.rest import handlers
-    from reference_server.rest.routes import ROUTES
+    from qdrant_conformance.reference_server.rest import handlers
+    from qdrant_conformance.reference_server.rest.routes import ROUTES
 
     api_dir = Path(qdrant_client.__file__).parent / "http" / "api"
     client_pairs = set()

@@ -215,7 +215,7 @@ def test_harness_never_takes_another_process_port_for_grpc() -> None:
 
 
 def test_faults_are_announced_and_unknown_ones_refused() -> None:
-    from reference_server.faults import CATALOG
+    from qdrant_conformance.reference_server.faults import CATALOG
 
     name = CATALOG[0].name
     with running_server(None, extra_args=("--fault", name)) as srv:

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.clients.rest import RestClient
-from fixtures.outcomes import Outcome
-from fixtures.pki import RunPKI
-from fixtures.profiles import WEB_UI_INDEX, Credentials, profile, render
-from reference_server.settings import load_settings
+from qdrant_conformance.fixtures.clients.rest import RestClient
+from qdrant_conformance.fixtures.outcomes import Outcome
+from qdrant_conformance.fixtures.pki import RunPKI
+from qdrant_conformance.fixtures.profiles import WEB_UI_INDEX, Credentials, profile, render
+from qdrant_conformance.reference_server.settings import load_settings
 from tests.server_helpers import ServerProcess, T, running_server
 
 MANAGE = "manage-" + secrets.token_hex(12)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from reports import compute_verdicts, write_all
-from reports.demo import demo_run
-from reports.html_report import render_html
-from reports.model import RunResult
+from qdrant_conformance.reports import compute_verdicts, write_all
+from qdrant_conformance.reports.demo import demo_run
+from qdrant_conformance.reports.html_report import render_html
+from qdrant_conformance.reports.model import RunResult
 
 # ---------------------------------------------------------------------------
 # a small structural reading of the page

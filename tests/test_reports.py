@@ -17,10 +17,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import reports.scrub
-import reports.writers
-from fixtures.secrets import REDACTOR, Redactor
-from reports import (
+import qdrant_conformance.reports.scrub as reports_scrub
+import qdrant_conformance.reports.writers as reports_writers
+from qdrant_conformance.fixtures.secrets import REDACTOR, Redactor
+from qdrant_conformance.reports import (
     ReportInputError,
     Requirement,
     RunResult,
@@ -33,12 +33,12 @@ from reports import (
     summary_lines,
     write_all,
 )
-from reports.compare import build_rows, load_runs, main, render_markdown
-from reports.demo import demo_run
-from reports.junit import render_junit
-from reports.model import BaselineEntry
-from reports.results_json import SCHEMA_PATH, results_document
-from reports.verdicts import aggregate
+from qdrant_conformance.reports.compare import build_rows, load_runs, main, render_markdown
+from qdrant_conformance.reports.demo import demo_run
+from qdrant_conformance.reports.junit import render_junit
+from qdrant_conformance.reports.model import BaselineEntry
+from qdrant_conformance.reports.results_json import SCHEMA_PATH, results_document
+from qdrant_conformance.reports.verdicts import aggregate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -610,13 +610,13 @@ def test_write_all_writes_three_files_atomically(tmp_path: Path) -> None:
 
 def test_write_all_takes_the_verdicts_of_a_scrubbed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The plugin scrubs, computes the verdicts once, and hands both over: the writers must not compute again.
-    run = reports.scrub.scrub_run(demo_run())
+    run = reports_scrub.scrub_run(demo_run())
     verdicts = compute_verdicts(run)
 
     def again(_run: RunResult) -> None:
         raise AssertionError("write_all computed the verdicts a second time")
 
-    monkeypatch.setattr(reports.writers, "compute_verdicts", again)
+    monkeypatch.setattr(reports_writers, "compute_verdicts", again)
     doc = json.loads(write_all(run, verdicts, tmp_path)["results"].read_text(encoding="utf-8"))
     assert doc["verdicts"]["secure"]["status"] == verdicts.secure.status
     with pytest.raises(AssertionError, match="second time"):
@@ -624,7 +624,7 @@ def test_write_all_takes_the_verdicts_of_a_scrubbed_run(tmp_path: Path, monkeypa
 
 
 def test_exit_codes_are_one_table_with_pytests_own_numbers() -> None:
-    from reports.exit_codes import ExitCode
+    from qdrant_conformance.reports.exit_codes import ExitCode
 
     assert [(c.name, int(c)) for c in ExitCode] == [
         ("GATE_HOLDS", 0), ("NOT_CONFORMANT", 1), ("INTERRUPTED", 2), ("INCOMPLETE", 3), ("BAD_INPUT", 4)]
@@ -721,7 +721,7 @@ def test_junit_survives_control_characters_in_evidence() -> None:
 def redactor(monkeypatch: pytest.MonkeyPatch) -> Redactor:
     """A private redactor, so secrets registered here do not leak into other tests."""
     fresh = Redactor()
-    monkeypatch.setattr(reports.scrub, "REDACTOR", fresh)
+    monkeypatch.setattr(reports_scrub, "REDACTOR", fresh)
     return fresh
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.profiles import profile
+from qdrant_conformance.fixtures.profiles import profile
 
 SUITES = sorted((Path(__file__).resolve().parents[1] / "suites").glob("test_*.py"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from fixtures import tls_probe
+from qdrant_conformance.fixtures import tls_probe
 
 
 def _refused(text: str | None) -> SimpleNamespace:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.catalog import load_requirements
-from fixtures.pki import RunPKI
+from qdrant_conformance.fixtures.catalog import load_requirements
+from qdrant_conformance.fixtures.pki import RunPKI
 from tests.server_helpers import ServerProcess, start_server
 from tests.tls_proxy import TlsProxy, server_context
 

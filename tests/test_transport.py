@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from reference_server import tls, transport
+from qdrant_conformance.reference_server import tls, transport
 
 
 def _client_hello(alpn: list[str] | None) -> bytes:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.launchers.base import LaunchError, NodeSpec, RenderedConfig, free_port, poll_until
-from fixtures.launchers.process import REPO_ROOT, ProcessTarget, Zygote, clean_env, processes_under
+from qdrant_conformance.fixtures.launchers.base import LaunchError, NodeSpec, RenderedConfig, free_port, poll_until
+from qdrant_conformance.fixtures.launchers.process import REPO_ROOT, ProcessTarget, Zygote, clean_env, processes_under
 
 
 def _spec(name: str, config: str) -> NodeSpec:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from fixtures.pki import CertFiles
+from qdrant_conformance.fixtures.pki import CertFiles
 
 START_TIMEOUT = 10.0
 

@@ -43,7 +43,7 @@ Nothing here logs or formats key material or API keys. There is no process-wide
 state: the server hands the :class:`ClusterNode` it started to whatever reports on it.
 """
 
-from reference_server.cluster.config import FAULTS, ClusterConfig, ClusterError, PeerUri, prepare
-from reference_server.cluster.node import ClusterNode, start
+from .config import FAULTS, ClusterConfig, ClusterError, PeerUri, prepare
+from .node import ClusterNode, start
 
 __all__ = ["FAULTS", "ClusterConfig", "ClusterError", "ClusterNode", "PeerUri", "prepare", "start"]

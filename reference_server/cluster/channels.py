@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from reference_server.cluster.config import (
+from .config import (
     CALL_TIMEOUT_S,
     FAULT_ANY_CLIENT_CERT,
     FAULT_BUILTIN_CERT,
@@ -32,7 +32,7 @@ from reference_server.cluster.config import (
     PeerError,
     PeerUri,
 )
-from reference_server.cluster.service import dump, load
+from .service import dump, load
 
 _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     # One connection per channel, and quick reconnects after a refused attempt.

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from reference_server import tls
-from reference_server.auth import AuthKeys
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from .. import tls
+from ..auth import AuthKeys
+from ..fault_policy import NO_FAULTS, FaultPolicy
+from ..settings import Settings
+from ..versioning import Emulation
 
 CA_REQUIRED = "CA certificate is required for TLS configuration"
 

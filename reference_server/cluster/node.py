@@ -19,9 +19,9 @@ from typing import Any
 
 import grpc
 
-from reference_server.cluster.channels import PeerChannels, server_credentials
-from reference_server.cluster.config import CALL_TIMEOUT_S, FAULTS, ClusterConfig, ClusterError, PeerError, PeerUri
-from reference_server.cluster.service import (
+from .channels import PeerChannels, server_credentials
+from .config import CALL_TIMEOUT_S, FAULTS, ClusterConfig, ClusterError, PeerError, PeerUri
+from .service import (
     GRPC_HEALTH_SERVING,
     M_CONSENSUS_COMMIT,
     M_EXCHANGE,

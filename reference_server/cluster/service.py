@@ -13,9 +13,9 @@ from typing import Any
 
 import grpc
 
-from reference_server import COMMIT, TITLE
-from reference_server.auth import AuthFailure, AuthKeys
-from reference_server.fault_policy import FaultPolicy
+from .. import COMMIT, TITLE
+from ..auth import AuthFailure, AuthKeys
+from ..fault_policy import FaultPolicy, handling_request
 
 PEER_SERVICE = "qsc.p2p.Peer"
 M_PING = f"/{PEER_SERVICE}/Ping"
@@ -99,6 +99,14 @@ class InternalAuth(grpc.ServerInterceptor):
         self.faults = faults
 
     def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        with handling_request():  # the fault seams asked in here belong to this call (fault reach)
+            return self._check(continuation, handler_call_details)
+
+    def _check(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,

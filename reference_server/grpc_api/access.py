@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-from reference_server.auth import Access
+from ..auth import Access
 
 READ = Access.READ
 MANAGE = Access.MANAGE

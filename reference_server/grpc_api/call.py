@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server.data_plane import DataPlane
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.settings import Settings
+from ..data_plane import DataPlane
+from ..fault_policy import NO_FAULTS, FaultPolicy
+from ..settings import Settings
 
 
 @dataclass(frozen=True)

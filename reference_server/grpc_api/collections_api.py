@@ -11,7 +11,7 @@ from qdrant_client import grpc as qg
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 from qdrant_client.http import models
 
-from reference_server.grpc_api.call import Call, Handler
+from .call import Call, Handler
 
 
 def get(req: Any, call: Call) -> Any:

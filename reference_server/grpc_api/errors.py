@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from reference_server.data_errors import BadRequest, DataPlaneError, Forbidden, NotFound, NotReady, Unsupported
+from ..data_errors import BadRequest, DataPlaneError, Forbidden, NotFound, NotReady, Unsupported
 
 
 class GrpcError(Exception):

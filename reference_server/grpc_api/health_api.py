@@ -11,9 +11,9 @@ from typing import Any
 
 from grpc_health.v1 import health_pb2
 
-from reference_server import COMMIT, TITLE
-from reference_server.grpc_api import messages
-from reference_server.grpc_api.call import Call, Handler
+from .. import COMMIT, TITLE
+from . import messages
+from .call import Call, Handler
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 QDRANT_HEALTH_CHECK = "/qdrant.Qdrant/HealthCheck"

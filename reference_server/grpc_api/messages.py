@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
-from reference_server.grpc_api.access import SHIPPED_SERVICE_MODULES, split_path
+from .access import SHIPPED_SERVICE_MODULES, split_path
 
 
 @functools.cache

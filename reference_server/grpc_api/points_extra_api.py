@@ -13,8 +13,8 @@ from qdrant_client import grpc as qg
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc, grpc_field_type_to_payload_schema
 from qdrant_client.http import models
 
-from reference_server.grpc_api.call import Call, Handler
-from reference_server.grpc_api.points_api import (
+from .call import Call, Handler
+from .points_api import (
     _legacy_common,
     _optional,
     _recommend_body,

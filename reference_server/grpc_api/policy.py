@@ -13,15 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, final
 
-from reference_server import rbac
-from reference_server.audit import Principal
-from reference_server.auth import ANONYMOUS, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.grpc_api import access as table
-from reference_server.grpc_api import wire
-from reference_server.jwt_auth import CollectionScope, ValueLookup
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from .. import rbac
+from ..audit import Principal
+from ..auth import ANONYMOUS, MSG_WRITE_DENIED_1_8, Access, AuthFailure, AuthKeys, Grant
+from ..fault_policy import NO_FAULTS, FaultPolicy
+from ..jwt_auth import CollectionScope, ValueLookup
+from ..settings import Settings
+from ..versioning import Emulation
+from . import access as table
+from . import wire
 
 # Exact paths that skip authentication from v1.15.1 (spec §3).
 HEALTH_WHITELIST = frozenset({"/qdrant.Qdrant/HealthCheck", "/grpc.health.v1.Health/Check"})

@@ -19,9 +19,9 @@ from typing import Any
 
 import grpc
 
-from reference_server.grpc_api import wire
-from reference_server.grpc_api.call import Call, Handler
-from reference_server.grpc_api.errors import GrpcError
+from . import wire
+from .call import Call, Handler
+from .errors import GrpcError
 
 EMPTY_RESPONSE = b""
 
@@ -97,20 +97,20 @@ def _shard(call: Call) -> tuple[dict[int, int | bytes], str, int]:
 
 
 def _store(call: Call) -> Any:
-    from reference_server.snapshots import store_for
+    from ..snapshots import store_for
 
     return store_for(call.data, call.settings, call.faults)
 
 
 def shard_snapshots_create(raw: bytes, call: Call) -> Any:
-    from reference_server.grpc_api.snapshots_api import create_response
+    from .snapshots_api import create_response
 
     _, collection, shard = _shard(call)
     return create_response(_store(call).create_shard_snapshot(collection, shard))
 
 
 def shard_snapshots_list(raw: bytes, call: Call) -> Any:
-    from reference_server.grpc_api.snapshots_api import list_response
+    from .snapshots_api import list_response
 
     _, collection, shard = _shard(call)
     return list_response(_store(call).list_shard(collection, shard))

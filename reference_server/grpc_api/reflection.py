@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from reference_server.data_plane import DataPlane
-from reference_server.fault_policy import FaultPolicy
-from reference_server.versioning import Emulation
+from ..data_plane import DataPlane
+from ..fault_policy import FaultPolicy
+from ..versioning import Emulation
 
 PATHS = frozenset({
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",

@@ -27,26 +27,26 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from reference_server.audit import AuditLog, Principal, tracing_id
-from reference_server.auth import ANONYMOUS, AuthFailure, AuthKeys, Grant
-from reference_server.data_plane import DataPlane, DataPlaneError
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.grpc_api import access, messages, reflection
-from reference_server.grpc_api.call import Call, Handler
-from reference_server.grpc_api.errors import (
+from ..audit import AuditLog, Principal, tracing_id
+from ..auth import ANONYMOUS, AuthFailure, AuthKeys, Grant
+from ..data_plane import DataPlane, DataPlaneError
+from ..fault_policy import NO_FAULTS, FaultPolicy, handling_request
+from ..jwt_auth import CollectionScope, data_plane_lookup
+from ..rbac import filter_grpc, message_collection
+from ..settings import Settings
+from ..versioning import Emulation
+from . import access, messages, reflection
+from .call import Call, Handler
+from .errors import (
     GrpcError,
     from_data_plane,
     not_implemented,
     status_code,
     unknown_method,
 )
-from reference_server.grpc_api.health_api import EARLY_HANDLERS
-from reference_server.grpc_api.policy import GrpcPolicy
-from reference_server.grpc_api.raw_services import RAW_HANDLERS
-from reference_server.jwt_auth import CollectionScope, data_plane_lookup
-from reference_server.rbac import filter_grpc, message_collection
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from .health_api import EARLY_HANDLERS
+from .policy import GrpcPolicy
+from .raw_services import RAW_HANDLERS
 
 log = logging.getLogger("reference_server.grpc")
 
@@ -68,7 +68,7 @@ class GrpcBindError(RuntimeError):
 @functools.cache
 def _stub_handlers() -> dict[str, Handler]:
     """Implementations built on qdrant_client's stubs (imported on first use)."""
-    from reference_server.grpc_api import collections_api, health_api, points_api, points_extra_api, snapshots_api
+    from . import collections_api, health_api, points_api, points_extra_api, snapshots_api
 
     table: dict[str, Handler] = {}
     for module in (collections_api, points_api, points_extra_api, snapshots_api, health_api):
@@ -176,22 +176,23 @@ class QdrantGrpcHandler(grpc.GenericRpcHandler):
 
     def _guarded(self, path: str, context: grpc.ServicerContext, work: Callable[[], bytes]) -> bytes:
         """``work()``, with every refusal turned into the status Qdrant sends."""
-        try:
-            return work()
-        except AuthFailure as failure:
-            if self._policy.faults.active("key-echo-grpc"):  # fault seam: the refusal repeats what was presented
-                presented = [(k, v) for k, v in context.invocation_metadata() if k in ("api-key", "authorization")]
-                context.set_trailing_metadata([("x-rejected-credential", str(v)) for _, v in presented[:1]])
-            self._abort(context, status_code(failure.grpc_code), failure.message)
-        except GrpcError as exc:
-            self._abort(context, exc.code, exc.message)
-        except DataPlaneError as exc:
-            mapped = from_data_plane(exc)
-            self._abort(context, mapped.code, mapped.message)
-        except Exception as exc:
-            # The request may hold secrets: log the type, not the text.
-            log.error("gRPC %s failed: %s", path, type(exc).__name__)
-            self._abort(context, grpc.StatusCode.INTERNAL, "Internal error")
+        with handling_request():  # the fault seams asked in here belong to this call (fault reach)
+            try:
+                return work()
+            except AuthFailure as failure:
+                if self._policy.faults.active("key-echo-grpc"):  # fault seam: the refusal repeats what was presented
+                    presented = [(k, v) for k, v in context.invocation_metadata() if k in ("api-key", "authorization")]
+                    context.set_trailing_metadata([("x-rejected-credential", str(v)) for _, v in presented[:1]])
+                self._abort(context, status_code(failure.grpc_code), failure.message)
+            except GrpcError as exc:
+                self._abort(context, exc.code, exc.message)
+            except DataPlaneError as exc:
+                mapped = from_data_plane(exc)
+                self._abort(context, mapped.code, mapped.message)
+            except Exception as exc:
+                # The request may hold secrets: log the type, not the text.
+                log.error("gRPC %s failed: %s", path, type(exc).__name__)
+                self._abort(context, grpc.StatusCode.INTERNAL, "Internal error")
 
     @staticmethod
     def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:

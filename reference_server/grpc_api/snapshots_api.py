@@ -8,8 +8,8 @@ from qdrant_client import grpc as qg
 from qdrant_client.conversions.conversion import RestToGrpc
 from qdrant_client.http import models
 
-from reference_server.grpc_api.call import Call, Handler
-from reference_server.snapshots import Description, SnapshotStore, store_for
+from ..snapshots import Description, SnapshotStore, store_for
+from .call import Call, Handler
 
 
 def _store(call: Call) -> SnapshotStore:

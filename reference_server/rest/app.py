@@ -23,23 +23,23 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from reference_server import rbac
-from reference_server.audit import AuditLog, Principal, tracing_id
-from reference_server.auth import ANONYMOUS, Access, AuthKeys, Grant
-from reference_server.data_plane import DataPlane, DataPlaneError
-from reference_server.fault_policy import FaultPolicy
-from reference_server.jwt_auth import CollectionScope, data_plane_lookup
-from reference_server.rest import cors
-from reference_server.rest.gate import Gate, NeedsLookup, first_header, visible_ascii
-from reference_server.rest.handlers import handler_for, pre_access, validate_body
-from reference_server.rest.paths import decode_for_routing, normalize
-from reference_server.rest.registry import Call, Context, data_error
-from reference_server.rest.responses import Response, empty, error, plain
-from reference_server.rest.router import Match, Router
-from reference_server.rest.routes import ROUTES, Route
-from reference_server.rest.web_ui import WebUi, claims
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from .. import rbac
+from ..audit import AuditLog, Principal, tracing_id
+from ..auth import ANONYMOUS, Access, AuthKeys, Grant
+from ..data_plane import DataPlane, DataPlaneError
+from ..fault_policy import FaultPolicy, handling_request
+from ..jwt_auth import CollectionScope, data_plane_lookup
+from ..settings import Settings
+from ..versioning import Emulation
+from . import cors
+from .gate import Gate, NeedsLookup, first_header, visible_ascii
+from .handlers import handler_for, pre_access, validate_body
+from .paths import decode_for_routing, normalize
+from .registry import Call, Context, data_error
+from .responses import Response, empty, error, plain
+from .router import Match, Router
+from .routes import ROUTES, Route
+from .web_ui import WebUi, claims
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -134,6 +134,10 @@ class RestApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        with handling_request():  # the fault seams asked from here on belong to this request (fault reach)
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request.from_scope(scope, receive)
         if self.faults.active("key-in-query"):  # fault seam: ?api-key=... read as the api-key header
             request.headers += [(b"api-key", v.encode("latin-1")) for k, v in

@@ -7,7 +7,7 @@ It wraps everything else, so a preflight is answered without a key and
 
 from __future__ import annotations
 
-from reference_server.rest.responses import Response
+from .responses import Response
 
 MAX_AGE = b"3600"
 _VARY = b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"

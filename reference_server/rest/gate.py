@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server import rbac
-from reference_server.audit import Principal
-from reference_server.auth import (
+from .. import rbac
+from ..audit import Principal
+from ..auth import (
     ANONYMOUS,
     MSG_GLOBAL_MANAGE,
     MSG_WRITE_DENIED_1_8,
@@ -21,13 +21,13 @@ from reference_server.auth import (
     AuthKeys,
     Grant,
 )
-from reference_server.fault_policy import FaultPolicy
-from reference_server.jwt_auth import CollectionScope, ValueLookup
-from reference_server.rest.responses import Response, bare, error, plain
-from reference_server.rest.router import Router
-from reference_server.rest.routes import WHITELIST_EXACT, WHITELIST_PREFIX, Route
-from reference_server.rest.web_ui import WEB_UI_PATH, claims
-from reference_server.versioning import Emulation
+from ..fault_policy import FaultPolicy
+from ..jwt_auth import CollectionScope, ValueLookup
+from ..versioning import Emulation
+from .responses import Response, bare, error, plain
+from .router import Router
+from .routes import WHITELIST_EXACT, WHITELIST_PREFIX, Route
+from .web_ui import WEB_UI_PATH, claims
 
 Headers = Sequence[tuple[bytes, bytes]]
 

@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reference_server import COMMIT, TITLE
-from reference_server.data_plane import BadRequest, DataPlane, DataPlaneError, vector_alias
-from reference_server.rest import service_handlers, snapshot_handlers  # noqa: F401  (they register theirs)
-from reference_server.rest.registry import (
+from .. import COMMIT, TITLE
+from ..data_plane import BadRequest, DataPlane, DataPlaneError, vector_alias
+from . import service_handlers, snapshot_handlers  # noqa: F401  (they register theirs)
+from .registry import (
     BLOCKING,
     INLINE,
     Call,
@@ -29,14 +29,14 @@ from reference_server.rest.registry import (
     inline,
     jsonable,
 )
-from reference_server.rest.responses import Response, error, ok, plain
+from .responses import Response, error, ok, plain
 
 # -- service ----------------------------------------------------------------------
 
 
 @inline("root")
 def root(ctx: Context, call: Call) -> Response:
-    from reference_server.rest.responses import json_body
+    from .responses import json_body
 
     return json_body(200, {"title": TITLE, "version": ctx.settings.version, "commit": COMMIT})
 
@@ -208,7 +208,7 @@ def pre_access(ctx: Context, route_label: str, body: Any, started: float) -> Res
     """Refusals Qdrant gives before its access check: URL snapshot recovery switched off (spec §10)."""
     if not route_label.endswith("/snapshots/recover") or not isinstance(body, Mapping):
         return None
-    from reference_server.snapshots import url_recovery_refusal
+    from ..snapshots import url_recovery_refusal
 
     refusal = url_recovery_refusal(ctx.settings, body.get("location"), ctx.faults)
     return error(403, refusal, started) if refusal is not None else None

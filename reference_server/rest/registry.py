@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_server.data_errors import Forbidden
-from reference_server.data_plane import (
+from ..data_errors import Forbidden
+from ..data_plane import (
     BadRequest,
     DataPlane,
     DataPlaneError,
@@ -23,9 +23,9 @@ from reference_server.data_plane import (
     NotReady,
     Unsupported,
 )
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.rest.responses import Response, error
-from reference_server.settings import Settings
+from ..fault_policy import NO_FAULTS, FaultPolicy
+from ..settings import Settings
+from .responses import Response, error
 
 
 @dataclass

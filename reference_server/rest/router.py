@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from reference_server.rest.routes import Route
-from reference_server.versioning import Emulation
+from ..versioning import Emulation
+from .routes import Route
 
 
 @dataclass(frozen=True)

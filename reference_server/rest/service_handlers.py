@@ -14,11 +14,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from reference_server.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_time
-from reference_server.data_admin import SINGLE_NODE_PEER_ID
-from reference_server.data_errors import DataPlaneError
-from reference_server.rest.registry import Call, Context, blocking, data_error, inline
-from reference_server.rest.responses import Response, error, ok
+from ..audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_time
+from ..data_admin import SINGLE_NODE_PEER_ID
+from ..data_errors import DataPlaneError
+from .registry import Call, Context, blocking, data_error, inline
+from .responses import Response, error, ok
 
 # Qdrant's answers on a single node (src/actix/api/cluster_api.rs, lib/storage toc/mod.rs,
 # v1.17-v1.18): remove_peer's BadRequest; recover, the metadata keys and cluster telemetry end in a

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reference_server.data_errors import BadRequest, DataPlaneError
-from reference_server.rest.registry import BLOCKING, Call, Context, Handler, data_error, jsonable
-from reference_server.rest.responses import Response, ok, plain
-from reference_server.snapshots import Description, SnapshotStore, fetch_loopback, multipart_snapshot, store_for
+from ..data_errors import BadRequest, DataPlaneError
+from ..snapshots import Description, SnapshotStore, fetch_loopback, multipart_snapshot, store_for
+from .registry import BLOCKING, Call, Context, Handler, data_error, jsonable
+from .responses import Response, ok, plain
 
 ARCHIVE_TYPE = b"application/octet-stream"
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from reference_server.fault_policy import NO_FAULTS, FaultPolicy
-from reference_server.rest.responses import Response, empty, plain
-from reference_server.settings import Settings
-from reference_server.versioning import Emulation
+from ..fault_policy import NO_FAULTS, FaultPolicy
+from ..settings import Settings
+from ..versioning import Emulation
+from .responses import Response, empty, plain
 
 WEB_UI_PATH = "/dashboard"
 INDEX_FILE = "index.html"
