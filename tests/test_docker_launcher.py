@@ -42,6 +42,7 @@ from qdrant_conformance.fixtures.launchers.docker import (
     LABEL_NODE,
     LABEL_OWNER,
     LABEL_RUN,
+    REFERENCE_LABEL,
     DockerTarget,
     connect,
     container_command,
@@ -719,3 +720,22 @@ def test_orphan_sweep_and_close_list_sparsely(docker_client: Any, reference_imag
         for c in docker_client.containers.list(all=True, filters={"id": stray.id}, sparse=True):
             c.remove(force=True)
     assert run_labelled(docker_client, run_id)[0] == []
+
+
+def test_only_the_labelled_reference_image_counts_as_the_reference_server(docker_client: Any, reference_image: str,
+                                                                          run_id: str, tmp_path: Path) -> None:
+    """The reference image's own config keys (a short cluster join timeout) go only to the image built by
+    docker/build.sh; any other image, like a real qdrant/qdrant, is configured as Qdrant alone."""
+    tag = f"local/qsc-selftest-unlabelled:{secrets.token_hex(4)}"
+    recipe = f'FROM {reference_image}\nLABEL {REFERENCE_LABEL}=""\n'.encode()
+    docker_client.images.build(fileobj=io.BytesIO(recipe), tag=tag, rm=True, forcerm=True,
+                               labels={"qsc.selftest": "unlabelled"})
+    try:
+        for image, expected in ((reference_image, True), (tag, False)):
+            launcher = DockerTarget(image, run_id, workroot=tmp_path / "nodes")
+            try:
+                assert launcher.embedded_reference is expected, image
+            finally:
+                launcher.close()
+    finally:
+        docker_client.images.remove(tag, force=True)
