@@ -138,8 +138,10 @@ class AuthKeys:
     def presented_credential(self, api_key: str | None, authorization: str | None) -> str | None:
         """The credential Qdrant reads: ``api-key`` wins, even empty (spec §2.2)."""
         bearer_ok = authorization is not None and self.emulation.has_bearer and authorization.startswith(BEARER_PREFIX)
-        if self.faults.active("bearer-case-insensitive") and authorization is not None:  # fault seam
-            bearer_ok = authorization[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX.lower()
+        if authorization is not None:  # fault seam, asked only where it changes the answer (fault reach)
+            loose = authorization[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX.lower()
+            if loose != bearer_ok and self.faults.active("bearer-case-insensitive"):
+                bearer_ok = loose
         if api_key is not None and not (bearer_ok and self.faults.active("bearer-overrides-api-key")):  # fault seam
             return api_key
         if bearer_ok:
@@ -170,9 +172,11 @@ class AuthKeys:
         manage_ok = self.manage is not None and _ct_equal(credential, self.manage)
         alt_ok = self.alt is not None and _ct_equal(credential, self.alt)
         ro_ok = self.read_only is not None and _ct_equal(credential, self.read_only)
-        if self.faults.active("key-length-compare"):  # fault seam: only the length is compared
-            manage_ok = self.manage is not None and len(credential) == len(self.manage)
-        if self.faults.active("alt-key-ignored"):  # fault seam
+        # fault seams, each asked only where it would change the answer (fault reach)
+        length_ok = self.manage is not None and len(credential) == len(self.manage)
+        if length_ok != manage_ok and self.faults.active("key-length-compare"):  # only the length is compared
+            manage_ok = length_ok
+        if alt_ok and self.faults.active("alt-key-ignored"):
             alt_ok = False
         if manage_ok or alt_ok:
             return Access.MANAGE, BY_KEY

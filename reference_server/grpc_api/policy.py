@@ -56,9 +56,8 @@ class GrpcPolicy:
         return cls(keys, Emulation.of(settings.version), faults)
 
     def is_whitelisted(self, path: str) -> bool:
-        if self.faults.active("grpc-health-requires-key"):  # fault seam
-            return False
-        return self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
+        listed = self.emulation.grpc_health_whitelisted and path in HEALTH_WHITELIST
+        return listed and not self.faults.active("grpc-health-requires-key")  # fault seam, asked where it matters
 
     @final
     def authenticate(self, path: str, metadata: Iterable[tuple[str, str | bytes]], *,
@@ -81,9 +80,9 @@ class GrpcPolicy:
             return Access.MANAGE, ANONYMOUS
         if self.is_whitelisted(path):
             return Access.MANAGE, None
-        if self.faults.active("grpc-no-auth") or (  # fault seams
-                self.faults.active("grpc-unknown-method-unimplemented") and not self.is_served(path)) or (
-                self.faults.active("grpc-method-unauthenticated") and path == "/qdrant.Points/Count"):
+        if self.faults.active("grpc-no-auth") or (  # fault seams, conditions first (fault reach)
+                not self.is_served(path) and self.faults.active("grpc-unknown-method-unimplemented")) or (
+                path == "/qdrant.Points/Count" and self.faults.active("grpc-method-unauthenticated")):
             return Access.MANAGE, ANONYMOUS
         items = list(metadata)
         return self.keys.identify(
@@ -108,16 +107,17 @@ class GrpcPolicy:
         A JWT collection list is judged on the decoded ``request`` (its collection and
         cross-collection references) or, for services without stubs, the ``raw`` bytes.
         """
-        if self.faults.active("route-answers-501") and path == "/qdrant.Collections/ListAliases":  # probe seam
+        if path == "/qdrant.Collections/ListAliases" and self.faults.active("route-answers-501"):  # probe seam
             raise AuthFailure(501, "UNIMPLEMENTED", "Not implemented (self-test probe route-answers-501)")
         if isinstance(granted, CollectionScope):
             self._authorize_scope(path, granted, request, raw)
             return
-        if self.faults.active("ro-refused-for-reads") and granted is Access.READ and (  # fault seam
-                self.required_access(path) is Access.READ):
+        if granted is Access.READ and self.required_access(path) is Access.READ and (  # fault seam
+                self.faults.active("ro-refused-for-reads")):
             assert self.keys is not None
             raise self.keys.write_denied()
-        if self.faults.active("ro-write-grpc-method") and path == "/qdrant.Collections/Delete":  # fault seam
+        if path == "/qdrant.Collections/Delete" and granted is not Access.MANAGE and (  # fault seam
+                self.faults.active("ro-write-grpc-method")):
             return
         if self.required_access(path) is Access.MANAGE and granted is not Access.MANAGE:
             assert self.keys is not None  # READ is only ever granted by a key
@@ -126,7 +126,7 @@ class GrpcPolicy:
             raise self.keys.write_denied()
 
     def _authorize_scope(self, path: str, scope: CollectionScope, request: Any, raw: bytes) -> None:
-        if self.faults.active("jwt-grpc-rbac-skipped") and path == "/qdrant.Points/Upsert":  # fault seam
+        if path == "/qdrant.Points/Upsert" and self.faults.active("jwt-grpc-rbac-skipped"):  # fault seam
             return
         kind = rbac.kind_of_grpc(path)
         collection: str | None = None

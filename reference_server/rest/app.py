@@ -139,9 +139,10 @@ class RestApp:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request.from_scope(scope, receive)
-        if self.faults.active("key-in-query"):  # fault seam: ?api-key=... read as the api-key header
-            request.headers += [(b"api-key", v.encode("latin-1")) for k, v in
-                                parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "api-key"][:1]
+        from_query = [(b"api-key", v.encode("latin-1")) for k, v in
+                      parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "api-key"][:1]
+        if from_query and self.faults.active("key-in-query"):  # fault seam: ?api-key=... read as the header
+            request.headers += from_query
         server = scope.get("server")
         try:
             if self.metrics_ports and server is not None and server[1] in self.metrics_ports:
@@ -195,8 +196,9 @@ class RestApp:
     async def with_normalized_path(self, request: Request) -> Response:
         request.path = normalize(request.raw_path)
         request.route_path = decode_for_routing(request.path)
-        if self.faults.active("dot-segment-bypass"):  # fault seam: routing resolves ".." the auth check did not see
-            request.route_path = posixpath.normpath(request.route_path)
+        resolved = posixpath.normpath(request.route_path)
+        if resolved != request.route_path and self.faults.active("dot-segment-bypass"):  # fault seam: routing
+            request.route_path = resolved  # resolves ".." the auth check did not see
         return await self.with_auth(request)
 
     async def with_auth(self, request: Request) -> Response:
@@ -273,7 +275,7 @@ class RestApp:
             request, access, route, match, body)
         if refusal is not None:
             return refusal
-        if self.faults.active("route-answers-501") and request.method == "GET" and request.route_path == "/aliases":
+        if request.method == "GET" and request.route_path == "/aliases" and self.faults.active("route-answers-501"):
             return error(501, "Not implemented (self-test probe route-answers-501)", request.started)  # probe seam
         response = await self.run_handler(route, match, body, request.started)
         if isinstance(access, CollectionScope) and response.status == 200:

@@ -94,13 +94,23 @@ class Gate:
 
     def whitelisted(self, path: str, route_path: str) -> bool:
         """v1.18.2+: the matched route pattern; before: the normalised raw path, by prefix."""
-        # fault seams
-        raw_prefix = self.faults.active("whitelist-raw-prefix") or self.faults.active("dot-segment-bypass")
-        if self.emulation.route_based_whitelist and not raw_prefix:
-            if self.web_ui and claims(route_path):
-                return True
-            pattern = self.router.match_pattern(route_path)
-            return pattern is not None and pattern in WHITELIST_EXACT + WHITELIST_PREFIX and self._listed(pattern)
+        by_prefix = self._whitelisted_by_prefix(path)
+        if not self.emulation.route_based_whitelist:
+            return by_prefix
+        by_route = self._whitelisted_by_route(route_path)
+        # Fault seams, asked only where they change the answer (the kill test's reach: tests/fault_reach.py).
+        if by_prefix != by_route and (self.faults.active("whitelist-raw-prefix")
+                                      or self.faults.active("dot-segment-bypass")):
+            return by_prefix
+        return by_route
+
+    def _whitelisted_by_route(self, route_path: str) -> bool:
+        if self.web_ui and claims(route_path):
+            return True
+        pattern = self.router.match_pattern(route_path)
+        return pattern is not None and pattern in WHITELIST_EXACT + WHITELIST_PREFIX and self._listed(pattern)
+
+    def _whitelisted_by_prefix(self, path: str) -> bool:
         if self.web_ui and path.startswith(WEB_UI_PATH):
             return True
         if path in WHITELIST_EXACT:
@@ -149,10 +159,11 @@ class Gate:
 
     def _fault_skips_auth(self, method: str, route_path: str) -> bool:
         """Fault seams: requests that wrongly skip authentication (never in a clean run)."""
+        # Each condition first: a seam is asked only where it would change the answer (fault reach).
         active = self.faults.active
-        return ((active("unknown-path-404") and self.router.match_pattern(route_path) is None)
-                or (active("options-skips-auth") and method == "OPTIONS")
-                or (active("rest-route-unauthenticated") and method == "GET" and route_path == "/telemetry"))
+        return ((self.router.match_pattern(route_path) is None and active("unknown-path-404"))
+                or (method == "OPTIONS" and active("options-skips-auth"))
+                or (method == "GET" and route_path == "/telemetry" and active("rest-route-unauthenticated")))
 
     def _fault_refusal(self, failure: AuthFailure, api_key: str | None, authorization: str | None) -> Response | None:
         """Fault seams: a refusal in the wrong shape (never in a clean run)."""
@@ -191,11 +202,11 @@ class Gate:
             refs = rbac.json_references(body) if body is not None else set()
             return rbac.check(access, rbac.kind_of_rest(route.label), (params or {}).get("collection_name"), refs,
                               faults=self.faults)
-        if self.faults.active("ro-refused-for-reads") and access is Access.READ and (  # fault seam
-                route.access == "read"):
+        # fault seams, each asked only where it would change the answer (fault reach)
+        if access is Access.READ and route.access == "read" and self.faults.active("ro-refused-for-reads"):
             return MSG_GLOBAL_MANAGE
-        if self.faults.active("ro-write-rest-route") and route.method == "DELETE" and (  # fault seam
-                route.path == "/collections/{collection_name}"):
+        if (route.method == "DELETE" and route.path == "/collections/{collection_name}"
+                and access is not Access.MANAGE and self.faults.active("ro-write-rest-route")):
             return None
         if route.access != "manage" or access is Access.MANAGE:
             return None
