@@ -10,10 +10,11 @@ on ``QSC_KILL_SCOPE`` (two scopes, one set of rules):
   layered scope runs it). A full
   layered run needs about 1,840 CPU-seconds (15 minutes or more on two cores), more than CI can spare;
   this scope keeps the self-test step within it.
-- ``layers`` (``bench/kill_test.py``, default there; ``--scope declared`` to
-  compare): every suite test that one of its layers reaches (the reviewed seam →
-  suite mapping ``LAYERS`` in ``reference_server/faults.py``), so a fault that
+- ``layers`` (``bench/kill_test.py --scope layers``): every suite test that one of its layers reaches (the
+  reviewed seam → suite mapping ``LAYERS`` in ``reference_server/faults.py``), so a fault that
   breaks something it does not declare shows up as collateral.
+- ``reach`` (``bench/kill_test.py``, default there): the declared requirements' tests and every suite test
+  during which a server asked about the fault's seam in the clean control run (``tests/fault_reach.py``).
 
 Score (rules in ``tests/kill_helpers.py``): a fault that declares a MUST is
 *killed* when every declared requirement the clean server holds fails (MUST:

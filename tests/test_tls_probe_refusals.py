@@ -1,4 +1,4 @@
-"""``tls_probe.certificate_refused``: which transport refusals a positive twin does not wait out."""
+"""Which transport refusals a positive twin does not wait out (``certificate_refused``, ``answered_without_tls``)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,22 @@ def test_slow_or_closed_ports_are_retried() -> None:
 
     tls_probe.until_answered(exchange, deadline_s=5.0)
     assert len(calls) == 1, "a certificate refusal is not asked again until the deadline"
+
+
+def test_a_plaintext_answer_to_a_handshake_is_definite_and_a_dropped_one_is_not() -> None:
+    plaintext = ("UNAVAILABLE: failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Tls "
+                 "handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: error:100000f7:SSL "
+                 "routines:OPENSSL_internal:WRONG_VERSION_NUMBER")
+    assert tls_probe.answered_without_tls(_refused(plaintext))
+    assert tls_probe.answered_without_tls(_refused("ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number"))
+    for text in ("UNAVAILABLE: Socket closed", "ConnectError: [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred",
+                 "ConnectError: [Errno 104] Connection reset by peer", None):
+        assert not tls_probe.answered_without_tls(_refused(text)), text
+    calls = []
+
+    def exchange() -> SimpleNamespace:
+        calls.append(1)
+        return _refused(plaintext)
+
+    tls_probe.until_answered(exchange, deadline_s=5.0)
+    assert len(calls) == 1, "a plaintext answer is not asked again until the deadline"
