@@ -1,14 +1,15 @@
 """Time the fault kill test and print its honest score.
 
-    python bench/kill_test.py [-n WORKERS] [-k EXPR] [--scope declared|layers|reach]
+    python bench/kill_test.py [-n WORKERS] [-k EXPR] [--scope reach|layers|declared]
 
 Runs ``pytest -n WORKERS tests/test_fault_kill.py`` (default 2 workers, the
 CI machine's core count) with ``QSC_KILL_SCOPE=SCOPE``. The default here is
-``layers``: each fault runs every suite test its layers reach, so collateral
-anywhere a fault could act shows up (about 1,840 CPU-seconds of fault runs: 15 minutes or more on two
-quiet cores).
-``--scope reach`` runs, for each fault, its declared requirements' tests and every test during which a
-server asked about the fault's seam in the clean run (recorded, not reviewed by hand: ``tests/fault_reach.py``).
+``reach``: each fault runs its declared requirements' tests and every suite test
+during which a server asked about the fault's seam in the clean control run
+(recorded, not reviewed by hand: ``tests/fault_reach.py``), so collateral shows
+up wherever the fault can change anything (about 400 CPU-seconds of fault runs).
+``--scope layers`` runs the older hand-made superset of each fault's layers
+(about 1,840 CPU-seconds: 15 minutes or more on two quiet cores).
 ``pytest tests/`` (CI) runs the ``declared`` scope instead: only the tests of
 each fault's declared requirements, same rules, a fraction of the time. Then prints the wall time with the load average,
 the score from ``reports/out/kill-score.json`` (``killed N/M under the default
@@ -31,16 +32,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCORE = ROOT / "reports" / "out" / "kill-score.json"
 #: Wall-time targets on two quiet cores: declared is what CI runs (its whole run stays under ~20 min).
-BUDGET_S = {"declared": 360.0, "layers": 1200.0, "reach": 1200.0}
+BUDGET_S = {"declared": 360.0, "layers": 1200.0, "reach": 300.0}  # reach: issue 16's five minutes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2)")
     parser.add_argument("-k", dest="keyword", default=None, help="only the items matching this -k expression")
-    parser.add_argument("--scope", choices=("declared", "layers", "reach"), default="layers",
-                        help="what each fault runs: its layers' whole selection (default), the tests that reach "
-                             "its seam in the clean run, or only the tests of its declared requirements "
+    parser.add_argument("--scope", choices=("reach", "layers", "declared"), default="reach",
+                        help="what each fault runs: the tests that reach its seam in the clean run (default), its "
+                             "layers' whole selection, or only the tests of its declared requirements "
                              "(what pytest tests/ runs)")
     args = parser.parse_args(argv)
 

@@ -268,7 +268,9 @@ def test_telemetry_scrape_not_audited(trail: Trail) -> None:
 @pytest.mark.requirement("JWT-ANY-040")
 def test_no_key_or_token_in_audit_log(trail: Trail) -> None:
     for calls in trail.calls.values():
-        trail.poll({"subject": calls.subject}, lambda es: {e.get("result") for e in es} >= {"ok", "denied"})
+        # Both known calls have landed, whatever the log says of them (the other checks judge that); this
+        # one looks for credentials in everything written.
+        trail.poll({"subject": calls.subject}, lambda es: len(es) >= 2)
     outcome, entries = trail.read({}, limit=10000)
     assert entries, f"POST /audit/logs returned no entries at all after the known calls: {shown(outcome)}"
     sources = [("POST /audit/logs", outcome.body), *trail.files()]
