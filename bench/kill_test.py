@@ -2,8 +2,8 @@
 
     python bench/kill_test.py [-n WORKERS] [-k EXPR] [--scope reach|layers|declared]
 
-Runs ``pytest -n WORKERS tests/test_fault_kill.py`` (default 2 workers, the
-CI machine's core count) with ``QSC_KILL_SCOPE=SCOPE``. The default here is
+Runs ``pytest -n WORKERS tests/test_fault_kill.py`` (default 4 workers on the
+CI machine's two cores) with ``QSC_KILL_SCOPE=SCOPE``. The default here is
 ``reach``: each fault runs its declared requirements' tests and every suite test
 during which a server asked about the fault's seam in the clean control run
 (recorded, not reviewed by hand: ``tests/fault_reach.py``), so collateral shows
@@ -37,7 +37,9 @@ BUDGET_S = {"declared": 360.0, "layers": 1200.0, "reach": 300.0}  # reach: issue
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2)")
+    parser.add_argument("-n", "--workers", default="4",
+                        help="pytest-xdist workers (default 4: on two cores a fault run spends half its time waiting "
+                             "on servers and deadlines, so four overlap those waits)")
     parser.add_argument("-k", dest="keyword", default=None, help="only the items matching this -k expression")
     parser.add_argument("--scope", choices=("reach", "layers", "declared"), default="reach",
                         help="what each fault runs: the tests that reach its seam in the clean run (default), its "
