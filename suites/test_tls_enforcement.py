@@ -173,7 +173,8 @@ def _bad_servers(qdrant: Any, pki: RunPKI) -> dict[str, Instance | LaunchError]:
                                                 "tls/key.pem": bad.cert(pki).key_pem})
                 for bad in BAD_CERTS]
     # A second try covers a port taken between choosing and binding it.
-    return qdrant.variants("tls", variants, ready=_answers_on_both_ports, timeout=START_TIMEOUT, attempts=2)
+    return qdrant.variants("tls", variants, ready=_answers_on_both_ports, timeout=START_TIMEOUT, attempts=2,
+                           workers=len(variants))
 
 
 @pytest.mark.parametrize("bad", BAD_CERTS, ids=BAD_IDS)
