@@ -409,3 +409,24 @@ def test_scopes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kill_helpers.kill_selection(fault, tests, "declared") == ["suites/test_auth_api_key.py::test_a"]
     layered = kill_helpers.kill_selection(fault, tests, "layers")
     assert "suites/test_auth_api_key.py" in layered and "suites/test_web_ui.py" in layered
+
+
+def test_reach_scope_selects_declared_and_reaching_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qdrant_conformance.reference_server.faults import Fault
+
+    monkeypatch.setenv("QSC_KILL_SCOPE", "reach")
+    assert kill_helpers.kill_scope() == "reach"
+    tests = {"AUTH-REST-001": ["suites/test_auth_api_key.py::test_a"], "OTHER": ["suites/test_auth_api_key.py::test_c",
+                                                                               "suites/test_web_ui.py::test_b"]}
+    fault = Fault("f", "d", ("AUTH-REST-001",), "AUTH", layers=("rest-api",))
+    reach = {"suites/test_auth_api_key.py::test_c": {"f", "g"}, "suites/test_web_ui.py::test_b": {"g"}}
+    assert kill_helpers.kill_selection(fault, tests, "reach", reach) == [
+        "suites/test_auth_api_key.py::test_a", "suites/test_auth_api_key.py::test_c"]
+    with pytest.raises(ValueError, match="reach"):
+        kill_helpers.kill_selection(fault, tests, "reach")
+    # a fault the harness makes (a deployment certificate) reaches no seam: its layers' selection runs too
+    made = Fault("m", "d", ("AUTH-REST-001",), "TLS", certificate="foreign_server",
+                 layers=("deployment-certificate",))
+    chosen = kill_helpers.kill_selection(made, {**tests, "TLS": ["suites/test_tls_certificate.py::test_t"]}, "reach",
+                                         reach)
+    assert "suites/test_tls_certificate.py::test_t" in chosen and "suites/test_web_ui.py::test_b" not in chosen
