@@ -15,8 +15,8 @@ libraries starts none of them), and it is single-threaded. ``random``
 re-seeds itself in a forked child; ``secrets``/``os.urandom`` and OpenSSL's
 RNG are fork-safe.
 
-Protocol, one Unix-socket connection per child (the socket lives in the run's
-0700 work root):
+Protocol, one Unix-socket connection per child (the socket lives in a private 0700
+directory of its own, which the zygote removes when it ends):
 
 - request: one JSON line ``{"argv": [...], "cwd": DIR, "env": {...}, "log": FILE}``
 - reply: ``{"pid": PID}`` (the child leads its own session, so its process
@@ -203,6 +203,9 @@ def serve(path: str) -> int:
     listener.close()
     try:
         os.unlink(path)
+        # The socket's directory is its own (the launcher makes a private one): with a launcher that died
+        # and cannot clean up, nothing is left behind.
+        os.rmdir(os.path.dirname(os.path.abspath(path)))
     except OSError:
         pass
     return 0

@@ -97,6 +97,7 @@ def test_zygote_and_its_servers_end_with_the_harness(tmp_path: Path) -> None:
         harness.wait()
         assert poll_until(lambda: not processes_under(root), timeout=20), "zygote or server outlived the harness"
         assert child.wait(timeout=5) is not None
+        assert poll_until(lambda: not zygote.path.parent.exists(), timeout=10), "the zygote's socket directory was left"
     finally:
         if harness.poll() is None:
             harness.kill()
