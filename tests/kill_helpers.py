@@ -136,17 +136,17 @@ def kill_selection(fault: Fault, tests: dict[str, list[str]], scope: str,
         return expand_selection(fault.selection, nodeids)
     if reach is None:
         raise ValueError("the reach scope needs the control runs' reach")
-    return reach_selection(fault, tests, reach)
+    return reach_selection(fault, tests, reach, nodeids)
 
 
-def reach_selection(fault: Fault, tests: dict[str, list[str]], reach: dict[str, set[str]]) -> list[str]:
+def reach_selection(fault: Fault, tests: dict[str, list[str]], reach: dict[str, set[str]],
+                    nodeids: Iterable[str]) -> list[str]:
     """Node ids: the declared requirements' tests, every test that reached the fault's seam, and for a fault
-    the harness makes (:data:`HARNESS_LAYERS`) its layers' selection."""
+    the harness makes (:data:`HARNESS_LAYERS`) its layers' selection among ``nodeids`` (every suite test)."""
     chosen = set(declared_selection(fault, tests))
     chosen |= {nodeid for nodeid, faults in reach.items() if fault.name in faults}
     if HARNESS_LAYERS & set(fault.layers):
-        everything = sorted({n for ids in tests.values() for n in ids})
-        chosen |= {n for n in everything if covers(fault.selection, n)}
+        chosen |= {n for n in nodeids if covers(fault.selection, n)}
     return sorted(chosen)
 
 

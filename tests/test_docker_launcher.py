@@ -86,7 +86,7 @@ def reference_image(docker_client: Any) -> str:
         labels = docker_client.images.get(IMAGE).labels or {}
     except docker.errors.ImageNotFound:
         labels = {}
-    if labels.get("qsc.reference-server.digest") != _source_digest():
+    if labels.get(REFERENCE_LABEL) != _source_digest():
         done = subprocess.run(["bash", str(REPO_ROOT / "docker" / "build.sh")], capture_output=True,
                               text=True, timeout=BUILD_TIMEOUT, check=False)
         if done.returncode != 0:
