@@ -135,6 +135,8 @@ class Front:
         self._upstream_tls = upstream_tls
         self._loop = asyncio.new_event_loop()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The client side of every open connection, closed by _stop whatever its task is doing.
+        self._clients: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._run, name=f"front-{name}", daemon=True)
         self._ready = threading.Event()
@@ -183,6 +185,10 @@ class Front:
     def _stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        # Closing the client sockets ends the connections even when a task is slow to finish its
+        # cancellation (a loaded machine) and the loop stops before it does.
+        for client in list(self._clients):
+            client.close()
         for task in list(self._tasks):
             task.cancel()
 
@@ -199,6 +205,7 @@ class Front:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._clients.add(writer)
         upstream: asyncio.StreamWriter | None = None
         try:
             first = await asyncio.wait_for(reader.read(CHUNK), HANDSHAKE_TIMEOUT_S)
@@ -223,6 +230,7 @@ class Front:
                 if stream is not None:
                     stream.close()
             self._tasks.discard(task)
+            self._clients.discard(writer)
 
     async def _terminate_tls(self, data: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self._tls is not None
