@@ -35,7 +35,14 @@ from qdrant_conformance.fixtures import tls_probe
 from qdrant_conformance.fixtures.client_tls import ssl_client_context
 from qdrant_conformance.fixtures.clients.grpc import GrpcClient
 from qdrant_conformance.fixtures.clients.rest import RestClient
-from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, Ports, answers
+from qdrant_conformance.fixtures.launchers.base import (
+    PORT_ATTEMPTS,
+    Instance,
+    LaunchError,
+    PortConflict,
+    Ports,
+    answers,
+)
 from qdrant_conformance.fixtures.outcomes import disabled, inconclusive
 from qdrant_conformance.fixtures.pki import RunPKI
 from qdrant_conformance.fixtures.plugin import Variant
@@ -73,6 +80,7 @@ class Trial:
 
     case: Case
     launch_error: str | None = None
+    port_conflict: bool = False  # every start lost a port to another process: nothing was observed
     logs: str = ""
     came_up: bool = False
     rest_target: str | None = None  # host:port probed, when known
@@ -102,20 +110,34 @@ class StartupTrials:
         # Where the target honours chosen ports, a node that exits can still be probed where it would have
         # listened; other targets choose their own.
         chosen = self.qdrant.capabilities.chosen_ports
-        ports = reserve_ports(3 * len(CASES)) if chosen else []
-        variants = [Variant(f"tls-startup-{case.name}", self._files(case),
-                            Ports(*ports[3 * i:3 * i + 3]) if chosen else None)
-                    for i, case in enumerate(CASES)]
 
         def up(instance: Instance) -> bool:
             rest = tls_probe.endpoint(instance.rest_url, 6333)
             grpc = tls_probe.endpoint(instance.grpc_target, 6334) if instance.grpc_target else None
             return answers(*rest) or (grpc is not None and answers(*grpc))
 
-        started = self.qdrant.variants("tls", variants, ready=up, timeout=LISTEN_TIMEOUT, workers=len(CASES))
+        pending = list(CASES)
+        settled: dict[str, tuple[Variant, Instance | LaunchError]] = {}
+        names: list[str] = []
+        for attempt in range(PORT_ATTEMPTS):
+            ports = reserve_ports(3 * len(pending)) if chosen else []
+            variants = [Variant(f"tls-startup-{case.name}" + (f"-{attempt}" if attempt else ""), self._files(case),
+                                Ports(*ports[3 * i:3 * i + 3]) if chosen else None)
+                        for i, case in enumerate(pending)]
+            names += [v.name for v in variants]
+            started = self.qdrant.variants("tls", variants, ready=up, timeout=LISTEN_TIMEOUT, workers=len(pending))
+            # A port another process took is no observation of this case: where it "would have
+            # listened", the other process answers. Such a case starts again on other ports.
+            retry = [case for case, v in zip(pending, variants, strict=True)
+                     if isinstance(started[v.name], PortConflict) and attempt < PORT_ATTEMPTS - 1]
+            settled.update({case.name: (v, started[v.name]) for case, v in zip(pending, variants, strict=True)
+                            if case not in retry})
+            pending = retry
+            if not pending:
+                break
         with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
-            trials = list(pool.map(lambda v, c: self._observe_one(c, v, started[v.name]), variants, CASES))
-        self.qdrant.stop([v.name for v in variants])
+            trials = list(pool.map(lambda c: self._observe_one(c, *settled[c.name]), CASES))
+        self.qdrant.stop(names)
         return {t.case.name: t for t in trials}
 
     def _observe_one(self, case: Case, variant: Variant, started: Instance | LaunchError) -> Trial:
@@ -126,6 +148,9 @@ class StartupTrials:
         if isinstance(started, LaunchError):
             trial.launch_error = str(started)
             trial.logs = started.logs
+            if isinstance(started, PortConflict):
+                trial.port_conflict = True  # another process answers where it would have listened
+                return trial
             self._observe(trial, deadline=time.monotonic())  # one round where it would have listened
             return trial
         trial.came_up = True
@@ -176,7 +201,10 @@ def trials() -> dict[str, Trial]:
 def _trial(qdrant: Any, pki: RunPKI, trials: dict[str, Trial], case: Case) -> Trial:
     if not trials:
         trials.update(StartupTrials(qdrant, pki).run())
-    return trials[case.name]
+    trial = trials[case.name]
+    if trial.port_conflict:
+        inconclusive(f"every start of this case lost a port to another process: {trial.describe()}")
+    return trial
 
 
 def _twin(qdrant: Callable[[str], Any]) -> Any:
