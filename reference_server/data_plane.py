@@ -6,9 +6,11 @@ QdrantLocal has no locking of its own, and grpc's thread pool and uvicorn call
 in at the same time.
 
 Importing qdrant_client costs about a second, more than the server may spend
-starting up. :meth:`DataPlane.lazy` therefore returns at once and imports in a
-background thread; every method waits (up to ``ready_timeout`` seconds, default
-30) for that import and raises :class:`NotReady` if it does not finish.
+starting up. The server therefore starts the import in a background thread on
+the first call that needs data (:meth:`DataPlane.lazy` starts it at once);
+every method waits (up to ``ready_timeout`` seconds, default 30) for that
+import and raises :class:`NotReady` if it does not finish. A server that only
+answers handshakes and refusals never imports it.
 
 Inputs are REST-shaped: a pydantic model from ``qdrant_client.http.models`` or
 the equivalent JSON-decoded ``dict`` (as a REST handler gets it). Results are

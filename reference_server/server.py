@@ -251,7 +251,7 @@ class _Stopper:
         self.requested = True
 
 
-def _uvicorn_server(prepared: Prepared, app: RestApp, data: DataPlane) -> uvicorn.Server:
+def _uvicorn_server(prepared: Prepared, app: RestApp) -> uvicorn.Server:
     context = prepared.rest_tls.context if prepared.rest_tls is not None else None
 
     def ssl_factory(config: uvicorn.Config, default: object) -> ssl.SSLContext:
@@ -282,7 +282,6 @@ def _uvicorn_server(prepared: Prepared, app: RestApp, data: DataPlane) -> uvicor
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             log.info("Qdrant HTTP listening on %s", port)
-            data.start_loading()
 
     return Server(config)
 
@@ -299,7 +298,9 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
     rest_front: transport.Front | None = None
     node: cluster.ClusterNode | None = None
     try:
-        # Not loading yet: loading starts once REST serves (or on the first call).
+        # Loads on the first call that needs data: a server that only ever answers handshakes and
+        # refusals (a bad-certificate variant, a peer that cannot join) never pays for the import,
+        # which costs about half a CPU-second in a fresh interpreter (a container).
         data = DataPlane()
         if prepared.p2p is not None:
             try:  # joins through --bootstrap before REST serves, so "ready" means "joined"
@@ -310,7 +311,7 @@ def run(prepared: Prepared, rest_socket: socket.socket) -> int:
         grpc_service = start_grpc(prepared, data)
         app = RestApp(settings, prepared.keys, data, prepared.faults,
                       cluster_status=node.status if node is not None else None)
-        server = _uvicorn_server(prepared, app, data)
+        server = _uvicorn_server(prepared, app)
         stopper.attach(server)
         if prepared.rest_tls is not None and prepared.faults.active("tls-plaintext-also"):  # fault seam
             rest_socket, rest_front = transport.plaintext_also(rest_socket)

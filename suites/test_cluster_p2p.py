@@ -29,7 +29,8 @@ port checks; checks that must start peers are disabled there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,20 +82,24 @@ def ca_required_attempt(run_cluster) -> Iterator[dict[str, Any]]:
         disabled("the cluster under test runs without p2p TLS (--cluster-p2p-tls off)")
     record: dict[str, Any] = {"error": None, "logs": "", "started": None, "twin_error": None}
     no_ca = {"tls": {"ca_cert": None}}
-    try:
-        node = launched.start_node("noca", join=False, extra=no_ca, member=False, timeout=20)
-    except LaunchError as exc:
-        record["error"] = str(exc)
-        record["logs"] = exc.logs
-    else:
-        record["started"] = node
-        record["logs"] = node.logs()
-    try:
-        twin = launched.start_node("withca", join=False, member=False, timeout=30)
-    except LaunchError as exc:
-        record["twin_error"] = f"{exc}\n{exc.logs[-1500:]}"
-    else:
-        launched.stop_node(twin)
+    # Side by side: neither start depends on the other, and each costs a container start.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        attempt = pool.submit(launched.start_node, "noca", join=False, extra=no_ca, member=False, timeout=20)
+        with_ca = pool.submit(launched.start_node, "withca", join=False, member=False, timeout=30)
+        try:
+            node = attempt.result()
+        except LaunchError as exc:
+            record["error"] = str(exc)
+            record["logs"] = exc.logs
+        else:
+            record["started"] = node
+            record["logs"] = node.logs()
+        try:
+            twin = with_ca.result()
+        except LaunchError as exc:
+            record["twin_error"] = f"{exc}\n{exc.logs[-1500:]}"
+        else:
+            launched.stop_node(twin)
     try:
         yield record
     finally:
@@ -209,9 +214,10 @@ def watch_join(cluster: Cluster, joiner: Instance, uri: str, window: float = JOI
     poll_until(appeared, timeout=window, interval=0.1, abort=exited)
     if not listed_by:
         appeared()  # one last look after it exited
-    seen = {"listed_by": sorted(set(listed_by)), "exited": not joiner.alive(), "logs": joiner.logs()}
-    note(f"p2p join of {joiner.name} as {uri} for up to {window:g}s -> listed by {seen['listed_by'] or 'no peer'}, "
-         f"{'exited' if seen['exited'] else 'still running'}; last log line: {_log_tail(seen['logs'], 1)!r}")
+    seen: dict[str, Any] = {"listed_by": sorted(set(listed_by)), "exited": not joiner.alive(), "logs": joiner.logs()}
+    seen["note"] = (f"p2p join of {joiner.name} as {uri} for up to {window:g}s -> listed by "
+                    f"{seen['listed_by'] or 'no peer'}, {'exited' if seen['exited'] else 'still running'}; "
+                    f"last log line: {_log_tail(seen['logs'], 1)!r}")
     return seen
 
 
@@ -393,37 +399,77 @@ def test_p2p_certificate_chains_names_the_node_and_is_valid(cluster):
 # -- joining -------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def refused_joins(run_cluster) -> dict[str, dict[str, Any]]:
+    """The joins that must fail, started side by side and watched: alias → what was seen.
+
+    ``wrongname`` joins through a name the bootstrap peer's certificate does not carry (with p2p TLS
+    only); ``foreign`` presents a certificate from a foreign CA. Each waits out a join attempt of a
+    few seconds, so together they cost one wait instead of two.
+    """
+    launched = _launched(run_cluster)
+    converged = launched.converged()
+    plans: dict[str, Callable[[], tuple[Instance, str]]] = {}
+    if launched.p2p_tls:
+        def wrongname() -> tuple[Instance, str]:
+            unlisted = launched.bootstrap_uri(unlisted=True)
+            return launched.start_node("wrongname", bootstrap=unlisted, ready=lambda i: True, member=False), unlisted
+        plans["wrongname"] = wrongname
+
+    def foreign() -> tuple[Instance, str]:
+        cert = launched.pki.issue(f"{launched.tag}-foreign-peer", launched.addressing.sans("foreign"),
+                                  issuer="foreign-ca")
+        return launched.start_node("foreign", cert=cert, ready=lambda i: True, member=False), ""
+    plans["foreign"] = foreign
+
+    def run(alias: str) -> dict[str, Any]:
+        joiner, through = plans[alias]()
+        try:
+            seen = watch_join(launched, joiner, launched.uris[joiner.name])
+        finally:
+            launched.stop_node(joiner)
+        return {**seen, "through": through, "converged_before": converged}
+
+    with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+        futures = {alias: pool.submit(run, alias) for alias in plans}
+        # A start that failed is the harness's error, raised to the test that reads it.
+        return {alias: _result_or_error(future) for alias, future in futures.items()}
+
+
+def _result_or_error(future: Future[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return future.result()
+    except LaunchError as exc:
+        return {"error": exc}
+
+
+def _refused_join(refused_joins: dict[str, dict[str, Any]], alias: str) -> dict[str, Any]:
+    seen = refused_joins[alias]
+    if "error" in seen:
+        raise seen["error"]
+    note(seen["note"])
+    assert seen["converged_before"], "the cluster's own peers do not all see each other"
+    return seen
+
+
 @req("CLUSTER-P2P-006")
-def test_joining_through_a_name_not_in_the_certificate_fails(cluster):
+def test_joining_through_a_name_not_in_the_certificate_fails(cluster, refused_joins):
     launched = _launched(cluster)
     if not launched.p2p_tls:
         disabled("the cluster under test runs without p2p TLS (--cluster-p2p-tls off): no names to check")
     # The twins: nodes 2 and 3 joined through the bootstrap peer's listed name.
-    assert launched.converged(), "the cluster's own peers do not all see each other"
-    unlisted = launched.bootstrap_uri(unlisted=True)
-    joiner = launched.start_node("wrongname", bootstrap=unlisted, ready=lambda i: True, member=False)
-    try:
-        seen = watch_join(launched, joiner, launched.uris[joiner.name])
-    finally:
-        launched.stop_node(joiner)
+    seen = _refused_join(refused_joins, "wrongname")
     assert not seen["listed_by"], (
-        f"a peer joined through {unlisted}, a name the bootstrap peer's certificate does not carry "
+        f"a peer joined through {seen['through']}, a name the bootstrap peer's certificate does not carry "
         f"({', '.join(launched.certs[launched.nodes[0].name].sans)}): it is listed by {seen['listed_by']}; "
         f"the joining peer did not check the certificate against the URI host.\n"
         f"joiner log:\n{_log_tail(seen['logs'])}")
 
 
 @req("CLUSTER-P2P-007")
-def test_node_with_foreign_ca_certificate_cannot_join(cluster):
-    launched = _launched(cluster)
-    assert launched.converged(), "the cluster's own peers do not all see each other"
-    alias = "foreign"
-    cert = launched.pki.issue(f"{launched.tag}-foreign-peer", launched.addressing.sans(alias), issuer="foreign-ca")
-    joiner = launched.start_node(alias, cert=cert, ready=lambda i: True, member=False)
-    try:
-        seen = watch_join(launched, joiner, launched.uris[joiner.name])
-    finally:
-        launched.stop_node(joiner)
+def test_node_with_foreign_ca_certificate_cannot_join(cluster, refused_joins):
+    _launched(cluster)
+    seen = _refused_join(refused_joins, "foreign")
     assert not seen["listed_by"], (
         f"a node with a certificate from a foreign CA joined the cluster: listed by {seen['listed_by']}.\n"
         f"joiner log:\n{_log_tail(seen['logs'])}")

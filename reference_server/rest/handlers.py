@@ -52,8 +52,10 @@ def readyz(ctx: Context, call: Call) -> Response:
 
 
 def _collection_count(ctx: Context) -> int | None:
-    # Never wait for the data plane here: a scrape must not block on start-up.
+    # Never wait for the data plane here: a scrape must not block on start-up. It does start the
+    # import, so a later scrape has the count.
     if not ctx.data.ready:
+        ctx.data.start_loading()
         return None
     return len(ctx.data.list_collections().collections)
 
