@@ -190,6 +190,32 @@ def test_ctrl_c_stops_every_server(tmp_path):
     assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
 
 
+def test_ctrl_c_stops_a_cluster_started_in_the_background(tmp_path):
+    """The run's cluster starts as the run begins, in the background; Ctrl-C before any cluster test stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_authz_sweep.py",
+         "suites/test_jwt_sweep.py", "suites/test_cluster_p2p.py::test_cluster_forms_over_tls",
+         "--report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, env=suite_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def cluster_up() -> bool:
+        return any("listening" in log.read_text(errors="replace")
+                   for log in tmp_path.rglob("server.log") if log.parent.name.endswith("-node3"))
+
+    try:
+        assert _wait(cluster_up, 60), "the cluster was not started in the background"
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out[-2000:]
+    assert "test_cluster_forms_over_tls PASSED" not in out
+    assert _wait(lambda: not processes_under(tmp_path), 10), "cluster peers survived Ctrl-C"
+    assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
+
+
 def test_servers_stop_themselves_when_the_run_is_killed(tmp_path):
     """SIGKILL leaves pytest no chance to clean up; the reference server's watchdog does it."""
     proc = spawn_sweep(tmp_path)
