@@ -42,7 +42,7 @@ from qdrant_conformance.fixtures import cert_inspection, tls_probe
 from qdrant_conformance.fixtures.client_tls import ssl_client_context
 from qdrant_conformance.fixtures.clients.grpc import GrpcClient
 from qdrant_conformance.fixtures.cluster import Cluster, ExternalCluster, PeerIdentity, normalise_uri
-from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, poll_until
+from qdrant_conformance.fixtures.launchers.base import Instance, LaunchError, PortConflict, poll_until
 from qdrant_conformance.fixtures.outcomes import Outcome, disabled, inconclusive, no_evidence, note
 from qdrant_conformance.fixtures.secrets import REDACTOR
 
@@ -88,6 +88,8 @@ def ca_required_attempt(run_cluster) -> Iterator[dict[str, Any]]:
         with_ca = pool.submit(launched.start_node, "withca", join=False, member=False, timeout=30)
         try:
             node = attempt.result()
+        except PortConflict:
+            raise  # another process held its port: nothing was learnt about the server (error, not a pass)
         except LaunchError as exc:
             record["error"] = str(exc)
             record["logs"] = exc.logs

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,19 +174,27 @@ def _wait(check, timeout: float) -> bool:
     return check()
 
 
-def test_ctrl_c_stops_every_server(tmp_path):
-    proc = spawn_sweep(tmp_path, capture=True)
+def _interrupt(proc: subprocess.Popen[str], *waits: tuple[Callable[[], bool], str]) -> str:
+    """Once each ``(check, what)`` holds in turn, send Ctrl-C; the run must end with exit code 2. Its output."""
     try:
-        assert _wait(lambda: bool(processes_under(tmp_path)), 60), "no server started"
-        # Interrupt mid-run, not at the instant of the server's fork (see the closing notes: a
-        # Ctrl-C landing exactly there can end the run by signal rather than with exit code 2).
-        assert _wait(lambda: (tmp_path / "reports").exists() or _server_ready(tmp_path), 60)
+        for check, what in waits:
+            assert _wait(check, 60), what
+        assert proc.poll() is None, "the run ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 2, out[-2000:]
+    return out
+
+
+def test_ctrl_c_stops_every_server(tmp_path):
+    # Interrupt mid-run, not at the instant of the server's fork (see the closing notes: a
+    # Ctrl-C landing exactly there can end the run by signal rather than with exit code 2).
+    _interrupt(spawn_sweep(tmp_path, capture=True),
+               (lambda: bool(processes_under(tmp_path)), "no server started"),
+               (lambda: (tmp_path / "reports").exists() or _server_ready(tmp_path), "no server became ready"))
     assert _wait(lambda: not processes_under(tmp_path), 10), "servers survived Ctrl-C"
     assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
 
@@ -202,16 +211,7 @@ def test_ctrl_c_stops_a_cluster_started_in_the_background(tmp_path):
         return any("listening" in log.read_text(errors="replace")
                    for log in tmp_path.rglob("server.log") if log.parent.name.endswith("-node3"))
 
-    try:
-        assert _wait(cluster_up, 60), "the cluster was not started in the background"
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 2, out[-2000:]
-    assert "test_cluster_forms_over_tls PASSED" not in out
+    _interrupt(proc, (cluster_up, "the cluster was not started in the background"))
     assert _wait(lambda: not processes_under(tmp_path), 10), "cluster peers survived Ctrl-C"
     assert not list(tmp_path.glob("qsc-*")), "the per-run directory survived Ctrl-C"
 

@@ -104,3 +104,69 @@ def test_zygote_and_its_servers_end_with_the_harness(tmp_path: Path) -> None:
             harness.wait()
         for pid in processes_under(root):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_an_exit_that_arrives_with_the_fork_reply_is_read(tmp_path: Path) -> None:
+    """A child that fails at once: its exit message may come in the same read as the fork's reply.
+
+    Seen under load: the two lines were parsed as one JSON document, and the harness error read as
+    "the node did not start", which a "refuses to start" check counted as a pass.
+    """
+    import socket
+    import threading
+
+    from qdrant_conformance.fixtures.launchers.zygote import Zygote
+
+    path = tmp_path / "z.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b'{"pid": 4242}\n{"exit": 1}\n')
+            conn.recv(1)  # until the harness closes its end
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    zygote = Zygote.__new__(Zygote)  # the real protocol, without starting a zygote
+    zygote.path = path
+    try:
+        proc = zygote.fork(["--config-path", "c.yaml"], tmp_path, {}, tmp_path / "server.log")
+        assert proc.pid == 4242
+        assert proc.poll() == 1
+    finally:
+        thread.join(timeout=10)
+        server.close()
+
+
+def test_a_zygote_that_does_not_fork_is_a_harness_failure_not_a_launch_error(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from qdrant_conformance.fixtures.launchers.zygote import Zygote, ZygoteFailure
+
+    path = tmp_path / "z.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b'not json\n')
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    zygote = Zygote.__new__(Zygote)
+    zygote.path = path
+    try:
+        with pytest.raises(ZygoteFailure) as caught:
+            zygote.fork(["--config-path", "c.yaml"], tmp_path, {}, tmp_path / "server.log")
+        assert not isinstance(caught.value, LaunchError)
+    finally:
+        thread.join(timeout=10)
+        server.close()
