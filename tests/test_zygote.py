@@ -170,3 +170,29 @@ def test_a_zygote_that_does_not_fork_is_a_harness_failure_not_a_launch_error(tmp
     finally:
         thread.join(timeout=10)
         server.close()
+
+
+def test_a_launcher_forks_from_a_shared_zygote_and_leaves_it_running(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``QSC_SHARED_ZYGOTE`` (the kill test's): servers come from that zygote; closing the run stops them, not it."""
+    from qdrant_conformance.fixtures.launchers.process import SHARED_ZYGOTE_ENV
+
+    env = clean_env({"PYTHONPATH": str(REPO_ROOT), "QSC_PARENT_PID": str(os.getpid())})
+    shared = Zygote(tmp_path / "shared", env)
+    try:
+        monkeypatch.setenv(SHARED_ZYGOTE_ENV, str(shared.path))
+        launcher = ProcessTarget(tmp_path / "nodes")
+        try:
+            instance = launcher.start(dataclasses.replace(_spec("one", "log_level: INFO\n"),
+                                                          ready=lambda i: _readyz(i.ports.http)))
+            assert instance.alive()
+            assert shared.pid is not None
+            parent = int(Path(f"/proc/{launcher._nodes[0].proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            assert parent == shared.pid, "the server was not forked by the shared zygote"
+        finally:
+            launcher.close()
+        assert not processes_under(tmp_path / "nodes"), "the run's server outlived its launcher"
+        assert shared.alive(), "closing a run stopped the zygote it shared"
+    finally:
+        shared.close()
+    assert not shared.alive()
