@@ -9,18 +9,23 @@ mid-answer kills the server), and nothing left running when the harness dies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from qdrant_conformance.fixtures.launchers.base import LaunchError, NodeSpec, RenderedConfig, free_port, poll_until
 from qdrant_conformance.fixtures.launchers.process import REPO_ROOT, ProcessTarget, Zygote, clean_env, processes_under
+from qdrant_conformance.fixtures.launchers.zygote import ZygoteFailure
 
 
 def _spec(name: str, config: str) -> NodeSpec:
@@ -106,70 +111,47 @@ def test_zygote_and_its_servers_end_with_the_harness(tmp_path: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def _fake_zygote(tmp_path: Path, reply: bytes) -> Iterator[Zygote]:
+    """A zygote socket that answers one fork request with ``reply`` (the real client, no real zygote)."""
+    path = tmp_path / "z.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(reply)
+            conn.recv(1)  # until the harness closes its end
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        yield Zygote.attach(path)
+    finally:
+        thread.join(timeout=10)
+        server.close()
+
+
 def test_an_exit_that_arrives_with_the_fork_reply_is_read(tmp_path: Path) -> None:
     """A child that fails at once: its exit message may come in the same read as the fork's reply.
 
     Seen under load: the two lines were parsed as one JSON document, and the harness error read as
     "the node did not start", which a "refuses to start" check counted as a pass.
     """
-    import socket
-    import threading
-
-    from qdrant_conformance.fixtures.launchers.zygote import Zygote
-
-    path = tmp_path / "z.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(1)
-
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(65536)
-            conn.sendall(b'{"pid": 4242}\n{"exit": 1}\n')
-            conn.recv(1)  # until the harness closes its end
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    zygote = Zygote.__new__(Zygote)  # the real protocol, without starting a zygote
-    zygote.path = path
-    try:
+    with _fake_zygote(tmp_path, b'{"pid": 4242}\n{"exit": 1}\n') as zygote:
         proc = zygote.fork(["--config-path", "c.yaml"], tmp_path, {}, tmp_path / "server.log")
         assert proc.pid == 4242
         assert proc.poll() == 1
-    finally:
-        thread.join(timeout=10)
-        server.close()
 
 
 def test_a_zygote_that_does_not_fork_is_a_harness_failure_not_a_launch_error(tmp_path: Path) -> None:
-    import socket
-    import threading
-
-    from qdrant_conformance.fixtures.launchers.zygote import Zygote, ZygoteFailure
-
-    path = tmp_path / "z.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(1)
-
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(65536)
-            conn.sendall(b'not json\n')
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    zygote = Zygote.__new__(Zygote)
-    zygote.path = path
-    try:
+    with _fake_zygote(tmp_path, b"not json\n") as zygote:
         with pytest.raises(ZygoteFailure) as caught:
             zygote.fork(["--config-path", "c.yaml"], tmp_path, {}, tmp_path / "server.log")
         assert not isinstance(caught.value, LaunchError)
-    finally:
-        thread.join(timeout=10)
-        server.close()
 
 
 def test_a_launcher_forks_from_a_shared_zygote_and_leaves_it_running(tmp_path: Path,
