@@ -44,6 +44,8 @@ class Run:
     #: Cores other processes kept busy during the run, on average: the machine's busy CPU time over the
     #: run less this run's own. The engine's processes (dockerd, docker-proxy) count as others.
     others: float | None = None
+    #: CPU seconds the whole machine was busy during the run (every process: the engine, the kernel).
+    machine: float | None = None
     rc: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     problem: str | None = None
@@ -74,7 +76,8 @@ class Run:
     def from_dict(cls, data: dict[str, Any]) -> Run:
         """A run read back from a saved document (``run_log``), enough to recompute its figures."""
         return cls(label=data["label"], argv=[], env={}, wall=data["wall_s"], cpu=data["cpu_s"], load=data["load"],
-                   load_after=data["load_after"], others=data.get("others"), rc=data["rc"],
+                   load_after=data["load_after"], others=data.get("others"), machine=data.get("machine_cpu_s"),
+                   rc=data["rc"],
                    counts=data["counts"], problem=data["problem"], stats=data["stats"], key=data.get("key", ""),
                    saved_command=data["command"])
 
@@ -82,6 +85,7 @@ class Run:
         return {"key": self.key, "label": self.label, "command": self.command(), "wall_s": round(self.wall, 3),
                 "cpu_s": round(self.cpu, 3), "load": round(self.load, 2), "load_after": round(self.load_after, 2),
                 "others": None if self.others is None else round(self.others, 2),
+                "machine_cpu_s": None if self.machine is None else round(self.machine, 3),
                 "rc": self.rc, "counts": self.counts, "problem": self.problem, "stats": self.stats}
 
 
@@ -153,6 +157,7 @@ def run_pytest(label: str, paths: list[str], extra: list[str] | None = None, env
         run.problem = "no results.json was written"
     # The servers' CPU that our children's rusage cannot see (containers).
     run.cpu += sum(run.stats.get("container_cpu_seconds", {}).values())
+    run.machine = machine if machine > 0 else None
     run.others = max(0.0, machine - run.cpu) / run.wall if run.wall > 0 else 0.0
     return run
 

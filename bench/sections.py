@@ -44,7 +44,7 @@ OTHER_FAMILY = "other"
 #: Rough seconds per run on two cores (a quick pass with one other core busy, 2026-12-02), for the
 #: up-front estimate only.
 ESTIMATE_S = {"full:process": 35.0, "full:docker": 65.0, "full:binary": 40.0, "full:external": 15.0,
-              "xdist:n2": 36.0, "sweep:x1": 8.0, "sweep:x2": 12.0, "sweep:x4": 22.0}
+              "engine:docker": 8.0, "xdist:n2": 36.0, "sweep:x1": 8.0, "sweep:x2": 12.0, "sweep:x4": 22.0}
 
 
 def family_of(path: str) -> str:
@@ -88,6 +88,8 @@ class Config:
         for kind in ("docker", "binary", "external"):
             if kind in self.kinds and self.wants("full", "startups", "rss"):
                 keys.append(f"full:{kind}")
+        if "docker" in self.kinds and self.wants("full"):
+            keys.append("engine:docker")
         if self.wants("xdist"):
             keys.append("xdist:n2")
         if self.wants("sweep"):
@@ -146,6 +148,10 @@ def execute_one(key: str, config: Config) -> Run:
         finally:
             server.stop()
         return run
+    if key == "engine:docker":
+        from bench import engine
+
+        return engine.probe(config.image)
     if key.startswith("sweep:x"):
         factor = int(key.removeprefix("sweep:x"))
         env = {"QSC_BENCH_ROW_FACTOR": str(factor)} if factor != 1 else {}
@@ -228,6 +234,23 @@ def _loads(*series: list[Run]) -> list[tuple[float, float | None]]:
     return out
 
 
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    return top / bottom if top is not None and bottom else None
+
+
+def _engine_floor(process: Run, docker: Run, engine: Run) -> float | None:
+    """The machine-CPU ratio a Docker run would reach if only the engine's own work were added to the process run's.
+
+    What is left above it is the servers' own start-up in each container (an interpreter and its
+    imports the process target shares through its zygote) and the proxied traffic.
+    """
+    per_container = engine.stats.get("engine_cpu_per_container") if engine.ok else None
+    if not (process.ok and docker.ok) or per_container is None or not process.machine:
+        return None
+    starts = len(docker.stats.get("starts", []))
+    return (process.machine + starts * per_container) / process.machine
+
+
 def _table_rows() -> dict[str, int]:
     from qdrant_conformance.fixtures.catalog.access import load_access_table
 
@@ -251,12 +274,36 @@ def figures(config: Config, got: Collected) -> list[dict[str, Any]]:
                                _ok(series, lambda r: r.wall), _loads(series), cmd, series, wall_target))
             out.append(_figure(f"full.{kind}.cpu", "full", f"full `pytest suites/`, {kind} target: CPU (pytest + "
                                "servers)", "CPU-s", _ok(series, lambda r: r.cpu), _loads(series), cmd, series))
+        for kind in config.kinds:
+            series = runs.get(f"full:{kind}", [])
+            if series:
+                out.append(_figure(f"full.{kind}.machine_cpu", "full", f"full `pytest suites/`, {kind} target: "
+                                   "machine CPU (every process: pytest, servers, the Docker engine, the kernel)",
+                                   "CPU-s", _ok(series, lambda r: r.machine), _loads(series),
+                                   config.bench_command("full", kind), series))
         docker = runs.get("full:docker", [])
+        engine = runs.get("engine:docker", [])
+        pair = config.bench_command("full", "process,docker")
         if process and docker:
             ratio = [d.wall / p.wall if d.ok and p.ok else None for p, d in zip(process, docker, strict=False)]
             out.append(_figure("full.docker_ratio", "full", "Docker full run / process full run (wall, back to back)",
-                               "x", ratio, _loads(process, docker), config.bench_command("full", "process,docker"),
-                               process + docker, _target("≤ 1.3x (issue 15)", 1.3)))
+                               "x", ratio, _loads(process, docker), pair, process + docker,
+                               _target("≤ 1.3x (issue 15)", 1.3)))
+            out.append(_figure("full.docker_machine_cpu_ratio", "full", "Docker full run / process full run "
+                               "(machine CPU): on two busy cores the wall ratio follows it", "x",
+                               [_ratio(d.machine, p.machine) if d.ok and p.ok else None
+                                for p, d in zip(process, docker, strict=False)],
+                               _loads(process, docker), pair, process + docker))
+        if engine:
+            out.append(_figure("full.docker.engine_cpu", "full", "Docker engine CPU per container (create, start, "
+                               "remove; `sleep` instead of the server)", "CPU-s",
+                               _ok(engine, lambda r: r.stats.get("engine_cpu_per_container")), _loads(engine),
+                               config.bench_command("full", "docker"), engine))
+        if process and docker and engine:
+            floor = [_engine_floor(p, d, e) for p, d, e in zip(process, docker, engine, strict=False)]
+            out.append(_figure("full.docker_engine_floor", "full", "the engine's floor under that ratio: (process "
+                               "run's machine CPU + Docker start-ups x engine CPU per container) / process run's",
+                               "x", floor, _loads(process, docker, engine), pair, process + docker + engine))
 
     if config.wants("families") and process:
         names = [name for name, _ in FAMILIES] + [OTHER_FAMILY]

@@ -120,3 +120,40 @@ def test_sweep_is_fitted_over_the_passes_of_one_run() -> None:
     assert by_id["sweep.grpc.dev_top_pct"]["values"][2] > 0
     assert by_id["sweep.wall.x4"]["values"] == [30.0, 30.0, 30.0]
     assert by_id["sweep.rest.per_test_ms"]["others"] == [0.2, 0.2, 0.2]
+
+
+def test_the_docker_ratio_comes_with_the_machines_cpu_and_the_engines_floor() -> None:
+    from bench.runner import Run
+    from bench.sections import Collected, figures
+
+    def full(machine: float, wall: float, starts: int) -> Run:
+        return Run(label="full", argv=[], env={}, wall=wall, machine=machine, load=1.0, others=0.1,
+                   counts={"pass": 10}, stats={"starts": [{"seconds": 1.0}] * starts})
+
+    engine = Run(label="engine", argv=[], env={}, wall=3.0, machine=3.0, load=1.0, others=0.0,
+                 stats={"engine_cpu_per_container": 0.5})
+    config = Config(runs=1, sections=("full",), kinds=("process", "docker"))
+    assert config.plan() == ["full:process", "full:docker", "engine:docker"]
+    got = Collected(runs={"full:process": [full(30.0, 25.0, 20)], "full:docker": [full(60.0, 40.0, 20)],
+                          "engine:docker": [engine]})
+    by_id = {f["id"]: f for f in figures(config, got)}
+    assert by_id["full.docker_ratio"]["values"] == [pytest.approx(1.6)]
+    assert by_id["full.docker_machine_cpu_ratio"]["values"] == [pytest.approx(2.0)]
+    assert by_id["full.docker.engine_cpu"]["values"] == [pytest.approx(0.5)]
+    # (30 + 20 starts x 0.5) / 30
+    assert by_id["full.docker_engine_floor"]["values"] == [pytest.approx(40 / 30)]
+    failed = Run(label="engine", argv=[], env={}, problem="engine probe failed: no sleep in the image")
+    got.runs["engine:docker"] = [failed]
+    by_id = {f["id"]: f for f in figures(config, got)}
+    assert by_id["full.docker_engine_floor"]["values"] == [None]
+    assert by_id["full.docker_engine_floor"]["status"] == ""
+
+
+def test_a_saved_run_keeps_the_machines_cpu() -> None:
+    from bench.runner import Run
+
+    run = Run(label="full", argv=["python"], env={}, wall=2.0, machine=3.25)
+    assert Run.from_dict(run.to_dict()).machine == 3.25
+    old = run.to_dict()
+    del old["machine_cpu_s"]  # a document saved before the figure existed
+    assert Run.from_dict(old).machine is None

@@ -739,3 +739,14 @@ def test_only_the_labelled_reference_image_counts_as_the_reference_server(docker
                 launcher.close()
     finally:
         docker_client.images.remove(tag, force=True)
+
+
+def test_bench_engine_probe_measures_and_leaves_nothing(docker_client: Any, reference_image: str) -> None:
+    from bench import engine
+
+    run = engine.probe(reference_image, containers=2)
+    assert run.ok, run.problem
+    assert run.stats["containers"] == 2 and run.stats["engine_cpu_per_container"] > 0
+    left = [c for c in docker_client.containers.list(all=True, filters={"label": "qsc.run"}, sparse=True)
+            if str((c.attrs.get("Labels") or {}).get("qsc.run", "")).startswith("bench-engine-")]
+    assert not left, f"the probe left containers behind: {[c.id[:12] for c in left]}"
