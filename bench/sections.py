@@ -290,7 +290,7 @@ def figures(config: Config, got: Collected) -> list[dict[str, Any]]:
                                "x", ratio, _loads(process, docker), pair, process + docker,
                                _target("≤ 1.3x (issue 15)", 1.3)))
             out.append(_figure("full.docker_machine_cpu_ratio", "full", "Docker full run / process full run "
-                               "(machine CPU): on two busy cores the wall ratio follows it", "x",
+                               "(machine CPU, back to back)", "x",
                                [_ratio(d.machine, p.machine) if d.ok and p.ok else None
                                 for p, d in zip(process, docker, strict=False)],
                                _loads(process, docker), pair, process + docker))
@@ -301,8 +301,9 @@ def figures(config: Config, got: Collected) -> list[dict[str, Any]]:
                                config.bench_command("full", "docker"), engine))
         if process and docker and engine:
             floor = [_engine_floor(p, d, e) for p, d, e in zip(process, docker, engine, strict=False)]
-            out.append(_figure("full.docker_engine_floor", "full", "the engine's floor under that ratio: (process "
-                               "run's machine CPU + Docker start-ups x engine CPU per container) / process run's",
+            out.append(_figure("full.docker_engine_floor", "full", "the engine's floor under the machine-CPU "
+                               "ratio: (process run's machine CPU + Docker start-ups x engine CPU per container) / "
+                               "process run's",
                                "x", floor, _loads(process, docker, engine), pair, process + docker + engine))
 
     if config.wants("families") and process:
