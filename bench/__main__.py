@@ -4,7 +4,8 @@
                     [--image NAME] [--sweep-separate] [--quick] [--plan]
     python -m bench --write-readme          (README's performance table from bench/out/latest.json)
 
-Sections: full (full `pytest suites/` wall and CPU per target kind), families (wall per requirement
+Sections: full (full `pytest suites/` wall, CPU and the machine's CPU per target kind; with docker,
+the engine's own CPU per container, probed with `sleep` in place of the server), families (wall per requirement
 family within the full process run), startups (server start-ups per run: count and seconds), sweep
 (marginal cost per sweep row: the authorization sweep at 1x, 2x and 4x its rows, fitted as fixed + per
 row; by default the running totals after the 1st, 2nd and 4th pass of one run at 4x rows, with
