@@ -28,6 +28,7 @@ def probe(image: str, containers: int = CONTAINERS) -> Run:
         LABEL_RUN,
         connect,
         docker_errors,
+        list_containers,
         owner_label,
         require_image,
     )
@@ -57,7 +58,7 @@ def probe(image: str, containers: int = CONTAINERS) -> Run:
     except docker_errors.DockerException as exc:
         run.problem = f"engine probe failed: {str(exc).splitlines()[0][:200]}"
     finally:
-        for leftover in client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
+        for leftover in list_containers(client, {"label": f"{LABEL_RUN}={run_id}"}):
             leftover.remove(v=True, force=True)
         client.close()
     return run

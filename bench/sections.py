@@ -274,13 +274,9 @@ def figures(config: Config, got: Collected) -> list[dict[str, Any]]:
                                _ok(series, lambda r: r.wall), _loads(series), cmd, series, wall_target))
             out.append(_figure(f"full.{kind}.cpu", "full", f"full `pytest suites/`, {kind} target: CPU (pytest + "
                                "servers)", "CPU-s", _ok(series, lambda r: r.cpu), _loads(series), cmd, series))
-        for kind in config.kinds:
-            series = runs.get(f"full:{kind}", [])
-            if series:
-                out.append(_figure(f"full.{kind}.machine_cpu", "full", f"full `pytest suites/`, {kind} target: "
-                                   "machine CPU (every process: pytest, servers, the Docker engine, the kernel)",
-                                   "CPU-s", _ok(series, lambda r: r.machine), _loads(series),
-                                   config.bench_command("full", kind), series))
+            out.append(_figure(f"full.{kind}.machine_cpu", "full", f"full `pytest suites/`, {kind} target: machine "
+                               "CPU (every process: pytest, servers, the Docker engine, the kernel)", "CPU-s",
+                               _ok(series, lambda r: r.machine), _loads(series), cmd, series))
         docker = runs.get("full:docker", [])
         engine = runs.get("engine:docker", [])
         pair = config.bench_command("full", "process,docker")

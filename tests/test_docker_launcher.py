@@ -38,6 +38,7 @@ from qdrant_conformance.fixtures.launchers.base import (
     free_port,
     poll_until,
 )
+from qdrant_conformance.fixtures.launchers.containers import list_containers
 from qdrant_conformance.fixtures.launchers.docker import (
     LABEL_NODE,
     LABEL_OWNER,
@@ -747,6 +748,6 @@ def test_bench_engine_probe_measures_and_leaves_nothing(docker_client: Any, refe
     run = engine.probe(reference_image, containers=2)
     assert run.ok, run.problem
     assert run.stats["containers"] == 2 and run.stats["engine_cpu_per_container"] > 0
-    left = [c for c in docker_client.containers.list(all=True, filters={"label": "qsc.run"}, sparse=True)
-            if str((c.attrs.get("Labels") or {}).get("qsc.run", "")).startswith("bench-engine-")]
+    left = [c for c in list_containers(docker_client, {"label": LABEL_RUN})
+            if str((c.attrs.get("Labels") or {}).get(LABEL_RUN, "")).startswith("bench-engine-")]
     assert not left, f"the probe left containers behind: {[c.id[:12] for c in left]}"
